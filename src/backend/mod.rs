@@ -1,0 +1,126 @@
+//! Execution backends: where the steps of a scenario run.
+//!
+//! The runner only sees [`Backend`] and [`Env`]. `docker` (bollard, pooled) is the default,
+//! `local` runs steps as host processes, `fake` scripts results for unit tests of the runner.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::spec::TestSpec;
+
+pub mod docker;
+pub mod fake;
+pub mod local;
+
+/// Label keys put on every container and network clnrm creates.
+pub const LABEL_RUN: &str = "clnrm.run";
+pub const LABEL_PID: &str = "clnrm.pid";
+pub const LABEL_TEST: &str = "clnrm.test";
+pub const LABEL_HOST: &str = "clnrm.host";
+
+/// Settings shared by all backends.
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    /// Unique id of this run (put in labels).
+    pub run_id: String,
+    /// Pull missing images (never implicit).
+    pub pull: bool,
+    /// Upper bound on environments kept warm or being warmed at once.
+    pub pool_size: usize,
+}
+
+/// One command to execute in a service of an environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecRequest {
+    /// Argv, passed intact (never joined into a string).
+    pub argv: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub workdir: Option<String>,
+    /// Killed and reported as timed out after this long.
+    pub timeout: Duration,
+}
+
+/// Result of one exec.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// `None` when the process was killed on timeout or the code is unknown.
+    pub exit_code: Option<i64>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub timed_out: bool,
+    /// Monotonic time around the exec itself.
+    pub duration: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// No daemon answers (exit code 5).
+    #[error("docker daemon unavailable: {0}")]
+    Unavailable(String),
+    #[error("image `{image}` is not available locally")]
+    ImageMissing { image: String },
+    #[error("service `{service}`: {message}")]
+    Service { service: String, message: String },
+    #[error("service `{service}` did not become ready within {timeout_ms} ms: {last}")]
+    NotReady {
+        service: String,
+        timeout_ms: u64,
+        last: String,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl BackendError {
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            BackendError::Unavailable(_) => Some(
+                "start a daemon (`scripts/ensure-docker.sh` or `sudo dockerd &`), set DOCKER_HOST, or use `--backend local`",
+            ),
+            BackendError::ImageMissing { .. } => Some(
+                "build or load the image first (`scripts/test-image.sh` builds the test image), or pass `--pull`",
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// A place where scenarios run.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// Announce that `count` environments for `test` will be acquired soon, so a pooling
+    /// backend can create and start them ahead of demand. Must not block.
+    fn prewarm(&self, _test: &TestSpec, _count: usize) {}
+
+    /// An environment for one scenario of `test`: one started, ready instance of each service,
+    /// on a network private to it. A fresh one unless every service has `reuse = true` (or
+    /// the backend was told to reuse) and a healthy one is idle.
+    async fn acquire(&self, test: &TestSpec) -> Result<Box<dyn Env>, BackendError>;
+
+    /// Remove everything this backend created and still holds (pool drain). Idempotent.
+    async fn shutdown(&self) -> Result<(), BackendError>;
+}
+
+/// The services of one scenario attempt.
+#[async_trait]
+pub trait Env: Send + Sync {
+    async fn exec(&self, service: &str, req: &ExecRequest) -> Result<ExecOutput, BackendError>;
+
+    /// Infrastructure phases spent on this environment, ms: `env_wait` (time the caller
+    /// waited in `acquire`), `create`, `start`, `ready`. Zero for a reused environment.
+    fn phases(&self) -> BTreeMap<String, f64>;
+
+    /// Whether this environment was reused from an earlier scenario or run.
+    fn reused(&self) -> bool {
+        false
+    }
+
+    /// Hand it back. `healthy = false` (a failure or timeout happened) destroys it; a reusable
+    /// healthy one goes back to the pool. Removal may continue in the background; the
+    /// backend's `shutdown` waits for it. Returns the time spent before returning, ms.
+    async fn release(self: Box<Self>, healthy: bool) -> Result<f64, BackendError>;
+}

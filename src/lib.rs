@@ -1,0 +1,15 @@
+//! clnrm: hermetic, container-based integration tests with a performance regression gate.
+
+pub mod backend;
+pub mod cli;
+pub mod exit;
+pub mod perf;
+pub mod plan;
+pub mod report;
+pub mod results;
+pub mod runner;
+pub mod spec;
+
+mod commands;
+
+pub use commands::main_with_args;

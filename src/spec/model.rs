@@ -1,0 +1,261 @@
+//! The normalised test model: what every command (validate, run, list, lint, watch) works on.
+//!
+//! Both dialects (current and upstream) are parsed into these types by `spec::load`; nothing
+//! downstream ever sees raw TOML. Every element keeps the 1-based source line where it was
+//! declared so that reports and annotations can point at it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Default timeout of one step when neither the step, the scenario nor the test sets one.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default readiness-probe timeout.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default interval between readiness-probe attempts.
+pub const DEFAULT_READY_INTERVAL: Duration = Duration::from_millis(100);
+
+/// One loaded, validated test file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TestSpec {
+    /// Path as discovered (relative to the working directory when it was given relative).
+    pub path: PathBuf,
+    /// `[meta] name`: unique within a suite.
+    pub name: String,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    /// Whole-test timeout (`[meta] timeout`).
+    #[serde(with = "opt_duration_ms")]
+    pub timeout: Option<Duration>,
+    /// Retries for every scenario of the test (`[meta] retries`), overridden per scenario.
+    pub retries: Option<u32>,
+    /// Services keyed by id, sorted.
+    pub services: BTreeMap<String, ServiceSpec>,
+    pub scenarios: Vec<ScenarioSpec>,
+    pub perf: PerfSpec,
+    pub determinism: Determinism,
+    /// Which dialect the file was written in (upstream files are normalised, with a warning).
+    pub dialect: Dialect,
+    /// sha256 (hex) of the rendered TOML: identifies exactly what runs.
+    pub content_hash: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    Current,
+    Upstream,
+}
+
+/// A long-lived container (`[service.<id>]`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ServiceSpec {
+    pub id: String,
+    /// Image reference. `None` marks a host service: its steps can only run on the local
+    /// backend (processes on the host in a temp workdir).
+    pub image: Option<String>,
+    /// Main process argv; `None` keeps the image default. The backend keeps a container alive
+    /// with `sleep infinity`-like behaviour when the image has no long-running command.
+    pub cmd: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub workdir: Option<String>,
+    pub limits: Limits,
+    pub ready: Option<ReadyProbe>,
+    /// Reuse a healthy container across scenarios and runs instead of a fresh one each time.
+    pub reuse: bool,
+    /// Host mounts, only when the file asks (`mounts = ["host:container[:ro]"]`).
+    pub mounts: Vec<String>,
+    /// Allow network access beyond the test network (default false: internal network only).
+    pub network_access: bool,
+    pub line: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Limits {
+    pub memory_bytes: Option<u64>,
+    /// CPUs in milli-cpus (1.5 cpus = 1500).
+    pub cpus_milli: Option<u64>,
+    pub pids: Option<i64>,
+}
+
+/// Readiness probe: exec `cmd` until it exits 0, every `interval`, for at most `timeout`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ReadyProbe {
+    pub cmd: Vec<String>,
+    #[serde(with = "duration_ms")]
+    pub interval: Duration,
+    #[serde(with = "duration_ms")]
+    pub timeout: Duration,
+}
+
+/// `[[scenario]]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScenarioSpec {
+    pub name: String,
+    pub description: Option<String>,
+    /// Default service of the steps; steps may name another.
+    pub service: Option<String>,
+    #[serde(with = "opt_duration_ms")]
+    pub timeout: Option<Duration>,
+    pub retries: Option<u32>,
+    pub tags: Vec<String>,
+    pub steps: Vec<StepSpec>,
+    pub line: u32,
+}
+
+/// `[[scenario.steps]]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepSpec {
+    /// Given name or `step N` (1-based).
+    pub name: String,
+    /// Resolved service id (step's own, else the scenario's, else the only service of the test).
+    pub service: String,
+    pub run: Command,
+    pub env: BTreeMap<String, String>,
+    pub workdir: Option<String>,
+    #[serde(with = "opt_duration_ms")]
+    pub timeout: Option<Duration>,
+    pub expect: Expect,
+    pub continue_on_failure: bool,
+    pub line: u32,
+}
+
+/// What a step executes. Argv is never joined into a string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "lowercase")]
+pub enum Command {
+    /// `cmd = ["prog", "arg with spaces"]`: passed to exec as is.
+    Argv(Vec<String>),
+    /// `sh = "..."`: run as `sh -c "..."`.
+    Shell(String),
+}
+
+impl Command {
+    /// The argv handed to the backend.
+    pub fn to_argv(&self) -> Vec<String> {
+        match self {
+            Command::Argv(v) => v.clone(),
+            Command::Shell(s) => vec!["sh".into(), "-c".into(), s.clone()],
+        }
+    }
+
+    /// Short human form for reports (argv elements shell-quoted when needed).
+    pub fn display(&self) -> String {
+        match self {
+            Command::Argv(v) => v
+                .iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" "),
+            Command::Shell(s) => format!("sh -c {}", shell_quote(s)),
+        }
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Expectations on one step's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Expect {
+    /// Expected exit code (default 0).
+    pub exit_code: i64,
+    pub stdout: OutputExpect,
+    pub stderr: OutputExpect,
+}
+
+impl Default for Expect {
+    fn default() -> Self {
+        Expect {
+            exit_code: 0,
+            stdout: OutputExpect::default(),
+            stderr: OutputExpect::default(),
+        }
+    }
+}
+
+/// Expectations on one output stream; all given conditions must hold.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct OutputExpect {
+    pub contains: Vec<String>,
+    pub not_contains: Vec<String>,
+    /// Source text of regexes, validated to compile at load time.
+    pub regex: Vec<String>,
+    pub equals: Option<String>,
+}
+
+impl OutputExpect {
+    pub fn is_empty(&self) -> bool {
+        self.contains.is_empty()
+            && self.not_contains.is_empty()
+            && self.regex.is_empty()
+            && self.equals.is_none()
+    }
+}
+
+/// `[perf]`: hard budgets, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PerfSpec {
+    /// Budget per scenario name (`[perf.scenario."name"] max_ms = ...` or `[perf] max_ms` for all).
+    pub scenario_max_ms: BTreeMap<String, f64>,
+    /// Budget per `scenario name/step name`.
+    pub step_max_ms: BTreeMap<String, f64>,
+    /// Per-scenario gate tolerance override (fraction, 0.10 = 10 %).
+    pub tolerance: Option<f64>,
+}
+
+/// `[determinism]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Determinism {
+    /// RFC 3339 instant that `now_rfc3339()` returns.
+    pub freeze_clock: Option<String>,
+    /// Seed for fake-data functions without an explicit seed.
+    pub seed: Option<u64>,
+}
+
+/// Serde helpers: durations as integer milliseconds in JSON.
+pub mod duration_ms {
+    use serde::Serializer;
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+}
+
+pub mod opt_duration_ms {
+    use serde::Serializer;
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&(d.as_millis() as u64)),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_command_keeps_string_whole() {
+        let c = Command::Shell("echo 'a b' && exit 3".into());
+        assert_eq!(c.to_argv(), vec!["sh", "-c", "echo 'a b' && exit 3"]);
+    }
+
+    #[test]
+    fn display_quotes_only_when_needed() {
+        let c = Command::Argv(vec!["echo".into(), "a b".into(), "it's".into()]);
+        assert_eq!(c.display(), r"echo 'a b' 'it'\''s'");
+    }
+}
