@@ -1,1 +1,1 @@
-//! docker backend.
+//! Docker backend (bollard).

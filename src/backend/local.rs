@@ -1,1 +1,1 @@
-//! local backend.
+//! Local backend.

@@ -1,1 +1,243 @@
-//! Runner.
+//! Scheduler: runs the scenarios of a plan on a backend, in parallel up to `jobs`, and emits
+//! [`RunEvent`]s. Pass/fail is not decided here: results go to `crate::outcome`.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use crate::backend::Backend;
+use crate::results::{ScenarioResult, Status, TestResult};
+use crate::spec::TestSpec;
+
+pub mod event;
+pub mod executor;
+pub mod expect;
+
+pub use event::RunEvent;
+use executor::{ms, run_scenario, ScenarioJob};
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Scenarios running at once.
+    pub jobs: usize,
+    /// Stop starting scenarios after the first failure.
+    pub fail_fast: bool,
+    /// Overrides `retries` of every test and scenario when set.
+    pub retries: Option<u32>,
+    /// Environments announced to the backend ahead of the running ones.
+    pub lookahead: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            jobs: 2,
+            fail_fast: false,
+            retries: None,
+            lookahead: 2,
+        }
+    }
+}
+
+/// Run every scenario of `tests` (already filtered and ordered by the plan). Flipping `cancel`
+/// to true stops the run: nothing new starts, in-flight execs are abandoned and reported as
+/// skipped. Results come back in the order of `tests`.
+pub async fn run(
+    tests: Vec<Arc<TestSpec>>,
+    backend: Arc<dyn Backend>,
+    opts: &RunOptions,
+    events: Option<mpsc::UnboundedSender<RunEvent>>,
+    cancel: Arc<watch::Sender<bool>>,
+) -> Vec<TestResult> {
+    let jobs = opts.jobs.max(1);
+    let mut queue = Vec::new();
+    let deadlines: Vec<Arc<OnceLock<Option<Instant>>>> =
+        tests.iter().map(|_| Arc::new(OnceLock::new())).collect();
+    for (ti, test) in tests.iter().enumerate() {
+        for si in 0..test.scenarios.len() {
+            queue.push((ti, si));
+        }
+    }
+    send(
+        &events,
+        RunEvent::Started {
+            tests: tests.len(),
+            scenarios: queue.len(),
+        },
+    );
+
+    // Announce the first environments so they are warm when their scenario starts; each start
+    // then announces the one `jobs + lookahead` places further down the queue.
+    let ahead = jobs + opts.lookahead;
+    for &(ti, _) in queue.iter().take(ahead) {
+        backend.prewarm(&tests[ti], 1);
+    }
+
+    let semaphore = Arc::new(Semaphore::new(jobs));
+    let mut handles = Vec::with_capacity(queue.len());
+    for (k, &(ti, si)) in queue.iter().enumerate() {
+        let permit = tokio::select! {
+            p = semaphore.clone().acquire_owned() => p.expect("semaphore is never closed"),
+            _ = async { cancel.subscribe().wait_for(|c| *c).await.ok(); } => {
+                // Cancelled while waiting for a slot: the rest is reported as skipped below.
+                handles.push((ti, None));
+                for &(tj, _) in &queue[k + 1..] {
+                    handles.push((tj, None));
+                }
+                break;
+            }
+        };
+        if let Some(&(tn, _)) = queue.get(k + ahead) {
+            backend.prewarm(&tests[tn], 1);
+        }
+        let test = tests[ti].clone();
+        let test_deadline = *deadlines[ti].get_or_init(|| test.timeout.map(|t| Instant::now() + t));
+        let retries = opts
+            .retries
+            .or(test.scenarios[si].retries)
+            .or(test.retries)
+            .unwrap_or(0);
+        let job = ScenarioJob {
+            test,
+            index: si,
+            test_deadline,
+            retries,
+        };
+        let backend = backend.clone();
+        let events = events.clone();
+        let cancel_tx = cancel.clone();
+        let fail_fast = opts.fail_fast;
+        let handle = tokio::spawn(async move {
+            let _permit = permit;
+            let rx = cancel_tx.subscribe();
+            let sc = job.scenario();
+            send(
+                &events,
+                RunEvent::ScenarioStarted {
+                    test: job.test.name.clone(),
+                    scenario: sc.name.clone(),
+                    attempt: 1,
+                },
+            );
+            let result = run_scenario(backend.as_ref(), &job, &rx, |attempt, message| {
+                send(
+                    &events,
+                    RunEvent::Retrying {
+                        test: job.test.name.clone(),
+                        scenario: sc.name.clone(),
+                        attempt,
+                        message: message.to_string(),
+                    },
+                );
+            })
+            .await;
+            if fail_fast && result.status.is_failure() {
+                cancel_tx.send_replace(true);
+            }
+            send(
+                &events,
+                RunEvent::ScenarioFinished {
+                    test: job.test.name.clone(),
+                    path: job.test.path.display().to_string(),
+                    result: result.clone(),
+                },
+            );
+            result
+        });
+        handles.push((ti, Some((si, handle))));
+    }
+
+    let mut per_test: Vec<Vec<Option<ScenarioResult>>> = tests
+        .iter()
+        .map(|t| vec![None; t.scenarios.len()])
+        .collect();
+    for (ti, h) in handles {
+        if let Some((si, handle)) = h {
+            let result = match handle.await {
+                Ok(r) => r,
+                Err(e) => error_result(&tests[ti], si, &format!("scenario task failed: {e}")),
+            };
+            per_test[ti][si] = Some(result);
+        }
+    }
+    // Scenarios never started (cancelled) are reported as skipped.
+    let per_test: Vec<Vec<ScenarioResult>> = per_test
+        .into_iter()
+        .zip(&tests)
+        .map(|(slots, test)| {
+            slots
+                .into_iter()
+                .enumerate()
+                .map(|(si, slot)| {
+                    slot.unwrap_or_else(|| {
+                        let mut r =
+                            error_result(test, si, "run cancelled before the scenario started");
+                        r.status = Status::Skipped;
+                        r
+                    })
+                })
+                .collect()
+        })
+        .collect();
+
+    let mut out = Vec::with_capacity(tests.len());
+    for (test, scenarios) in tests.iter().zip(per_test) {
+        let result = TestResult {
+            name: test.name.clone(),
+            path: test.path.display().to_string(),
+            tags: test.tags.clone(),
+            status: test_status(&scenarios),
+            duration_ms: scenarios.iter().map(|s| s.duration_ms).sum(),
+            scenarios,
+        };
+        send(&events, RunEvent::TestFinished(result.clone()));
+        out.push(result);
+    }
+    out
+}
+
+/// A test's status from its scenarios: any failure fails it, else flaky, else passed; only
+/// skipped scenarios make it skipped.
+pub fn test_status(scenarios: &[ScenarioResult]) -> Status {
+    let worst = scenarios
+        .iter()
+        .map(|s| s.status)
+        .filter(|s| s.is_failure())
+        .min();
+    if let Some(s) = worst {
+        return s;
+    }
+    if scenarios.iter().any(|s| s.status == Status::Flaky) {
+        return Status::Flaky;
+    }
+    if !scenarios.is_empty() && scenarios.iter().all(|s| s.status == Status::Skipped) {
+        return Status::Skipped;
+    }
+    Status::Passed
+}
+
+fn error_result(test: &TestSpec, si: usize, message: &str) -> ScenarioResult {
+    let sc = &test.scenarios[si];
+    ScenarioResult {
+        name: sc.name.clone(),
+        line: sc.line,
+        status: Status::Error,
+        duration_ms: ms(std::time::Duration::ZERO),
+        step_ms: 0.0,
+        attempts: 1,
+        phases: Default::default(),
+        steps: Vec::new(),
+        message: Some(message.to_string()),
+    }
+}
+
+fn send(events: &Option<mpsc::UnboundedSender<RunEvent>>, event: RunEvent) {
+    if let Some(tx) = events {
+        // A closed receiver means nobody listens any more; the run itself goes on.
+        let _ = tx.send(event);
+    }
+}
+
+#[cfg(test)]
+mod tests;

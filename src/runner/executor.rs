@@ -1,0 +1,276 @@
+//! Runs one scenario (all its attempts) on a backend environment.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::backend::{Backend, ExecRequest};
+use crate::results::{truncate_output, ScenarioResult, Status, StepResult, OUTPUT_LIMIT};
+use crate::runner::expect;
+use crate::spec::{ScenarioSpec, TestSpec, DEFAULT_STEP_TIMEOUT};
+
+/// Backoff before retry `n` (1-based): short, the point is to get past a transient hiccup.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200 * u64::from(attempt.min(5)))
+}
+
+/// What the scheduler gives one scenario.
+pub struct ScenarioJob {
+    pub test: Arc<TestSpec>,
+    pub index: usize,
+    /// Absolute deadline from the test's `[meta] timeout`, if any.
+    pub test_deadline: Option<Instant>,
+    pub retries: u32,
+}
+
+impl ScenarioJob {
+    pub fn scenario(&self) -> &ScenarioSpec {
+        &self.test.scenarios[self.index]
+    }
+}
+
+/// Run a scenario with its retries. `cancel` flips to true on Ctrl-C / SIGTERM / fail-fast:
+/// an in-flight exec is abandoned (the backend's shutdown removes its container).
+pub async fn run_scenario<F>(
+    backend: &dyn Backend,
+    job: &ScenarioJob,
+    cancel: &watch::Receiver<bool>,
+    mut on_retry: F,
+) -> ScenarioResult
+where
+    F: FnMut(u32, &str),
+{
+    let mut attempt = 1;
+    let mut failed_before = false;
+    loop {
+        let mut result = run_attempt(backend, job, cancel).await;
+        result.attempts = attempt;
+        let passed = result.status == Status::Passed;
+        if passed && failed_before {
+            result.status = Status::Flaky;
+        }
+        let cancelled = *cancel.borrow();
+        if passed || attempt > job.retries || cancelled || result.status == Status::Skipped {
+            return result;
+        }
+        failed_before = true;
+        on_retry(attempt, result.message.as_deref().unwrap_or("failed"));
+        tokio::time::sleep(backoff(attempt)).await;
+        attempt += 1;
+    }
+}
+
+async fn run_attempt(
+    backend: &dyn Backend,
+    job: &ScenarioJob,
+    cancel: &watch::Receiver<bool>,
+) -> ScenarioResult {
+    let sc = job.scenario();
+    let started = Instant::now();
+    let scenario_deadline = sc.timeout.map(|t| started + t);
+    let deadline = match (scenario_deadline, job.test_deadline) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let mut result = ScenarioResult {
+        name: sc.name.clone(),
+        line: sc.line,
+        status: Status::Passed,
+        duration_ms: 0.0,
+        step_ms: 0.0,
+        attempts: 1,
+        phases: BTreeMap::new(),
+        steps: Vec::new(),
+        message: None,
+    };
+    if *cancel.borrow() {
+        result.status = Status::Skipped;
+        result.message = Some("run cancelled before the scenario started".into());
+        result.steps = skipped_steps(job, 0);
+        return result;
+    }
+
+    let acquired = {
+        let mut cancel = cancel.clone();
+        tokio::select! {
+            env = backend.acquire(&job.test) => Some(env),
+            _ = cancel.wait_for(|c| *c) => None,
+        }
+    };
+    let env = match acquired {
+        None => {
+            result.status = Status::Skipped;
+            result.message = Some("run cancelled while waiting for containers".into());
+            result.steps = skipped_steps(job, 0);
+            result.duration_ms = ms(started.elapsed());
+            return result;
+        }
+        Some(Err(e)) => {
+            result.status = Status::Error;
+            result.message = Some(match e.hint() {
+                Some(h) => format!("{e}\nhint: {h}"),
+                None => e.to_string(),
+            });
+            result.steps = skipped_steps(job, 0);
+            result.duration_ms = ms(started.elapsed());
+            return result;
+        }
+        Some(Ok(env)) => env,
+    };
+    result.phases = env.phases();
+
+    let mut healthy = true;
+    for (i, step) in sc.steps.iter().enumerate() {
+        let mut timeout = step.timeout.unwrap_or(DEFAULT_STEP_TIMEOUT);
+        let mut capped_by_deadline = false;
+        if let Some(d) = deadline {
+            let left = d.saturating_duration_since(Instant::now());
+            if left < timeout {
+                timeout = left;
+                capped_by_deadline = true;
+            }
+        }
+        let req = ExecRequest {
+            argv: step.run.to_argv(),
+            env: step.env.clone(),
+            workdir: step.workdir.clone(),
+            timeout,
+        };
+        let mut step_result = StepResult {
+            name: step.name.clone(),
+            line: step.line,
+            service: step.service.clone(),
+            command: step.run.display(),
+            status: Status::Passed,
+            exit_code: None,
+            duration_ms: 0.0,
+            stdout: String::new(),
+            stderr: String::new(),
+            stdout_truncated: false,
+            stderr_truncated: false,
+            failures: Vec::new(),
+        };
+        let exec = {
+            let mut cancel = cancel.clone();
+            tokio::select! {
+                out = env.exec(&step.service, &req) => Some(out),
+                _ = cancel.wait_for(|c| *c) => None,
+            }
+        };
+        match exec {
+            None => {
+                healthy = false;
+                step_result.status = Status::Skipped;
+                result.status = Status::Skipped;
+                result.message = Some(format!("run cancelled during step `{}`", step.name));
+                result.steps.push(step_result);
+                result.steps.extend(skipped_steps(job, i + 1));
+                break;
+            }
+            Some(Err(e)) => {
+                healthy = false;
+                step_result.status = Status::Error;
+                result.status = Status::Error;
+                result.message = Some(format!("step `{}`: {e}", step.name));
+                result.steps.push(step_result);
+                result.steps.extend(skipped_steps(job, i + 1));
+                break;
+            }
+            Some(Ok(out)) => {
+                step_result.duration_ms = ms(out.duration);
+                result.step_ms += step_result.duration_ms;
+                step_result.exit_code = out.exit_code;
+                let (so, so_cut) = truncate_output(&out.stdout, OUTPUT_LIMIT);
+                let (se, se_cut) = truncate_output(&out.stderr, OUTPUT_LIMIT);
+                step_result.stdout = so;
+                step_result.stderr = se;
+                step_result.stdout_truncated = so_cut;
+                step_result.stderr_truncated = se_cut;
+                step_result.failures =
+                    expect::check(&step.expect, &out, timeout.as_millis() as u64);
+                if out.timed_out {
+                    healthy = false;
+                    step_result.status = Status::TimedOut;
+                    result.status = Status::TimedOut;
+                    let what = if capped_by_deadline {
+                        "scenario/test timeout"
+                    } else {
+                        "step timeout"
+                    };
+                    result.message = Some(format!(
+                        "step `{}` killed after {} ms ({what})",
+                        step.name,
+                        timeout.as_millis()
+                    ));
+                    result.steps.push(step_result);
+                    result.steps.extend(skipped_steps(job, i + 1));
+                    break;
+                }
+                if !step_result.failures.is_empty() {
+                    step_result.status = Status::Failed;
+                    if !step.continue_on_failure {
+                        result.status = Status::Failed;
+                        result.message = Some(format!(
+                            "step `{}` ({}:{}): {}",
+                            step.name,
+                            job.test.path.display(),
+                            step.line,
+                            step_result
+                                .failures
+                                .iter()
+                                .map(|f| f.to_string())
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ));
+                        healthy = false;
+                        result.steps.push(step_result);
+                        result.steps.extend(skipped_steps(job, i + 1));
+                        break;
+                    }
+                }
+                result.steps.push(step_result);
+            }
+        }
+    }
+    match env.release(healthy).await {
+        Ok(cleanup_ms) => {
+            result.phases.insert("cleanup".into(), cleanup_ms);
+        }
+        Err(e) => {
+            // The scenario's verdict stands; a cleanup problem is still worth surfacing.
+            let note = format!("cleanup failed: {e}");
+            result.message = Some(match result.message.take() {
+                Some(m) => format!("{m}; {note}"),
+                None => note,
+            });
+        }
+    }
+    result.duration_ms = ms(started.elapsed());
+    result
+}
+
+fn skipped_steps(job: &ScenarioJob, from: usize) -> Vec<StepResult> {
+    job.scenario().steps[from..]
+        .iter()
+        .map(|s| StepResult {
+            name: s.name.clone(),
+            line: s.line,
+            service: s.service.clone(),
+            command: s.run.display(),
+            status: Status::Skipped,
+            exit_code: None,
+            duration_ms: 0.0,
+            stdout: String::new(),
+            stderr: String::new(),
+            stdout_truncated: false,
+            stderr_truncated: false,
+            failures: Vec::new(),
+        })
+        .collect()
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

@@ -1,0 +1,297 @@
+//! Scheduler behaviour on the fake backend: scripted exit codes, outputs and durations.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::*;
+use crate::backend::fake::{FakeBackend, FakeReply};
+use crate::spec::*;
+
+fn step(name: &str, sh: &str) -> StepSpec {
+    StepSpec {
+        name: name.into(),
+        service: "app".into(),
+        run: Command::Shell(sh.into()),
+        env: BTreeMap::new(),
+        workdir: None,
+        timeout: None,
+        expect: Expect::default(),
+        continue_on_failure: false,
+        line: 10,
+    }
+}
+
+fn test(name: &str, scenarios: Vec<(&str, Vec<StepSpec>)>) -> Arc<TestSpec> {
+    let service = ServiceSpec {
+        id: "app".into(),
+        image: Some("img".into()),
+        cmd: None,
+        env: BTreeMap::new(),
+        workdir: None,
+        limits: Limits::default(),
+        ready: None,
+        reuse: false,
+        mounts: vec![],
+        network_access: false,
+        line: 3,
+    };
+    Arc::new(TestSpec {
+        path: PathBuf::from(format!("{name}.clnrm.toml")),
+        name: name.into(),
+        description: None,
+        tags: vec![],
+        timeout: None,
+        retries: None,
+        services: BTreeMap::from([("app".to_string(), service)]),
+        scenarios: scenarios
+            .into_iter()
+            .map(|(n, steps)| ScenarioSpec {
+                name: n.into(),
+                description: None,
+                service: None,
+                timeout: None,
+                retries: None,
+                tags: vec![],
+                steps,
+                line: 5,
+            })
+            .collect(),
+        perf: PerfSpec::default(),
+        determinism: Determinism::default(),
+        dialect: Dialect::Current,
+        content_hash: String::new(),
+    })
+}
+
+/// Script: `exit N` exits N, `echo X` prints X, `sleep MS` takes MS milliseconds.
+fn scripted() -> FakeBackend {
+    FakeBackend::new(|_svc, req| {
+        let cmd = req.argv.last().cloned().unwrap_or_default();
+        let mut reply = FakeReply::default();
+        for part in cmd.split(';').map(str::trim) {
+            if let Some(n) = part.strip_prefix("exit ") {
+                reply.exit_code = n.parse().expect("test script exit code");
+            } else if let Some(s) = part.strip_prefix("echo ") {
+                reply.stdout.push_str(s);
+                reply.stdout.push('\n');
+            } else if let Some(s) = part.strip_prefix("warn ") {
+                reply.stderr.push_str(s);
+            } else if let Some(ms) = part.strip_prefix("sleep ") {
+                reply.delay = Duration::from_millis(ms.parse().expect("test script delay"));
+            }
+        }
+        Ok(reply)
+    })
+}
+
+async fn run_with(
+    backend: FakeBackend,
+    tests: Vec<Arc<TestSpec>>,
+    opts: RunOptions,
+) -> (Vec<TestResult>, Arc<crate::backend::fake::FakeStats>) {
+    let stats = backend.stats.clone();
+    let (tx, _rx) = watch::channel(false);
+    let results = run(tests, Arc::new(backend), &opts, None, Arc::new(tx)).await;
+    (results, stats)
+}
+
+#[tokio::test]
+async fn passing_and_failing_scenarios_are_reported_exactly() {
+    let mut wants_3 = step("three", "exit 3");
+    wants_3.expect.exit_code = 3;
+    let t = test(
+        "t",
+        vec![
+            ("ok", vec![step("a", "echo hi"), wants_3]),
+            ("bad", vec![step("b", "exit 3"), step("never", "echo x")]),
+        ],
+    );
+    let (results, stats) = run_with(scripted(), vec![t], RunOptions::default()).await;
+    let sc = &results[0].scenarios;
+    assert_eq!(sc[0].status, Status::Passed);
+    assert_eq!(sc[1].status, Status::Failed);
+    assert_eq!(sc[1].steps[0].status, Status::Failed);
+    assert_eq!(
+        sc[1].steps[0].failures[0].to_string(),
+        "exit_code: expected 0, got 3"
+    );
+    assert_eq!(sc[1].steps[1].status, Status::Skipped);
+    assert_eq!(results[0].status, Status::Failed);
+    assert_eq!(stats.released_healthy.load(Ordering::SeqCst), 1);
+    assert_eq!(stats.released_unhealthy.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn output_expectations_use_the_right_stream() {
+    let mut s = step("s", "echo out; warn err");
+    s.expect.stdout.contains = vec!["out".into()];
+    s.expect.stderr.equals = Some("err".into());
+    let mut wrong = step("w", "echo out");
+    wrong.expect.stderr.contains = vec!["out".into()];
+    let t = test("t", vec![("a", vec![s]), ("b", vec![wrong])]);
+    let (results, _) = run_with(scripted(), vec![t], RunOptions::default()).await;
+    assert_eq!(results[0].scenarios[0].status, Status::Passed);
+    assert_eq!(results[0].scenarios[1].status, Status::Failed);
+    assert_eq!(
+        results[0].scenarios[1].steps[0].failures[0].expectation,
+        "stderr.contains"
+    );
+}
+
+#[tokio::test]
+async fn step_timeout_is_reported_and_destroys_the_env() {
+    let mut slow = step("slow", "sleep 5000");
+    slow.timeout = Some(Duration::from_millis(50));
+    let t = test("t", vec![("a", vec![slow, step("after", "echo x")])]);
+    let (results, stats) = run_with(scripted(), vec![t], RunOptions::default()).await;
+    let sc = &results[0].scenarios[0];
+    assert_eq!(sc.status, Status::TimedOut);
+    assert_eq!(sc.steps[0].status, Status::TimedOut);
+    assert_eq!(sc.steps[1].status, Status::Skipped);
+    assert!(sc
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("killed after 50 ms (step timeout)"));
+    assert_eq!(stats.released_unhealthy.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn scenario_timeout_caps_the_step_timeout() {
+    let t = {
+        let mut t = (*test("t", vec![("a", vec![step("slow", "sleep 5000")])])).clone();
+        t.scenarios[0].timeout = Some(Duration::from_millis(80));
+        Arc::new(t)
+    };
+    let (results, _) = run_with(scripted(), vec![t], RunOptions::default()).await;
+    let msg = results[0].scenarios[0].message.clone().unwrap();
+    assert!(msg.contains("(scenario/test timeout)"), "{msg}");
+}
+
+#[tokio::test]
+async fn retries_mark_flaky_and_count_attempts() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let backend = FakeBackend::new(move |_, _| {
+        let n = c.fetch_add(1, Ordering::SeqCst);
+        Ok(FakeReply {
+            exit_code: if n == 0 { 1 } else { 0 },
+            ..Default::default()
+        })
+    });
+    let t = test("t", vec![("a", vec![step("s", "x")])]);
+    let opts = RunOptions {
+        retries: Some(2),
+        ..Default::default()
+    };
+    let (results, _) = run_with(backend, vec![t], opts).await;
+    let sc = &results[0].scenarios[0];
+    assert_eq!(sc.status, Status::Flaky);
+    assert_eq!(sc.attempts, 2);
+    assert_eq!(results[0].status, Status::Flaky);
+}
+
+#[tokio::test]
+async fn retries_exhausted_stay_failed() {
+    let t = test("t", vec![("a", vec![step("s", "exit 1")])]);
+    let opts = RunOptions {
+        retries: Some(1),
+        ..Default::default()
+    };
+    let (results, stats) = run_with(scripted(), vec![t], opts).await;
+    assert_eq!(results[0].scenarios[0].status, Status::Failed);
+    assert_eq!(results[0].scenarios[0].attempts, 2);
+    assert_eq!(stats.acquired.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn continue_on_failure_runs_the_rest_and_keeps_the_scenario_green() {
+    let mut allowed = step("allowed", "exit 2");
+    allowed.continue_on_failure = true;
+    let t = test("t", vec![("a", vec![allowed, step("next", "echo ok")])]);
+    let (results, _) = run_with(scripted(), vec![t], RunOptions::default()).await;
+    let sc = &results[0].scenarios[0];
+    assert_eq!(sc.steps[0].status, Status::Failed);
+    assert_eq!(sc.steps[1].status, Status::Passed);
+    assert_eq!(sc.status, Status::Passed);
+}
+
+#[tokio::test]
+async fn fail_fast_skips_what_has_not_started() {
+    let tests = vec![
+        test("a", vec![("1", vec![step("s", "exit 1")])]),
+        test("b", vec![("1", vec![step("s", "echo ok")])]),
+        test("c", vec![("1", vec![step("s", "echo ok")])]),
+    ];
+    let opts = RunOptions {
+        jobs: 1,
+        fail_fast: true,
+        ..Default::default()
+    };
+    let (results, _) = run_with(scripted(), tests, opts).await;
+    let statuses: Vec<_> = results.iter().map(|t| t.status).collect();
+    assert_eq!(statuses, [Status::Failed, Status::Skipped, Status::Skipped]);
+}
+
+#[tokio::test]
+async fn acquire_errors_are_infrastructure_errors_with_a_hint() {
+    let mut backend = scripted();
+    backend.acquire_error = Some("nope:1".into());
+    let t = test("t", vec![("a", vec![step("s", "echo")])]);
+    let (results, _) = run_with(backend, vec![t], RunOptions::default()).await;
+    let sc = &results[0].scenarios[0];
+    assert_eq!(sc.status, Status::Error);
+    let msg = sc.message.as_deref().unwrap();
+    assert!(
+        msg.starts_with("image `nope:1` is not available locally"),
+        "{msg}"
+    );
+    assert!(msg.contains("hint: "), "{msg}");
+}
+
+#[tokio::test]
+async fn scenarios_run_in_parallel_up_to_jobs() {
+    let tests: Vec<_> = (0..4)
+        .map(|i| test(&format!("t{i}"), vec![("a", vec![step("s", "sleep 200")])]))
+        .collect();
+    let opts = RunOptions {
+        jobs: 4,
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let (results, stats) = run_with(scripted(), tests, opts).await;
+    // Sequentially this takes 800 ms; four at once take about 200 ms.
+    assert!(started.elapsed() < Duration::from_millis(700));
+    assert!(results.iter().all(|t| t.status == Status::Passed));
+    assert_eq!(stats.prewarmed.load(Ordering::SeqCst), 4);
+    assert_eq!(results[0].scenarios[0].step_ms, 200.0);
+}
+
+#[tokio::test]
+async fn cancel_mid_run_reports_skipped_without_hanging() {
+    let tests = vec![
+        test("a", vec![("1", vec![step("s", "sleep 10000")])]),
+        test("b", vec![("1", vec![step("s", "echo ok")])]),
+    ];
+    let (tx, _rx) = watch::channel(false);
+    let tx = Arc::new(tx);
+    let canceller = tx.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        canceller.send_replace(true);
+    });
+    let opts = RunOptions {
+        jobs: 1,
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let results = run(tests, Arc::new(scripted()), &opts, None, tx).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(results[0].scenarios[0].status, Status::Skipped);
+    assert_eq!(results[1].scenarios[0].status, Status::Skipped);
+}
