@@ -139,8 +139,8 @@ impl Loader {
 
     /// The rendered TOML and the resolved variables with their sources (for `clnrm render`).
     pub fn render(&self, path: &Path) -> Result<Rendered, Vec<Diagnostic>> {
-        let bytes = read_limited(path).map_err(|d| vec![d])?;
-        let text = utf8(path, &bytes).map_err(|d| vec![d])?;
+        let bytes = read_limited(path)?;
+        let text = utf8(path, &bytes)?;
         let r = self.render_text(path, text)?;
         Ok(Rendered {
             text: r.text,
@@ -185,10 +185,10 @@ impl Loader {
             .len()
     }
 
-    fn entry(&self, path: &Path) -> (LoadResult, Vec<PathBuf>, Option<Diagnostic>) {
+    fn entry(&self, path: &Path) -> EntryOut {
         let bytes = match read_limited(path) {
             Ok(b) => b,
-            Err(d) => return (Err(vec![d]), Vec::new(), None),
+            Err(d) => return (Err(d), Vec::new(), None),
         };
         let tick = self.tick.fetch_add(1, Ordering::Relaxed);
         {
@@ -293,7 +293,7 @@ impl Loader {
                 c
             }
         };
-        let rendered = compiled.render(path, text, &vars).map_err(|d| vec![d])?;
+        let rendered = compiled.render(path, text, &vars)?;
         Ok(RenderOut {
             text: rendered,
             vars: resolved,
@@ -314,7 +314,7 @@ impl Loader {
         let text = match utf8(path, bytes) {
             Ok(t) => t,
             Err(d) => {
-                w.result = Err(vec![d]);
+                w.result = Err(d);
                 return w;
             }
         };
@@ -349,8 +349,9 @@ impl Loader {
         }
         let (doc, errors) = DeTable::parse_recoverable(&rendered);
         if !errors.is_empty() {
+            let mut dup_headers = Vec::new();
             for e in errors {
-                toml_error(&mut ctx, &e);
+                toml_error(&mut ctx, &e, &mut dup_headers);
             }
             w.result = Err(ctx.diags);
             return w;
@@ -383,6 +384,8 @@ impl Loader {
             }
             _ => {
                 ctx.diags.retain(Diagnostic::is_error);
+                // Builders report per table; users read top to bottom.
+                ctx.diags.sort_by_key(|d| (d.line, d.column));
                 w.result = Err(ctx.diags);
             }
         }
@@ -410,7 +413,10 @@ fn is_template(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "tera")
 }
 
-fn suite(mut loaded: Vec<(PathBuf, (LoadResult, Vec<PathBuf>, Option<Diagnostic>))>) -> Suite {
+/// A file's outcome as `entry` returns it: result, includes, and the test-name anchor.
+type EntryOut = (LoadResult, Vec<PathBuf>, Option<Diagnostic>);
+
+fn suite(mut loaded: Vec<(PathBuf, EntryOut)>) -> Suite {
     loaded.sort_by(|a, b| a.0.cmp(&b.0));
     let mut s = Suite::default();
     let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
@@ -445,17 +451,21 @@ fn suite(mut loaded: Vec<(PathBuf, (LoadResult, Vec<PathBuf>, Option<Diagnostic>
 }
 
 /// Read at most `MAX_FILE_BYTES + 1` bytes, so a huge file is rejected without being loaded.
-fn read_limited(path: &Path) -> Result<Vec<u8>, Diagnostic> {
-    let err = |m: String| Diagnostic::file(path, Severity::Error, m);
+fn read_limited(path: &Path) -> Result<Vec<u8>, Vec<Diagnostic>> {
+    let err = |m: String| vec![Diagnostic::file(path, Severity::Error, m)];
     let f = std::fs::File::open(path).map_err(|e| err(format!("cannot read test file: {e}")))?;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let too_big = |n: u64| {
-        err(format!(
-            "test file is {:.1} MiB, above the {} MiB limit",
-            n as f64 / (1024.0 * 1024.0),
-            MAX_FILE_BYTES / (1024 * 1024)
-        ))
-        .with_hint("split it into several test files, or move large data out of it")
+        vec![Diagnostic::file(
+            path,
+            Severity::Error,
+            format!(
+                "test file is {:.1} MiB, above the {} MiB limit",
+                n as f64 / (1024.0 * 1024.0),
+                MAX_FILE_BYTES / (1024 * 1024)
+            ),
+        )
+        .with_hint("split it into several test files, or move large data out of it")]
     };
     if len > MAX_FILE_BYTES {
         return Err(too_big(len));
@@ -470,12 +480,12 @@ fn read_limited(path: &Path) -> Result<Vec<u8>, Diagnostic> {
     Ok(buf)
 }
 
-fn utf8<'b>(path: &Path, bytes: &'b [u8]) -> Result<&'b str, Diagnostic> {
+fn utf8<'b>(path: &Path, bytes: &'b [u8]) -> Result<&'b str, Vec<Diagnostic>> {
     std::str::from_utf8(bytes).map_err(|e| {
         let at = e.valid_up_to();
         // The valid prefix is identical in the lossy copy, so the offset still points right.
         let lossy = String::from_utf8_lossy(bytes);
-        Diagnostic::at(
+        vec![Diagnostic::at(
             path,
             &lossy,
             at..at + 1,
@@ -485,14 +495,19 @@ fn utf8<'b>(path: &Path, bytes: &'b [u8]) -> Result<&'b str, Diagnostic> {
                 bytes[at]
             ),
         )
-        .with_hint("save the file as UTF-8")
+        .with_hint("save the file as UTF-8")]
     })
 }
 
 /// TOML syntax errors, with the duplicate-table case spelled out.
-fn toml_error(ctx: &mut Ctx<'_>, e: &toml::de::Error) {
+/// `dup_headers` holds the start of each table already reported as declared twice: the keys
+/// repeated inside it are consequences, not separate mistakes.
+fn toml_error(ctx: &mut Ctx<'_>, e: &toml::de::Error, dup_headers: &mut Vec<usize>) {
     let span = e.span().unwrap_or(0..0);
     if e.message() == "duplicate key" {
+        let header_start = ctx.src[..span.start.min(ctx.src.len())]
+            .rfind("\n[")
+            .map_or(0, |i| i + 1);
         let start = ctx.src[..span.start.min(ctx.src.len())]
             .rfind('\n')
             .map_or(0, |i| i + 1);
@@ -512,7 +527,10 @@ fn toml_error(ctx: &mut Ctx<'_>, e: &toml::de::Error) {
                     "merge the two tables into one",
                 )
             };
+            dup_headers.push(header_start);
             ctx.error(span, msg, Some(hint.into()));
+        } else if dup_headers.contains(&header_start) {
+            // Already explained by the duplicate table.
         } else {
             ctx.error(
                 span,

@@ -15,3 +15,5 @@ pub use discover::{discover, is_test_file, DiscoverError};
 pub use loader::{LoadOptions, Loaded, Loader, Rendered, Suite, CACHE_CAPACITY, MAX_FILE_BYTES};
 pub use model::*;
 pub use template::{ResolvedVar, VarSource, MACROS, MACROS_NAME};
+#[cfg(test)]
+mod tests;

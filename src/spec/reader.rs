@@ -19,8 +19,8 @@ pub(crate) struct Ctx<'a> {
     pub path: &'a Path,
     pub src: &'a str,
     pub diags: Vec<Diagnostic>,
-    /// Appended to every error hint-less diagnostic of a rendered template, whose line numbers
-    /// refer to the rendered text rather than the template source.
+    /// Added to the hint of every diagnostic of a rendered template, whose line numbers refer
+    /// to the rendered text rather than the template source.
     pub rendered_note: Option<String>,
 }
 
@@ -44,7 +44,10 @@ impl<'a> Ctx<'a> {
 
     fn push(&mut self, span: Span, sev: Severity, msg: String, hint: Option<String>) {
         let mut d = Diagnostic::at(self.path, self.src, span, sev, msg);
-        d.hint = hint.or_else(|| self.rendered_note.clone());
+        d.hint = match (hint, &self.rendered_note) {
+            (Some(h), Some(n)) => Some(format!("{h}; {n}")),
+            (h, n) => h.or_else(|| n.clone()),
+        };
         self.diags.push(d);
     }
 

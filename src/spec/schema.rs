@@ -292,7 +292,7 @@ pub(crate) fn parse_memory(s: &str) -> Option<u64> {
         _ => (s, 1),
     };
     let n: f64 = num.trim().parse().ok()?;
-    (n > 0.0 && n.is_finite()).then(|| (n * mult as f64) as u64)
+    (n > 0.0 && n.is_finite()).then_some((n * mult as f64) as u64)
 }
 
 fn read_scenario(

@@ -54,7 +54,13 @@ pub(crate) fn prepass(path: &Path, src: &str) -> Result<Prepass, Vec<Diagnostic>
     if let Some(t) = table_text(src, "vars") {
         match DeTable::parse(&t) {
             Ok(doc) => {
-                for (k, v) in doc.get_ref().iter() {
+                let empty = DeTable::default();
+                let vars = doc
+                    .get_ref()
+                    .get("vars")
+                    .and_then(|v| v.get_ref().as_table())
+                    .unwrap_or(&empty);
+                for (k, v) in vars.iter() {
                     let val = match v.get_ref() {
                         DeValue::String(s) => tera::Value::String(s.to_string()),
                         DeValue::Boolean(b) => tera::Value::Bool(*b),
@@ -99,8 +105,12 @@ pub(crate) fn prepass(path: &Path, src: &str) -> Result<Prepass, Vec<Diagnostic>
         }
     }
     if let Some(t) = table_text(src, "determinism") {
-        if let Ok(doc) = DeTable::parse(&t) {
-            let d = doc.get_ref();
+        let doc = DeTable::parse(&t).ok();
+        if let Some(d) = doc
+            .as_ref()
+            .and_then(|d| d.get_ref().get("determinism"))
+            .and_then(|d| d.get_ref().as_table())
+        {
             out.freeze_clock = d
                 .get("freeze_clock")
                 .and_then(|v| v.get_ref().as_str())
@@ -128,7 +138,10 @@ fn table_text(src: &str, name: &str) -> Option<String> {
     let mut out = String::with_capacity(src.len());
     for line in src.split_inclusive('\n') {
         let t = line.trim();
-        if t.starts_with('[') {
+        if t.starts_with("{{") || t.starts_with("{%") || t.starts_with("{#") {
+            // Template code ends the plain-TOML table.
+            inside = false;
+        } else if t.starts_with('[') {
             let head = t.split('#').next().unwrap_or("").trim();
             inside = head == header;
             found |= inside;
@@ -329,7 +342,7 @@ impl Compiled {
         path: &Path,
         src: &str,
         vars: &BTreeMap<String, tera::Value>,
-    ) -> Result<String, Diagnostic> {
+    ) -> Result<String, Vec<Diagnostic>> {
         let mut ctx = Context::new();
         for (k, v) in vars {
             ctx.insert(k.as_str(), v);
@@ -337,7 +350,7 @@ impl Compiled {
         ctx.insert("vars", vars);
         self.tera
             .render(&self.main, &ctx)
-            .map_err(|e| render_error(path, src, &e))
+            .map_err(|e| vec![render_error(path, src, &e)])
     }
 
     /// Whether some render read the real clock (the result then must not be cached).
