@@ -7,6 +7,7 @@ mod loader;
 pub mod model;
 mod reader;
 mod schema;
+mod sections;
 mod template;
 mod upstream;
 
@@ -15,5 +16,7 @@ pub use discover::{discover, is_test_file, DiscoverError};
 pub use loader::{LoadOptions, Loaded, Loader, Rendered, Suite, CACHE_CAPACITY, MAX_FILE_BYTES};
 pub use model::*;
 pub use template::{ResolvedVar, VarSource, MACROS, MACROS_NAME};
+#[cfg(test)]
+mod robustness_tests;
 #[cfg(test)]
 mod tests;
