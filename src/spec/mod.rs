@@ -1,5 +1,22 @@
 //! Test files: discovery, Tera rendering, parsing, normalisation, validation, diagnostics.
 
+mod diagnostic;
+mod discover;
+mod functions;
+mod loader;
 pub mod model;
+mod reader;
+mod schema;
+mod sections;
+mod template;
+mod upstream;
 
+pub use diagnostic::{Diagnostic, Severity};
+pub use discover::{discover, is_test_file, DiscoverError};
+pub use loader::{LoadOptions, Loaded, Loader, Rendered, Suite, CACHE_CAPACITY, MAX_FILE_BYTES};
 pub use model::*;
+pub use template::{ResolvedVar, VarSource, MACROS, MACROS_NAME};
+#[cfg(test)]
+mod robustness_tests;
+#[cfg(test)]
+mod tests;

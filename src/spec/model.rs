@@ -166,22 +166,12 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// Expectations on one step's result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Expect {
-    /// Expected exit code (default 0).
+    /// Expected exit code (default 0, which `Default` gives).
     pub exit_code: i64,
     pub stdout: OutputExpect,
     pub stderr: OutputExpect,
-}
-
-impl Default for Expect {
-    fn default() -> Self {
-        Expect {
-            exit_code: 0,
-            stdout: OutputExpect::default(),
-            stderr: OutputExpect::default(),
-        }
-    }
 }
 
 /// Expectations on one output stream; all given conditions must hold.

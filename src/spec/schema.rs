@@ -1,0 +1,538 @@
+//! The current dialect (`[meta]`, `[service.<id>]`, `[[scenario]]`...) read strictly into the
+//! model, plus the semantic checks both dialects share (services, regexes, names, budgets).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use toml::de::{DeTable, DeValue};
+
+use super::model::*;
+use super::reader::{did_you_mean, quote_list, Ctx, Span, Tbl};
+pub(crate) use super::sections::{read_determinism, read_perf};
+
+/// What a dialect builder produces; path and content hash are filled in by the loader.
+pub(crate) struct Built {
+    pub spec: TestSpec,
+    /// Line of the test name, for cross-file "name used twice" diagnostics.
+    pub name_line: u32,
+    pub name_span: Span,
+}
+
+const TOP: &[&str] = &["meta", "vars", "service", "scenario", "perf", "determinism"];
+const META: &[&str] = &["name", "description", "tags", "timeout", "retries"];
+const SERVICE: &[&str] = &[
+    "image",
+    "cmd",
+    "env",
+    "workdir",
+    "memory",
+    "cpus",
+    "pids",
+    "ready",
+    "reuse",
+    "mounts",
+    "network_access",
+];
+const READY: &[&str] = &["cmd", "interval", "timeout"];
+const SCENARIO: &[&str] = &[
+    "name",
+    "description",
+    "service",
+    "timeout",
+    "retries",
+    "tags",
+    "steps",
+];
+pub(crate) const STEP: &[&str] = &[
+    "name",
+    "service",
+    "cmd",
+    "sh",
+    "env",
+    "workdir",
+    "timeout",
+    "exit_code",
+    "stdout_contains",
+    "stdout_not_contains",
+    "stdout_regex",
+    "stdout_equals",
+    "stderr_contains",
+    "stderr_not_contains",
+    "stderr_regex",
+    "stderr_equals",
+    "continue_on_failure",
+];
+
+/// Read a current-dialect document. Returns `None` when errors were reported.
+pub(crate) fn build_current(
+    ctx: &mut Ctx<'_>,
+    root: &DeTable<'_>,
+    root_span: Span,
+) -> Option<Built> {
+    let root = Tbl::new(root, "top level", root_span.clone());
+    root.check_keys(ctx, TOP);
+    check_vars(ctx, &root);
+
+    let (name, name_span, description, tags, timeout, retries) = match root.table(ctx, "meta") {
+        Some((t, span)) => {
+            let meta = Tbl::new(t, "[meta]", span);
+            meta.check_keys(ctx, META);
+            let name = meta.req_str(ctx, "name", "\"my-test\"");
+            (
+                name.as_ref().map(|n| n.0.clone()),
+                name.map(|n| n.1),
+                meta.str(ctx, "description").map(|d| d.0),
+                meta.str_list(ctx, "tags").unwrap_or_default(),
+                meta.duration(ctx, "timeout"),
+                meta.int(ctx, "retries", 0, 100).map(|r| r.0 as u32),
+            )
+        }
+        None => {
+            if root.get("meta").is_none() {
+                ctx.error(
+                    0..0,
+                    "missing `[meta]` table",
+                    Some("start the file with `[meta]` and `name = \"my-test\"`".into()),
+                );
+            }
+            (None, None, None, Vec::new(), None, None)
+        }
+    };
+
+    let services = read_services(ctx, &root);
+    let mut scenarios = Vec::new();
+    let mut no_service_reported = false;
+    for (i, (t, span)) in root.tables(ctx, "scenario").into_iter().enumerate() {
+        let sc = Tbl::new(t, format!("[[scenario]] #{}", i + 1), span);
+        if let Some(s) = read_scenario(ctx, &sc, &services, &mut no_service_reported) {
+            scenarios.push(s);
+        }
+    }
+    if root.get("scenario").is_none() {
+        ctx.error(
+            0..0,
+            "the test declares no `[[scenario]]`",
+            Some("add `[[scenario]]` with `name` and at least one `[[scenario.steps]]`".into()),
+        );
+    }
+    check_unique_scenarios(ctx, &root, &scenarios);
+    let perf = read_perf(ctx, &root, &scenarios);
+    let determinism = read_determinism(ctx, &root);
+
+    let (name, name_span) = (name?, name_span?);
+    if ctx.has_errors() {
+        return None;
+    }
+    Some(Built {
+        name_line: ctx.line_of(&name_span),
+        name_span,
+        spec: TestSpec {
+            path: ctx.path.to_path_buf(),
+            name,
+            description,
+            tags,
+            timeout,
+            retries,
+            services,
+            scenarios,
+            perf,
+            determinism,
+            dialect: Dialect::Current,
+            content_hash: String::new(),
+        },
+    })
+}
+
+/// `[vars]` values must be scalars a template can print.
+pub(crate) fn check_vars(ctx: &mut Ctx<'_>, root: &Tbl<'_, '_>) {
+    let Some((t, _)) = root.table(ctx, "vars") else {
+        return;
+    };
+    for (k, v) in t.iter() {
+        if matches!(
+            v.get_ref(),
+            DeValue::String(_) | DeValue::Integer(_) | DeValue::Float(_) | DeValue::Boolean(_)
+        ) {
+            continue;
+        }
+        ctx.error(
+            v.span(),
+            format!(
+                "`vars.{}` must be a string, number or boolean, found {}",
+                k.get_ref(),
+                v.get_ref().type_str()
+            ),
+            None,
+        );
+    }
+}
+
+fn read_services(ctx: &mut Ctx<'_>, root: &Tbl<'_, '_>) -> BTreeMap<String, ServiceSpec> {
+    let mut out = BTreeMap::new();
+    let Some((t, _)) = root.table(ctx, "service") else {
+        return out;
+    };
+    for (k, v) in t.iter() {
+        let id = k.get_ref().to_string();
+        let DeValue::Table(st) = v.get_ref() else {
+            ctx.error(
+                v.span(),
+                format!(
+                    "`service.{id}` must be a table, found {}",
+                    v.get_ref().type_str()
+                ),
+                Some(format!(
+                    "write `[service.{id}]` followed by `image = \"...\"`"
+                )),
+            );
+            continue;
+        };
+        check_service_id(ctx, &id, k.span());
+        let s = Tbl::new(st, format!("[service.{id}]"), v.span());
+        s.check_keys(ctx, SERVICE);
+        let ready = s.table(ctx, "ready").and_then(|(rt, span)| {
+            let r = Tbl::new(rt, format!("[service.{id}] ready"), span);
+            r.check_keys(ctx, READY);
+            if r.get("cmd").is_none() {
+                r.missing(ctx, "cmd", "[\"pg_isready\"]");
+            }
+            Some(ReadyProbe {
+                cmd: r.argv(ctx, "cmd")?,
+                interval: r
+                    .duration(ctx, "interval")
+                    .unwrap_or(DEFAULT_READY_INTERVAL),
+                timeout: r.duration(ctx, "timeout").unwrap_or(DEFAULT_READY_TIMEOUT),
+            })
+        });
+        let mounts = s.str_list(ctx, "mounts").unwrap_or_default();
+        if let Some(mv) = s.get("mounts") {
+            for m in &mounts {
+                check_mount(ctx, m, mv.span());
+            }
+        }
+        let memory_bytes = s.get("memory").and_then(|mv| {
+            let parsed = match mv.get_ref() {
+                DeValue::String(text) => parse_memory(text),
+                DeValue::Integer(_) => super::reader::number(mv.get_ref())
+                    .filter(|n| *n > 0.0)
+                    .map(|n| n as u64),
+                _ => None,
+            };
+            if parsed.is_none() {
+                ctx.error(
+                    mv.span(),
+                    format!("invalid `memory` in `[service.{id}]`"),
+                    Some("write a size like `\"256m\"`, `\"1g\"` or a byte count".into()),
+                );
+            }
+            parsed
+        });
+        let service = ServiceSpec {
+            id: id.clone(),
+            image: s.str(ctx, "image").map(|i| i.0),
+            cmd: s.get("cmd").and_then(|_| s.argv(ctx, "cmd")),
+            env: s.str_map(ctx, "env"),
+            workdir: s.str(ctx, "workdir").map(|w| w.0),
+            limits: Limits {
+                memory_bytes,
+                cpus_milli: s.positive(ctx, "cpus").map(|c| (c * 1000.0).round() as u64),
+                pids: s.int(ctx, "pids", 1, i64::MAX).map(|p| p.0),
+            },
+            ready,
+            reuse: s.bool(ctx, "reuse").unwrap_or(false),
+            mounts,
+            network_access: s.bool(ctx, "network_access").unwrap_or(false),
+            line: ctx.line_of(&v.span()),
+        };
+        out.insert(id, service);
+    }
+    out
+}
+
+/// Ids become parts of container and network names, so keep them to a safe alphabet.
+pub(crate) fn check_service_id(ctx: &mut Ctx<'_>, id: &str, span: Span) {
+    let ok = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if !ok {
+        ctx.error(
+            span,
+            format!("invalid service id `{id}`"),
+            Some("use letters, digits, `-`, `_` and `.` only".into()),
+        );
+    }
+}
+
+fn check_mount(ctx: &mut Ctx<'_>, m: &str, span: Span) {
+    let parts: Vec<&str> = m.split(':').collect();
+    let ok = match parts.as_slice() {
+        [h, c] => !h.is_empty() && c.starts_with('/'),
+        [h, c, mode] => !h.is_empty() && c.starts_with('/') && (*mode == "ro" || *mode == "rw"),
+        _ => false,
+    };
+    if !ok {
+        ctx.error(
+            span,
+            format!("invalid mount `{m}`"),
+            Some("write `host_path:/container/path` or `host_path:/container/path:ro`".into()),
+        );
+    }
+}
+
+/// "256m", "1g", "512k", "1024", "1.5g" (binary units, as Docker reads them).
+pub(crate) fn parse_memory(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let s = s.strip_suffix('b').unwrap_or(&s);
+    let (num, mult) = match s.chars().last()? {
+        'k' => (&s[..s.len() - 1], 1u64 << 10),
+        'm' => (&s[..s.len() - 1], 1 << 20),
+        'g' => (&s[..s.len() - 1], 1 << 30),
+        't' => (&s[..s.len() - 1], 1 << 40),
+        _ => (s, 1),
+    };
+    let n: f64 = num.trim().parse().ok()?;
+    (n > 0.0 && n.is_finite()).then_some((n * mult as f64) as u64)
+}
+
+fn read_scenario(
+    ctx: &mut Ctx<'_>,
+    sc: &Tbl<'_, '_>,
+    services: &BTreeMap<String, ServiceSpec>,
+    no_service_reported: &mut bool,
+) -> Option<ScenarioSpec> {
+    sc.check_keys(ctx, SCENARIO);
+    let name = sc.req_str(ctx, "name", "\"happy path\"");
+    let service = sc.str(ctx, "service");
+    if let Some((id, span)) = &service {
+        check_service_exists(ctx, id, span.clone(), services, "scenario");
+    }
+    let steps_tables = sc.tables(ctx, "steps");
+    if sc.get("steps").is_none() {
+        ctx.error(
+            sc.span.clone(),
+            format!(
+                "scenario `{}` has no steps",
+                name.as_ref().map_or("?", |n| n.0.as_str())
+            ),
+            Some(
+                "add at least one `[[scenario.steps]]` with `cmd = [...]` or `sh = \"...\"`".into(),
+            ),
+        );
+    }
+    let mut steps = Vec::new();
+    let mut seen = BTreeMap::<String, Span>::new();
+    for (i, (t, span)) in steps_tables.into_iter().enumerate() {
+        let st = Tbl::new(t, format!("[[scenario.steps]] #{}", i + 1), span.clone());
+        st.check_keys(ctx, STEP);
+        let step_name = st.str(ctx, "name");
+        if let Some((n, nspan)) = &step_name {
+            if seen.insert(n.clone(), nspan.clone()).is_some() {
+                ctx.error(
+                    nspan.clone(),
+                    format!("duplicate step name `{n}` in this scenario"),
+                    Some("step names identify budgets and results: make them unique".into()),
+                );
+            }
+        }
+        let name = step_name.map_or_else(|| format!("step {}", i + 1), |n| n.0);
+        let run = read_command(ctx, &st, &name);
+        let own = st.str(ctx, "service");
+        let svc = resolve_service(
+            ctx,
+            &name,
+            own,
+            service.as_ref().map(|s| s.0.clone()),
+            services,
+            span.clone(),
+            no_service_reported,
+        );
+        let expect = Expect {
+            exit_code: st.int(ctx, "exit_code", 0, 255).map_or(0, |e| e.0),
+            stdout: read_output(ctx, &st, "stdout"),
+            stderr: read_output(ctx, &st, "stderr"),
+        };
+        let step = StepSpec {
+            name,
+            service: svc.unwrap_or_default(),
+            env: st.str_map(ctx, "env"),
+            workdir: st.str(ctx, "workdir").map(|w| w.0),
+            timeout: st.duration(ctx, "timeout"),
+            expect,
+            continue_on_failure: st.bool(ctx, "continue_on_failure").unwrap_or(false),
+            line: ctx.line_of(&span),
+            run: run?,
+        };
+        steps.push(step);
+    }
+    Some(ScenarioSpec {
+        name: name?.0,
+        description: sc.str(ctx, "description").map(|d| d.0),
+        service: service.map(|s| s.0),
+        timeout: sc.duration(ctx, "timeout"),
+        retries: sc.int(ctx, "retries", 0, 100).map(|r| r.0 as u32),
+        tags: sc.str_list(ctx, "tags").unwrap_or_default(),
+        line: ctx.line_of(&sc.span),
+        steps,
+    })
+}
+
+/// Exactly one of `cmd` (argv) and `sh` (shell string).
+fn read_command(ctx: &mut Ctx<'_>, st: &Tbl<'_, '_>, name: &str) -> Option<Command> {
+    match (st.get("cmd"), st.get("sh")) {
+        (Some(_), Some(_)) => {
+            let span = st.key_span("sh").unwrap_or(st.span.clone());
+            ctx.error(
+                span,
+                format!("step `{name}` sets both `cmd` and `sh`"),
+                Some(
+                    "keep one: `cmd = [...]` runs an argv, `sh = \"...\"` runs a shell string"
+                        .into(),
+                ),
+            );
+            None
+        }
+        (None, None) => {
+            ctx.error(
+                st.span.clone(),
+                format!("step `{name}` has nothing to run"),
+                Some("add `cmd = [\"prog\", \"arg\"]` or `sh = \"prog arg | other\"`".into()),
+            );
+            None
+        }
+        (Some(_), None) => st.argv(ctx, "cmd").map(Command::Argv),
+        (None, Some(_)) => st.str(ctx, "sh").map(|s| Command::Shell(s.0)),
+    }
+}
+
+fn read_output(ctx: &mut Ctx<'_>, st: &Tbl<'_, '_>, stream: &str) -> OutputExpect {
+    let key = |k: &str| format!("{stream}_{k}");
+    let regex = st.str_or_list(ctx, &key("regex"));
+    for (r, span) in &regex {
+        check_regex(ctx, r, span.clone(), &key("regex"));
+    }
+    OutputExpect {
+        contains: st
+            .str_or_list(ctx, &key("contains"))
+            .into_iter()
+            .map(|c| c.0)
+            .collect(),
+        not_contains: st
+            .str_or_list(ctx, &key("not_contains"))
+            .into_iter()
+            .map(|c| c.0)
+            .collect(),
+        regex: regex.into_iter().map(|r| r.0).collect(),
+        equals: st.str(ctx, &key("equals")).map(|e| e.0),
+    }
+}
+
+pub(crate) fn check_regex(ctx: &mut Ctx<'_>, pattern: &str, span: Span, key: &str) {
+    if let Err(e) = regex::Regex::new(pattern) {
+        // The regex crate's message repeats the pattern with its own caret; its last line is
+        // the actual reason.
+        let text = e.to_string();
+        let reason = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or(&text)
+            .trim()
+            .trim_start_matches("error: ")
+            .to_string();
+        ctx.error(
+            span,
+            format!("invalid regex in `{key}`: {reason}"),
+            Some("regex syntax: https://docs.rs/regex/latest/regex/#syntax".into()),
+        );
+    }
+}
+
+pub(crate) fn check_service_exists(
+    ctx: &mut Ctx<'_>,
+    id: &str,
+    span: Span,
+    services: &BTreeMap<String, ServiceSpec>,
+    who: &str,
+) -> bool {
+    if services.contains_key(id) {
+        return true;
+    }
+    let ids: Vec<&str> = services.keys().map(String::as_str).collect();
+    let hint = match did_you_mean(id, &ids) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None if ids.is_empty() => format!("declare it with `[service.{id}]`"),
+        None => format!("declared services: {}", quote_list(&ids)),
+    };
+    ctx.error(
+        span,
+        format!("{who} names service `{id}`, which is not declared"),
+        Some(hint),
+    );
+    false
+}
+
+/// The step's own service, else the scenario's, else the only service of the test.
+pub(crate) fn resolve_service(
+    ctx: &mut Ctx<'_>,
+    step: &str,
+    own: Option<(String, Span)>,
+    scenario: Option<String>,
+    services: &BTreeMap<String, ServiceSpec>,
+    step_span: Span,
+    no_service_reported: &mut bool,
+) -> Option<String> {
+    if let Some((id, span)) = own {
+        let who = format!("step `{step}`");
+        return check_service_exists(ctx, &id, span, services, &who).then_some(id);
+    }
+    if let Some(id) = scenario {
+        // Already checked (and reported) at the scenario.
+        return services.contains_key(&id).then_some(id);
+    }
+    match services.len() {
+        1 => services.keys().next().cloned(),
+        0 => {
+            if !*no_service_reported {
+                *no_service_reported = true;
+                ctx.error(
+                    step_span,
+                    format!("step `{step}` has no service to run on"),
+                    Some("declare a `[service.<id>]`; `image` may be omitted to run on the host with `--backend local`".into()),
+                );
+            }
+            None
+        }
+        _ => {
+            let ids: Vec<&str> = services.keys().map(String::as_str).collect();
+            ctx.error(
+                step_span,
+                format!(
+                    "step `{step}` does not say which service it runs on (the test declares {})",
+                    quote_list(&ids)
+                ),
+                Some(format!(
+                    "add `service = \"{}\"` to the step or its scenario",
+                    ids[0]
+                )),
+            );
+            None
+        }
+    }
+}
+
+fn check_unique_scenarios(ctx: &mut Ctx<'_>, root: &Tbl<'_, '_>, scenarios: &[ScenarioSpec]) {
+    let mut seen = BTreeSet::new();
+    for (i, s) in scenarios.iter().enumerate() {
+        if !seen.insert(s.name.as_str()) {
+            let span = root
+                .tables(ctx, "scenario")
+                .get(i)
+                .map_or(0..0, |t| t.1.clone());
+            ctx.error(
+                span,
+                format!("duplicate scenario name `{}` in this test", s.name),
+                Some("scenario names identify results and baselines: make them unique".into()),
+            );
+        }
+    }
+}
