@@ -278,6 +278,15 @@ pub async fn clean_all() -> Result<CleanReport, BackendError> {
     remove_labelled(&docker, |_| true).await
 }
 
+/// Remove the labelled containers and networks of one run, whoever owns it.
+pub async fn clean_run(run_id: &str) -> Result<CleanReport, BackendError> {
+    let docker = connect_docker().await?;
+    remove_labelled(&docker, |l| {
+        l.get(LABEL_RUN).map(String::as_str) == Some(run_id)
+    })
+    .await
+}
+
 /// Remove every container, then every network, carrying `clnrm.run` whose labels satisfy
 /// `pred`. Containers go first: a network with endpoints cannot be removed.
 async fn remove_labelled(
