@@ -1,0 +1,276 @@
+//! Building one environment (network + one started, ready container per service) and
+//! tearing it down again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
+};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::Docker;
+use futures_util::future::join_all;
+
+use super::error::api_error;
+use super::exec::exec_in;
+use super::Shared;
+use crate::backend::BackendError;
+use crate::spec::ServiceSpec;
+
+/// Main process of a service without `cmd`: the imported test image (and many minimal
+/// images) has no long-running default command, and exec needs a running container.
+/// docker-init (`init = true`) is PID 1, so force-removal and SIGTERM end it at once.
+pub const KEEP_ALIVE: [&str; 2] = ["sleep", "infinity"];
+
+/// The docker objects of one environment.
+#[derive(Debug)]
+pub(crate) struct EnvParts {
+    pub key: u64,
+    pub network_id: String,
+    /// Service id -> container id.
+    pub containers: BTreeMap<String, String>,
+    /// `create`, `start`, `ready` wall times in ms.
+    pub phases: BTreeMap<String, f64>,
+    pub reusable: bool,
+    /// Served a scenario already (reuse pool entries only).
+    pub used: bool,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Create, start and probe every service of `test_name` concurrently. On failure everything
+/// already created is removed before the error is returned.
+pub(crate) async fn create_env(
+    shared: &Shared,
+    test_name: &str,
+    services: &BTreeMap<String, ServiceSpec>,
+    key: u64,
+    reusable: bool,
+) -> Result<EnvParts, BackendError> {
+    for svc in services.values() {
+        match &svc.image {
+            None => {
+                return Err(BackendError::Service {
+                    service: svc.id.clone(),
+                    message: "no `image`; host services run only with `--backend local`".into(),
+                })
+            }
+            Some(image) => shared.ensure_image(image).await?,
+        }
+    }
+    let seq = shared.next_seq();
+    let base = format!(
+        "clnrm-{}-{}-{}",
+        short(&shared.labels.run_id),
+        shared.labels.pid,
+        seq
+    );
+    let labels = shared.labels.for_test(test_name);
+    let mut parts = EnvParts {
+        key,
+        network_id: String::new(),
+        containers: BTreeMap::new(),
+        phases: BTreeMap::new(),
+        reusable,
+        used: false,
+    };
+    let result = build(shared, &base, &labels, services, &mut parts).await;
+    match result {
+        Ok(()) => Ok(parts),
+        Err(e) => {
+            remove_env(&shared.docker, &parts).await;
+            Err(e)
+        }
+    }
+}
+
+async fn build(
+    shared: &Shared,
+    base: &str,
+    labels: &HashMap<String, String>,
+    services: &BTreeMap<String, ServiceSpec>,
+    parts: &mut EnvParts,
+) -> Result<(), BackendError> {
+    let docker = &shared.docker;
+    let t = Instant::now();
+    let net = docker
+        .create_network(NetworkCreateRequest {
+            name: base.to_string(),
+            driver: Some("bridge".into()),
+            internal: Some(!services.values().any(|s| s.network_access)),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| api_error("create network", e))?;
+    parts.network_id = net.id;
+    let created = join_all(services.values().map(|svc| {
+        let name = format!("{base}-{}", svc.id);
+        let body = container_body(svc, base, labels);
+        async move {
+            let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+            let r = docker.create_container(Some(opts), body).await;
+            (svc.id.clone(), r)
+        }
+    }))
+    .await;
+    let mut first_err = None;
+    for (id, r) in created {
+        match r {
+            Ok(c) => {
+                parts.containers.insert(id, c.id);
+            }
+            Err(e) => {
+                first_err.get_or_insert(BackendError::Service {
+                    service: id,
+                    message: format!("create container: {e}"),
+                });
+            }
+        }
+    }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    parts.phases.insert("create".into(), ms(t.elapsed()));
+
+    let t = Instant::now();
+    let started = join_all(parts.containers.iter().map(|(id, cid)| async move {
+        let r = docker.start_container(cid, None).await;
+        (id.clone(), r)
+    }))
+    .await;
+    for (id, r) in started {
+        if let Err(e) = r {
+            return Err(BackendError::Service {
+                service: id,
+                message: format!("start container: {e}"),
+            });
+        }
+    }
+    parts.phases.insert("start".into(), ms(t.elapsed()));
+
+    let t = Instant::now();
+    let probes = join_all(services.values().filter_map(|svc| {
+        let probe = svc.ready.as_ref()?;
+        let cid = parts.containers.get(&svc.id)?.clone();
+        Some(async move { wait_ready(docker, &svc.id, &cid, probe).await })
+    }))
+    .await;
+    probes.into_iter().collect::<Result<Vec<()>, _>>()?;
+    parts.phases.insert("ready".into(), ms(t.elapsed()));
+    Ok(())
+}
+
+fn container_body(
+    svc: &ServiceSpec,
+    network: &str,
+    labels: &HashMap<String, String>,
+) -> ContainerCreateBody {
+    let cmd = svc
+        .cmd
+        .clone()
+        .unwrap_or_else(|| KEEP_ALIVE.iter().map(|s| s.to_string()).collect());
+    let endpoint = EndpointSettings {
+        aliases: Some(vec![svc.id.clone()]),
+        ..Default::default()
+    };
+    ContainerCreateBody {
+        image: svc.image.clone(),
+        hostname: Some(svc.id.clone()),
+        cmd: Some(cmd),
+        env: Some(svc.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        working_dir: svc.workdir.clone(),
+        labels: Some(labels.clone()),
+        tty: Some(false),
+        host_config: Some(HostConfig {
+            init: Some(true),
+            privileged: Some(false),
+            network_mode: Some(network.to_string()),
+            memory: svc.limits.memory_bytes.and_then(|m| i64::try_from(m).ok()),
+            // milli-cpus -> nano-cpus.
+            nano_cpus: svc
+                .limits
+                .cpus_milli
+                .and_then(|c| i64::try_from(c.saturating_mul(1_000_000)).ok()),
+            pids_limit: svc.limits.pids,
+            binds: (!svc.mounts.is_empty()).then(|| svc.mounts.clone()),
+            ..Default::default()
+        }),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(network.to_string(), endpoint)])),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Exec the probe every `interval` until it exits 0; give up after `timeout` with the last
+/// output so the user sees why.
+async fn wait_ready(
+    docker: &Docker,
+    service: &str,
+    container: &str,
+    probe: &crate::spec::ReadyProbe,
+) -> Result<(), BackendError> {
+    let start = Instant::now();
+    let mut last = String::from("probe never ran");
+    loop {
+        let left = probe.timeout.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Err(BackendError::NotReady {
+                service: service.to_string(),
+                timeout_ms: probe.timeout.as_millis() as u64,
+                last,
+            });
+        }
+        match exec_in(docker, container, &probe.cmd, &BTreeMap::new(), None, left).await {
+            Ok((out, _)) if out.exit_code == Some(0) => return Ok(()),
+            Ok((out, _)) => {
+                last = format!(
+                    "exit {}: {}{}",
+                    out.exit_code.map_or("none".to_string(), |c| c.to_string()),
+                    String::from_utf8_lossy(&out.stdout).trim(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(
+            probe
+                .interval
+                .min(probe.timeout.saturating_sub(start.elapsed())),
+        )
+        .await;
+    }
+}
+
+/// Force-remove the containers concurrently (SIGKILL, no stop grace), then the network.
+/// Errors are ignored on purpose: a gone object is the desired state, and the run-label
+/// sweep in `shutdown` catches anything a transient error left behind.
+pub(crate) async fn remove_env(docker: &Docker, parts: &EnvParts) {
+    let opts = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    join_all(
+        parts
+            .containers
+            .values()
+            .map(|cid| docker.remove_container(cid, Some(opts.clone()))),
+    )
+    .await;
+    if !parts.network_id.is_empty() {
+        let _ = docker.remove_network(&parts.network_id).await;
+    }
+}
+
+/// Run ids can be long; names only need to be unique together with the sequence number
+/// (labels carry the full id).
+fn short(run_id: &str) -> String {
+    run_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(12)
+        .collect()
+}

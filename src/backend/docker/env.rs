@@ -1,0 +1,110 @@
+//! One acquired Docker environment, as the runner sees it through [`Env`].
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+
+use super::create::EnvParts;
+use super::exec::exec_in;
+use super::Shared;
+use crate::backend::{BackendError, Env, ExecOutput, ExecRequest};
+
+pub(crate) struct DockerEnv {
+    shared: Arc<Shared>,
+    parts: EnvParts,
+    wait_ms: f64,
+    reused: bool,
+    /// Set when an exec timed out or failed: the container's state is unknown, so it must
+    /// not serve another scenario even if the caller reports the scenario healthy.
+    tainted: AtomicBool,
+}
+
+impl DockerEnv {
+    pub fn new(shared: Arc<Shared>, parts: EnvParts, wait_ms: f64) -> Self {
+        DockerEnv {
+            shared,
+            reused: parts.used,
+            parts,
+            wait_ms,
+            tainted: AtomicBool::new(false),
+        }
+    }
+}
+
+#[async_trait]
+impl Env for DockerEnv {
+    async fn exec(&self, service: &str, req: &ExecRequest) -> Result<ExecOutput, BackendError> {
+        let container =
+            self.parts
+                .containers
+                .get(service)
+                .ok_or_else(|| BackendError::Service {
+                    service: service.to_string(),
+                    message: "no such service in this test".to_string(),
+                })?;
+        let r = exec_in(
+            &self.shared.docker,
+            container,
+            &req.argv,
+            &req.env,
+            req.workdir.as_deref(),
+            req.timeout,
+        )
+        .await;
+        match r {
+            Ok((out, clean)) => {
+                if out.timed_out || !clean {
+                    self.tainted.store(true, Ordering::Relaxed);
+                }
+                Ok(out)
+            }
+            Err(e) => {
+                self.tainted.store(true, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    fn phases(&self) -> BTreeMap<String, f64> {
+        let mut p = BTreeMap::new();
+        for k in ["create", "start", "ready"] {
+            let v = if self.reused {
+                0.0
+            } else {
+                self.parts.phases.get(k).copied().unwrap_or(0.0)
+            };
+            p.insert(k.to_string(), v);
+        }
+        p.insert("env_wait".to_string(), self.wait_ms);
+        p
+    }
+
+    fn reused(&self) -> bool {
+        self.reused
+    }
+
+    async fn release(self: Box<Self>, healthy: bool) -> Result<f64, BackendError> {
+        let t = Instant::now();
+        let DockerEnv {
+            shared,
+            mut parts,
+            tainted,
+            ..
+        } = *self;
+        let keep = healthy && parts.reusable && !tainted.load(Ordering::Relaxed);
+        let parts = if keep {
+            parts.used = true;
+            let mut pool = shared.pool.lock().expect("pool lock poisoned");
+            pool.put_idle(parts, shared.cfg.pool_size.max(1)).err()
+        } else {
+            Some(parts)
+        };
+        if let Some(parts) = parts {
+            shared.remove_in_background(parts);
+        }
+        Ok(t.elapsed().as_secs_f64() * 1000.0)
+    }
+}

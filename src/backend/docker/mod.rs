@@ -1,0 +1,353 @@
+//! The Docker backend (bollard): pooled environments of started, ready containers.
+//!
+//! Every object carries the run labels (`clnrm.run`, `clnrm.pid`, `clnrm.host`,
+//! `clnrm.test`). `connect` reaps leftovers of dead runs on this host, `shutdown` removes
+//! everything of this run (pool, background removals, then a sweep by run label), and
+//! [`clean_all`] removes every labelled object of any run.
+
+mod create;
+mod env;
+mod error;
+mod exec;
+mod labels;
+mod pool;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bollard::query_parameters::{
+    CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    RemoveContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::future::join_all;
+use futures_util::StreamExt;
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+
+pub use create::KEEP_ALIVE;
+use create::{create_env, remove_env};
+use env::DockerEnv;
+use error::{api_error, status_of};
+use labels::{is_dead_leftover, RunLabels};
+use pool::{key_of, Pending, Pool, Take};
+
+use super::{Backend, BackendConfig, BackendError, Env, LABEL_RUN};
+use crate::spec::TestSpec;
+
+/// How long connecting and pinging may take before the daemon counts as unavailable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Objects removed by [`clean_all`] or by the reaping in [`DockerBackend::connect`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanReport {
+    pub containers: usize,
+    pub networks: usize,
+}
+
+/// State shared by the backend, its environments and its background tasks.
+pub(crate) struct Shared {
+    docker: Docker,
+    cfg: BackendConfig,
+    labels: RunLabels,
+    /// Image reference -> present locally (inspected once per image).
+    images: tokio::sync::Mutex<HashMap<String, bool>>,
+    seq: AtomicU64,
+    reuse_all: AtomicBool,
+    pool: Mutex<Pool>,
+    /// Creations and removals running in the background; `shutdown` awaits them.
+    tasks: Mutex<JoinSet<()>>,
+}
+
+impl Shared {
+    fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Fail with `ImageMissing` unless the image is present (or pulled with `--pull`).
+    async fn ensure_image(&self, image: &str) -> Result<(), BackendError> {
+        let mut cache = self.images.lock().await;
+        if let Some(&present) = cache.get(image) {
+            return if present {
+                Ok(())
+            } else {
+                Err(BackendError::ImageMissing {
+                    image: image.to_string(),
+                })
+            };
+        }
+        let present = match self.docker.inspect_image(image).await {
+            Ok(_) => true,
+            Err(e) if status_of(&e) == Some(404) => {
+                if self.cfg.pull {
+                    self.pull(image).await?;
+                    true
+                } else {
+                    false
+                }
+            }
+            Err(e) => return Err(api_error("inspect image", e)),
+        };
+        cache.insert(image.to_string(), present);
+        if present {
+            Ok(())
+        } else {
+            Err(BackendError::ImageMissing {
+                image: image.to_string(),
+            })
+        }
+    }
+
+    async fn pull(&self, image: &str) -> Result<(), BackendError> {
+        let opts = CreateImageOptionsBuilder::default()
+            .from_image(image)
+            .build();
+        let mut stream = self.docker.create_image(Some(opts), None, None);
+        while let Some(item) = stream.next().await {
+            item.map_err(|e| BackendError::Other(format!("pull `{image}`: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut tasks = self.tasks.lock().expect("task set lock poisoned");
+        // Forget finished tasks so the set does not grow over a long watch session.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(fut);
+    }
+
+    /// Start creating an environment in the background. If nobody is waiting any more
+    /// when it is ready (receiver dropped by shutdown or a cancelled acquire), it is removed.
+    fn spawn_create(self: &Arc<Self>, test: &TestSpec, key: u64) -> Pending {
+        let (tx, rx) = oneshot::channel();
+        let me = Arc::clone(self);
+        let name = test.name.clone();
+        let services = test.services.clone();
+        let reusable = self.reusable(test);
+        self.spawn(async move {
+            let r = create_env(&me, &name, &services, key, reusable).await;
+            if let Err(Ok(parts)) = tx.send(r) {
+                remove_env(&me.docker, &parts).await;
+            }
+        });
+        rx
+    }
+
+    fn reusable(&self, test: &TestSpec) -> bool {
+        self.reuse_all.load(Ordering::Relaxed) || test.services.values().all(|s| s.reuse)
+    }
+
+    fn remove_in_background(self: &Arc<Self>, parts: create::EnvParts) {
+        let me = Arc::clone(self);
+        self.spawn(async move { remove_env(&me.docker, &parts).await });
+    }
+}
+
+/// Docker backend. Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct DockerBackend {
+    shared: Arc<Shared>,
+    reaped: CleanReport,
+}
+
+impl DockerBackend {
+    /// Connect (DOCKER_HOST or the default socket), negotiate the API version and ping.
+    /// No daemon -> [`BackendError::Unavailable`]. Reaps leftovers of dead runs on this host
+    /// (see [`DockerBackend::reaped`]).
+    pub async fn connect(cfg: BackendConfig) -> Result<DockerBackend, BackendError> {
+        let docker = connect_docker().await?;
+        let labels = RunLabels::for_this_process(&cfg.run_id);
+        let reaped = remove_labelled(&docker, |l| is_dead_leftover(l, &labels.host)).await?;
+        Ok(DockerBackend {
+            shared: Arc::new(Shared {
+                docker,
+                cfg,
+                labels,
+                images: tokio::sync::Mutex::new(HashMap::new()),
+                seq: AtomicU64::new(0),
+                reuse_all: AtomicBool::new(false),
+                pool: Mutex::new(Pool::default()),
+                tasks: Mutex::new(JoinSet::new()),
+            }),
+            reaped,
+        })
+    }
+
+    /// Watch mode: reuse healthy environments across runs for every test.
+    pub fn set_reuse_all(&self, on: bool) {
+        self.shared.reuse_all.store(on, Ordering::Relaxed);
+    }
+
+    /// Leftovers of dead runs removed by `connect`.
+    pub fn reaped(&self) -> CleanReport {
+        self.reaped
+    }
+}
+
+#[async_trait]
+impl Backend for DockerBackend {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    fn prewarm(&self, test: &TestSpec, count: usize) {
+        let key = key_of(&test.services);
+        let mut pool = self.shared.pool.lock().expect("pool lock poisoned");
+        if pool.is_closed() {
+            return;
+        }
+        let n = count.min(pool.room(self.shared.cfg.pool_size));
+        for _ in 0..n {
+            let rx = self.shared.spawn_create(test, key);
+            pool.add_pending(key, rx);
+        }
+    }
+
+    async fn acquire(&self, test: &TestSpec) -> Result<Box<dyn Env>, BackendError> {
+        let t = Instant::now();
+        let key = key_of(&test.services);
+        // Either an idle environment or a creation to wait for (one already warming, else
+        // a new one started now).
+        let taken: Result<create::EnvParts, Pending> = {
+            let mut pool = self.shared.pool.lock().expect("pool lock poisoned");
+            if pool.is_closed() {
+                return Err(BackendError::Other("docker backend is shut down".into()));
+            }
+            match pool.take(key) {
+                Take::Idle(parts) => Ok(parts),
+                Take::Pending(rx) => Err(rx),
+                Take::Nothing => Err(self.shared.spawn_create(test, key)),
+            }
+        };
+        let parts = match taken {
+            Ok(parts) => parts,
+            Err(rx) => rx.await.map_err(|_| {
+                BackendError::Other("environment creation was cancelled by shutdown".into())
+            })??,
+        };
+        let wait_ms = t.elapsed().as_secs_f64() * 1000.0;
+        Ok(Box::new(DockerEnv::new(
+            Arc::clone(&self.shared),
+            parts,
+            wait_ms,
+        )))
+    }
+
+    async fn shutdown(&self) -> Result<(), BackendError> {
+        let idle = self.shared.pool.lock().expect("pool lock poisoned").drain();
+        join_all(idle.iter().map(|p| remove_env(&self.shared.docker, p))).await;
+        let mut tasks =
+            std::mem::take(&mut *self.shared.tasks.lock().expect("task set lock poisoned"));
+        while tasks.join_next().await.is_some() {}
+        // Environments still held by callers, or left by a cancelled creation.
+        let run = self.shared.labels.run_id.clone();
+        remove_labelled(&self.shared.docker, |l| l.get(LABEL_RUN) == Some(&run)).await?;
+        Ok(())
+    }
+}
+
+async fn connect_docker() -> Result<Docker, BackendError> {
+    let unavailable = |e: String| BackendError::Unavailable(e);
+    let docker = Docker::connect_with_defaults().map_err(|e| unavailable(e.to_string()))?;
+    let fut = async {
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        docker
+            .ping()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        Ok::<_, BackendError>(docker)
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, fut)
+        .await
+        .map_err(|_| unavailable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+}
+
+/// Quick check used to pick a backend automatically.
+pub async fn docker_available() -> bool {
+    connect_docker().await.is_ok()
+}
+
+/// `clnrm clean`: remove every clnrm-labelled container and network, of any run.
+pub async fn clean_all() -> Result<CleanReport, BackendError> {
+    let docker = connect_docker().await?;
+    remove_labelled(&docker, |_| true).await
+}
+
+/// Remove the labelled containers and networks of one run, whoever owns it.
+pub async fn clean_run(run_id: &str) -> Result<CleanReport, BackendError> {
+    let docker = connect_docker().await?;
+    remove_labelled(&docker, |l| {
+        l.get(LABEL_RUN).map(String::as_str) == Some(run_id)
+    })
+    .await
+}
+
+/// Remove every container, then every network, carrying `clnrm.run` whose labels satisfy
+/// `pred`. Containers go first: a network with endpoints cannot be removed.
+async fn remove_labelled(
+    docker: &Docker,
+    pred: impl Fn(&HashMap<String, String>) -> bool,
+) -> Result<CleanReport, BackendError> {
+    let filters = HashMap::from([("label", vec![LABEL_RUN])]);
+    let containers = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .map_err(|e| api_error("list containers", e))?;
+    let opts = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    let doomed: Vec<String> = containers
+        .into_iter()
+        .filter(|c| c.labels.as_ref().is_some_and(&pred))
+        .filter_map(|c| c.id)
+        .collect();
+    let removed = join_all(
+        doomed
+            .iter()
+            .map(|id| docker.remove_container(id, Some(opts.clone()))),
+    )
+    .await
+    .into_iter()
+    // 404: removed concurrently by someone else, which is just as good.
+    .filter(|r| {
+        r.as_ref()
+            .map_or_else(|e| status_of(e) == Some(404), |_| true)
+    })
+    .count();
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::default()
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .map_err(|e| api_error("list networks", e))?;
+    let doomed: Vec<String> = networks
+        .into_iter()
+        .filter(|n| n.labels.as_ref().is_some_and(&pred))
+        .filter_map(|n| n.id)
+        .collect();
+    let nets = join_all(doomed.iter().map(|id| docker.remove_network(id)))
+        .await
+        .into_iter()
+        .filter(|r| {
+            r.as_ref()
+                .map_or_else(|e| status_of(e) == Some(404), |_| true)
+        })
+        .count();
+    Ok(CleanReport {
+        containers: removed,
+        networks: nets,
+    })
+}

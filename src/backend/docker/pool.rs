@@ -1,0 +1,173 @@
+//! The pool of environments per service configuration: ready ones waiting for a scenario and
+//! creations in flight, bounded by `pool_size`.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+
+use tokio::sync::oneshot;
+
+use super::create::EnvParts;
+use crate::backend::BackendError;
+use crate::spec::ServiceSpec;
+
+/// An environment being created in the background; resolves when it is ready.
+pub(crate) type Pending = oneshot::Receiver<Result<EnvParts, BackendError>>;
+
+/// Pool key: the services as they will be created. Source lines are left out so that two
+/// files declaring the same services share warm environments.
+pub(crate) fn key_of(services: &BTreeMap<String, ServiceSpec>) -> u64 {
+    let mut h = DefaultHasher::new();
+    for (id, svc) in services {
+        id.hash(&mut h);
+        let mut s = svc.clone();
+        s.line = 0;
+        s.hash(&mut h);
+    }
+    h.finish()
+}
+
+#[derive(Default)]
+struct Entry {
+    idle: VecDeque<EnvParts>,
+    pending: VecDeque<Pending>,
+}
+
+/// Where an acquire gets its environment from.
+pub(crate) enum Take {
+    Idle(EnvParts),
+    Pending(Pending),
+    Nothing,
+}
+
+#[derive(Default)]
+pub(crate) struct Pool {
+    entries: HashMap<u64, Entry>,
+    closed: bool,
+}
+
+impl Pool {
+    /// Environments held ready or being warmed (not the ones in use).
+    pub fn warm_count(&self) -> usize {
+        self.entries
+            .values()
+            .map(|e| e.idle.len() + e.pending.len())
+            .sum()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    pub fn take(&mut self, key: u64) -> Take {
+        let Some(e) = self.entries.get_mut(&key) else {
+            return Take::Nothing;
+        };
+        if let Some(p) = e.idle.pop_front() {
+            Take::Idle(p)
+        } else if let Some(rx) = e.pending.pop_front() {
+            Take::Pending(rx)
+        } else {
+            Take::Nothing
+        }
+    }
+
+    /// Room for `n` more warm environments under `limit`.
+    pub fn room(&self, limit: usize) -> usize {
+        limit.saturating_sub(self.warm_count())
+    }
+
+    pub fn add_pending(&mut self, key: u64, rx: Pending) {
+        self.entries.entry(key).or_default().pending.push_back(rx);
+    }
+
+    /// Put a released, reusable environment back; returns it if the pool is closed or full.
+    pub fn put_idle(&mut self, parts: EnvParts, limit: usize) -> Result<(), EnvParts> {
+        if self.closed || self.warm_count() >= limit {
+            return Err(parts);
+        }
+        self.entries
+            .entry(parts.key)
+            .or_default()
+            .idle
+            .push_back(parts);
+        Ok(())
+    }
+
+    /// Close the pool and hand back everything it held. Dropping the pending receivers
+    /// makes their creation tasks remove the environments they finish building.
+    pub fn drain(&mut self) -> Vec<EnvParts> {
+        self.closed = true;
+        self.entries
+            .drain()
+            .flat_map(|(_, e)| e.idle.into_iter())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Limits;
+
+    fn svc(id: &str, image: &str, line: u32) -> ServiceSpec {
+        ServiceSpec {
+            id: id.into(),
+            image: Some(image.into()),
+            cmd: None,
+            env: BTreeMap::new(),
+            workdir: None,
+            limits: Limits::default(),
+            ready: None,
+            reuse: false,
+            mounts: vec![],
+            network_access: false,
+            line,
+        }
+    }
+
+    fn parts(key: u64) -> EnvParts {
+        EnvParts {
+            key,
+            network_id: String::new(),
+            containers: BTreeMap::new(),
+            phases: BTreeMap::new(),
+            reusable: true,
+            used: true,
+        }
+    }
+
+    #[test]
+    fn key_ignores_lines_but_not_config() {
+        let a = BTreeMap::from([("a".to_string(), svc("a", "img:1", 3))]);
+        let b = BTreeMap::from([("a".to_string(), svc("a", "img:1", 9))]);
+        let c = BTreeMap::from([("a".to_string(), svc("a", "img:2", 3))]);
+        assert_eq!(key_of(&a), key_of(&b));
+        assert_ne!(key_of(&a), key_of(&c));
+    }
+
+    #[test]
+    fn idle_is_bounded_and_closed_pool_refuses() {
+        let mut p = Pool::default();
+        assert!(p.put_idle(parts(1), 1).is_ok());
+        assert!(p.put_idle(parts(1), 1).is_err());
+        assert_eq!(p.room(3), 2);
+        assert!(matches!(p.take(1), Take::Idle(_)));
+        assert!(matches!(p.take(1), Take::Nothing));
+        assert!(p.put_idle(parts(2), 5).is_ok());
+        assert_eq!(p.drain().len(), 1);
+        assert!(p.is_closed());
+        assert!(p.put_idle(parts(2), 5).is_err());
+    }
+
+    #[test]
+    fn pending_is_taken_after_idle() {
+        let mut p = Pool::default();
+        let (_tx, rx) = oneshot::channel();
+        p.add_pending(7, rx);
+        assert!(p.put_idle(parts(7), 4).is_ok());
+        assert!(matches!(p.take(7), Take::Idle(_)));
+        assert!(matches!(p.take(7), Take::Pending(_)));
+        assert_eq!(p.warm_count(), 0);
+    }
+}
