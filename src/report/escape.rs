@@ -156,9 +156,31 @@ pub fn md_html(s: &str) -> String {
 /// longest backtick run inside, so no line of the body can close it.
 pub fn md_fenced(body: &str) -> String {
     let body = clean_text(body);
+    let longest = longest_backtick_run(&body);
+    let fence = "`".repeat((longest + 1).max(3));
+    let newline = if body.ends_with('\n') { "" } else { "\n" };
+    format!("{fence}text\n{body}{newline}{fence}\n")
+}
+
+/// An inline code span holding `s` verbatim on one line (not for table cells: `|` would
+/// still split the cell). The delimiter outgrows any backtick run inside.
+pub fn md_code(s: &str) -> String {
+    let s = clean_text(s).replace(['\n', '\t'], " ");
+    let longest = longest_backtick_run(&s);
+    let ticks = "`".repeat(longest + 1);
+    // A span starting or ending with a backtick needs a space so the delimiters stay apart.
+    let pad = if s.starts_with('`') || s.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{ticks}{pad}{s}{pad}{ticks}")
+}
+
+fn longest_backtick_run(s: &str) -> usize {
     let mut longest = 0;
     let mut run = 0;
-    for c in body.chars() {
+    for c in s.chars() {
         if c == '`' {
             run += 1;
             longest = longest.max(run);
@@ -166,9 +188,7 @@ pub fn md_fenced(body: &str) -> String {
             run = 0;
         }
     }
-    let fence = "`".repeat((longest + 1).max(3));
-    let newline = if body.ends_with('\n') { "" } else { "\n" };
-    format!("{fence}text\n{body}{newline}{fence}\n")
+    longest
 }
 
 /// Data (message) part of a GitHub workflow command.
@@ -231,6 +251,13 @@ mod tests {
     fn fence_outgrows_backtick_runs() {
         assert_eq!(md_fenced("a"), "```text\na\n```\n");
         assert_eq!(md_fenced("````\nx\n"), "`````text\n````\nx\n`````\n");
+    }
+
+    #[test]
+    fn code_span_outgrows_backticks() {
+        assert_eq!(md_code("a"), "`a`");
+        assert_eq!(md_code("echo `x` ``y``\nz"), "```echo `x` ``y`` z```");
+        assert_eq!(md_code("`start"), "`` `start ``");
     }
 
     #[test]
