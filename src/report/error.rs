@@ -56,6 +56,13 @@ pub enum ReportError {
         second: String,
     },
 
+    #[error("cannot merge {first} and {second}: both are shard {index}\nhint: was a results file given twice?")]
+    MergeDuplicateShard {
+        index: u32,
+        first: String,
+        second: String,
+    },
+
     #[error("nothing to merge: no results given")]
     MergeEmpty,
 }

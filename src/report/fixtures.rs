@@ -36,7 +36,7 @@ pub fn scenario(
         line,
         status,
         duration_ms: ms,
-        step_ms: steps.iter().map(|s| s.duration_ms).sum(),
+        step_ms: steps.iter().map(|s| s.duration_ms).fold(0.0, |a, b| a + b),
         attempts: 1,
         phases: BTreeMap::from([("create".to_string(), 12.0), ("start".to_string(), 160.0)]),
         steps,
@@ -200,16 +200,17 @@ pub fn with_perf() -> RunResults {
         speed_factor: Some(1.05),
         speed_verdict: "ok".to_string(),
         failed: true,
+        // Sorted as the contract says: regressions first, then by key.
         rows: vec![
-            tiny,
             row(
                 "tests/api.clnrm.toml#create user",
                 Some(50.0),
                 71.5,
                 "regressed",
             ),
-            fast,
             budget,
+            tiny,
+            fast,
             row("tests/db.clnrm.toml#restore", None, 5000.0, "new"),
         ],
         notes: vec!["1 scenario re-measured".to_string()],

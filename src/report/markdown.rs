@@ -4,7 +4,7 @@
 use crate::results::{PerfRow, PerfSummary, RunResults, ScenarioResult, Status, TestResult};
 
 use super::escape::{clip, md_code, md_fenced, md_html, md_inline};
-use super::units::{bytes_human, counts, duration, verdict};
+use super::units::{bytes_human, counts, duration, perf_rank, verdict};
 
 /// GitHub's limit for one step's job summary (`$GITHUB_STEP_SUMMARY`).
 pub const GITHUB_SUMMARY_LIMIT: usize = 1024 * 1024;
@@ -252,16 +252,6 @@ fn perf_section(perf: &PerfSummary, push: &mut impl FnMut(u8, String)) {
         1,
         format!("\n{notes}{}", if notes.is_empty() { "" } else { "\n" }),
     );
-}
-
-/// Regressions first, then warnings and unclear verdicts, then the rest.
-fn perf_rank(verdict: &str) -> u8 {
-    match verdict {
-        "regressed" | "budget-exceeded" => 0,
-        "warn" => 1,
-        "inconclusive" | "too-noisy" => 2,
-        _ => 3,
-    }
 }
 
 /// A collapsed `<details>` with the failing step, its expectations and its output.

@@ -23,7 +23,7 @@ pub use github::{github_annotations, github_diagnostic};
 pub use json::{json, parse_json, read_json};
 pub use junit::{junit, JUNIT_OUTPUT_LIMIT, LOAD_SUITE, PERF_SUITE, RUN_SUITE};
 pub use markdown::{markdown, MarkdownOptions, GITHUB_SUMMARY_LIMIT};
-//X pub use merge::{merge, merge_named};
+pub use merge::{merge, merge_named};
 pub use table::table;
 pub use units::duration as format_duration;
 pub use write::write_atomic;
