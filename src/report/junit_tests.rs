@@ -128,6 +128,14 @@ fn hostile_output_stays_well_formed_and_bounded() {
     assert_eq!(case["name"], "pipe | `tick` </details> @org/team #1");
     assert_eq!(case["result"], "failure");
     assert_eq!(view[0]["name"], "evil <script> @here");
+    // The consumer gets the hostile text back verbatim, `]]>` included, minus control bytes.
+    let out = case["system_out"].as_str().expect("system-out");
+    assert!(
+        out.contains("</details>\n<script>alert(1)</script>\n@org/team please look, fixes #123\n]]> & </system-out>\nred\u{FFFD}\u{FFFD}\n"),
+        "{out}"
+    );
+    let err_len = case["system_err_len"].as_u64().expect("len");
+    assert!((64 * 1024..66 * 1024).contains(&err_len), "{err_len}");
 }
 
 #[test]

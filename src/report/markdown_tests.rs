@@ -1,7 +1,44 @@
 //! Tests of the markdown reporter: snapshot, hostile text, size caps.
 
+use std::process::Command;
+
 use super::*;
 use crate::report::fixtures;
+
+/// Render with cmark-gfm (PyPI `cmarkgfm`); `None` with the reason printed when it is not
+/// installed outside CI. In CI (`CI=true`) a missing renderer is a failure.
+fn gfm_html(md: &str) -> Option<String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("summary.md");
+    std::fs::write(&path, md).expect("write markdown");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/report/render_gfm.py"
+    );
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let out = match Command::new("python3").arg(script).arg(&path).output() {
+        Ok(out) => out,
+        Err(e) => {
+            assert!(
+                !in_ci,
+                "python3 is required in CI for the GFM render check: {e}"
+            );
+            eprintln!("skipping GFM render check: python3 not runnable: {e}");
+            return None;
+        }
+    };
+    if out.status.code() == Some(3) {
+        assert!(!in_ci, "cmarkgfm is required in CI: pip install cmarkgfm");
+        eprintln!("skipping GFM render check: cmarkgfm missing (pip install cmarkgfm)");
+        return None;
+    }
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).expect("utf-8 html"))
+}
 
 #[test]
 fn snapshot_mixed_with_perf() {
@@ -80,6 +117,27 @@ fn hostile_text_cannot_break_the_page_or_ping() {
     // 10 MB of stderr is cut per block with a note.
     assert!(md.contains("[... truncated: 10.0 MiB cut ...]"));
     assert!(md.len() < 64 * 1024, "{} bytes", md.len());
+}
+
+#[test]
+fn hostile_summary_renders_safely_with_cmark_gfm() {
+    let md = markdown(&fixtures::hostile(), &MarkdownOptions::default());
+    let Some(html) = gfm_html(&md) else { return };
+    assert_eq!(html.matches("<details>").count(), 1, "{html}");
+    assert_eq!(html.matches("</details>").count(), 1, "{html}");
+    assert!(
+        !html.contains("<script>") && !html.contains("<b>"),
+        "{html}"
+    );
+    // Header row and one body row, each with exactly four cells.
+    assert_eq!(html.matches("<tr>").count(), 2, "{html}");
+    assert_eq!(html.matches("<td").count(), 4, "{html}");
+    assert!(
+        html.contains("<td>pipe | `tick` &lt;/details&gt; @\u{200D}org/team #\u{200D}1</td>"),
+        "{html}"
+    );
+    // The hostile output is shown verbatim (escaped) inside a code block.
+    assert!(html.contains("a | b | c\n```\n````\n&lt;/details&gt;\n&lt;script&gt;alert(1)&lt;/script&gt;\n@org/team"), "{html}");
 }
 
 #[test]

@@ -26,4 +26,4 @@ pub use markdown::{markdown, MarkdownOptions, GITHUB_SUMMARY_LIMIT};
 pub use merge::{merge, merge_named};
 pub use table::table;
 pub use units::duration as format_duration;
-pub use write::write_atomic;
+pub use write::{append, write_atomic};

@@ -49,6 +49,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     Ok(())
 }
 
+/// Append `bytes` to `path` in one write, creating it if needed: for
+/// `$GITHUB_STEP_SUMMARY`, which other commands of the same step may also write to, so it
+/// must not be replaced.
+pub fn append(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let write_err = |source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(write_err)?;
+    f.write_all(bytes).map_err(write_err)?;
+    f.sync_all().map_err(write_err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +88,15 @@ mod tests {
             let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
             assert_eq!(mode & 0o777, 0o644);
         }
+    }
+
+    #[test]
+    fn append_keeps_what_was_there() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("summary.md");
+        append(&path, b"one\n").expect("create");
+        append(&path, b"two\n").expect("append");
+        assert_eq!(std::fs::read(&path).expect("read"), b"one\ntwo\n");
     }
 
     #[test]
