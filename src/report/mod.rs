@@ -1,1 +1,29 @@
-//! Reports.
+//! Reporters: JUnit, markdown job summary, JSON results, terminal table and GitHub
+//! annotations, all pure functions over [`crate::results::RunResults`], plus the one
+//! atomic file writer and the shard merger behind `clnrm report`.
+
+mod color;
+mod error;
+mod escape;
+mod github;
+mod json;
+mod junit;
+mod markdown;
+mod merge;
+mod table;
+mod units;
+mod write;
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+
+pub use color::{resolve_color, use_color, ColorChoice};
+pub use error::ReportError;
+pub use github::{github_annotations, github_diagnostic};
+pub use json::{json, parse_json, read_json};
+pub use junit::{junit, JUNIT_OUTPUT_LIMIT, LOAD_SUITE, PERF_SUITE, RUN_SUITE};
+pub use markdown::{markdown, MarkdownOptions, GITHUB_SUMMARY_LIMIT};
+pub use merge::{merge, merge_named};
+pub use table::table;
+pub use units::duration as format_duration;
+pub use write::{append, write_atomic};
