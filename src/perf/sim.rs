@@ -97,6 +97,8 @@ pub struct CellResult {
     pub prs: usize,
     /// PRs where the gate failed for anything but the injected scenario.
     pub false_alarms: usize,
+    /// Of `false_alarms`: PRs failed by the runner speed factor alone (+35 %).
+    pub speed_fails: usize,
     /// PRs where the injected scenario's verdict was `regressed`.
     pub detected: usize,
     /// PRs where the injected scenario was flagged at screening (before confirmation).
@@ -249,6 +251,7 @@ pub fn simulate(cfg: &SimConfig, gate: &GateConfig) -> CellResult {
                     && matches!(row.verdict.as_str(), "regressed" | "budget-exceeded")
             });
         out.false_alarms += usize::from(other_failed);
+        out.speed_fails += usize::from(summary.speed_verdict == "fail");
         out.detected += usize::from(
             summary
                 .rows
@@ -267,7 +270,7 @@ pub fn simulate(cfg: &SimConfig, gate: &GateConfig) -> CellResult {
 pub fn markdown_table(cells: &[(SimConfig, CellResult)]) -> String {
     let pct = |n: usize, d: usize| 100.0 * n as f64 / d.max(1) as f64;
     let mut s = String::from(
-        "| scenario noise s | slowdown | PRs | false alarm / PR | detected (confirmed) | flagged at screening | naive gate false alarm / PR | naive detected |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| scenario noise s | slowdown | PRs | false alarm / PR (of which speed factor) | detected (confirmed) | flagged at screening | naive gate false alarm / PR | naive detected |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for (c, r) in cells {
         let det = |n: usize| {
@@ -278,11 +281,12 @@ pub fn markdown_table(cells: &[(SimConfig, CellResult)]) -> String {
             }
         };
         s.push_str(&format!(
-            "| {:.0} % | +{:.0} % | {} | {:.2} % | {} | {} | {:.1} % | {} |\n",
+            "| {:.0} % | +{:.0} % | {} | {:.2} % ({:.2} %) | {} | {} | {:.1} % | {} |\n",
             c.scenario_noise * 100.0,
             c.slowdown * 100.0,
             r.prs,
             pct(r.false_alarms, r.prs),
+            pct(r.speed_fails, r.prs),
             det(r.detected),
             det(r.screened),
             pct(r.naive_false_alarms, r.prs),
