@@ -51,6 +51,30 @@ fn missing_file_is_none_and_save_load_round_trips() {
 }
 
 #[test]
+fn save_into_a_file_path_is_a_located_io_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "x").expect("write");
+    let err = Baseline::default()
+        .save_atomic(&blocker.join("perf-baseline.toml"))
+        .expect_err("parent is a file");
+    assert!(
+        matches!(
+            err,
+            PerfError::Io {
+                action: "create the directory of",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("not-a-dir/perf-baseline.toml"),
+        "{err}"
+    );
+}
+
+#[test]
 fn window_trims_oldest_and_prunes_fingerprints() {
     let mut b = Baseline {
         window: 3,

@@ -414,6 +414,16 @@ pub fn confirm(
         )),
         None => notes.push("no scenario with a baseline: runner speed not estimated".into()),
     }
+    let compared: Vec<&Screened> = screening
+        .rows
+        .iter()
+        .filter(|r| r.stats.is_some())
+        .collect();
+    if !compared.is_empty() && compared.iter().all(|r| !r.fingerprint_match) {
+        notes.push(
+            "this runner's fingerprint is not in the baseline history: the speed factor may reflect different hardware".into(),
+        );
+    }
     if remeasured_count > 0 {
         notes.push(format!(
             "{remeasured_count} flagged scenario(s) re-measured"

@@ -258,6 +258,19 @@ fn other_runner_fingerprint_is_reported() {
     let cfg = GateConfig::default();
     let s = confirm(screen(&r, &b, &cfg), &BTreeMap::new(), &cfg);
     assert!(s.rows.iter().all(|r| !r.fingerprint_match));
+    assert!(
+        s.notes
+            .iter()
+            .any(|n| n.starts_with("this runner's fingerprint is not in the baseline")),
+        "{:?}",
+        s.notes
+    );
+    let same = confirm(screen(&pr(1.0, &[]), &b, &cfg), &BTreeMap::new(), &cfg);
+    assert!(
+        !same.notes.iter().any(|n| n.contains("fingerprint")),
+        "{:?}",
+        same.notes
+    );
 }
 
 proptest! {
