@@ -177,9 +177,10 @@ pub fn student_t_quantile(p: f64, df: f64) -> f64 {
 
 /// One-sided prediction bound (log scale) for a new observation given a history of `n`
 /// values with spread `s`: `t_{confidence, n-1} × s × sqrt(1 + 1/n)`. `None` for n < 2,
-/// where no spread can be estimated.
+/// where no spread can be estimated, and for a confidence outside (0.5, 1) (a user setting:
+/// it must not panic the quantile).
 pub fn prediction_bound(s: f64, n: usize, confidence: f64) -> Option<f64> {
-    if n < 2 {
+    if n < 2 || !(confidence > 0.5 && confidence < 1.0) {
         return None;
     }
     let nf = n as f64;
@@ -250,6 +251,8 @@ mod tests {
     #[test]
     fn bound_and_mde() {
         assert_eq!(prediction_bound(0.03, 1, 0.99), None);
+        assert_eq!(prediction_bound(0.03, 20, 1.0), None);
+        assert_eq!(prediction_bound(0.03, 20, f64::NAN), None);
         let b = prediction_bound(0.03, 20, 0.99).expect("n >= 2");
         assert!((b - 2.539_483 * 0.03 * 1.05f64.sqrt()).abs() < 1e-5);
         assert!((mde_fraction(b) - (b.exp() - 1.0)).abs() < 1e-15);
