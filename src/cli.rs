@@ -1,1 +1,179 @@
-//! Command-line arguments (clap derive only).
+//! Command-line arguments (clap derive only; resolution happens in `settings`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::exit::HELP_TABLE;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "clnrm",
+    version,
+    about = "Hermetic, container-based integration tests with a performance regression gate",
+    after_help = HELP_TABLE,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// When to use colours on stderr/stdout (NO_COLOR is honoured in `auto`).
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto, global = true)]
+    pub color: ColorArg,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render, parse and check every test file without running anything.
+    #[command(visible_alias = "dry-run", after_help = HELP_TABLE)]
+    Validate(ValidateArgs),
+    /// Print the rendered TOML of one test file (templates expanded) on stdout.
+    #[command(after_help = HELP_TABLE)]
+    Render(RenderArgs),
+    /// List the tests and scenarios found.
+    #[command(after_help = HELP_TABLE)]
+    List(ListArgs),
+    /// Scaffold `.clnrm/` and a first test; never overwrites a file.
+    #[command(after_help = HELP_TABLE)]
+    Init(InitArgs),
+    /// Run the scenarios (in Docker by default).
+    #[command(after_help = HELP_TABLE)]
+    Run(RunArgs),
+    /// Watch mode: `run --watch`.
+    #[command(after_help = HELP_TABLE)]
+    Dev(RunArgs),
+    /// Remove every container and network clnrm created (any run), by label.
+    #[command(after_help = HELP_TABLE)]
+    Clean,
+}
+
+/// Options of the loading pipeline shared by every command that reads test files.
+#[derive(Debug, Clone, Args, Default)]
+pub struct LoadArgs {
+    /// Template variable, highest precedence (file [vars] < env CLNRM_VAR_<NAME> < --var).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+    /// Freeze `now_rfc3339()` at this RFC 3339 instant.
+    #[arg(long, value_name = "RFC3339")]
+    pub freeze_clock: Option<String>,
+}
+
+pub fn parse_var(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
+    let k = k.trim();
+    if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!(
+            "variable name `{k}` must be letters, digits and `_`"
+        ));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Files or folders (default: the current folder).
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Output format of the result.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The test file or template to render.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Print the resolved variable map (and where each value came from) instead of the TOML.
+    #[arg(long)]
+    pub map: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Folder to scaffold (default: the current folder).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum BackendArg {
+    /// Docker when a daemon answers; local when none does and no service needs an image.
+    #[default]
+    Auto,
+    Docker,
+    Local,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Files or folders (default: the current folder).
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Scenarios running at once (default: number of cores).
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    #[arg(long, value_enum, default_value_t)]
+    pub backend: BackendArg,
+    /// Select tests or scenarios whose name (`test/scenario`) or path contains this.
+    #[arg(long = "filter", value_name = "TEXT")]
+    pub filters: Vec<String>,
+    /// Select tests or scenarios carrying this tag.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Stop starting scenarios after the first failure.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Retry a failing scenario up to N times (overrides the files' `retries`).
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// Count flaky scenarios (failed, then passed on a retry) as failed.
+    #[arg(long)]
+    pub flaky_fail: bool,
+    /// Pull images that are missing locally (never done implicitly).
+    #[arg(long)]
+    pub pull: bool,
+    /// Run only shard K of N (e.g. `2/4`), balanced by the baseline's durations.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::plan::ShardSpec>,
+    /// Write JUnit XML here (`-` for stdout).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Write the markdown report here (`-` for stdout). Automatic under GitHub Actions.
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    /// Write the JSON results here (`-` for stdout).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Re-run on every save of a test file (local loop).
+    #[arg(long)]
+    pub watch: bool,
+}

@@ -3,11 +3,13 @@
 pub mod backend;
 pub mod cli;
 pub mod exit;
+pub mod outcome;
 pub mod perf;
 pub mod plan;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod settings;
 pub mod spec;
 
 mod commands;

@@ -44,6 +44,9 @@ fn check_stream(stream: &str, expect: &OutputExpect, bytes: &[u8], failures: &mu
         return;
     }
     let text = String::from_utf8_lossy(bytes);
+    // One trailing newline is not part of the value: `echo` adds it, and `^...$` or `equals`
+    // written in TOML should not have to spell it.
+    let trimmed = text.strip_suffix('\n').unwrap_or(&text);
     for needle in &expect.contains {
         if !text.contains(needle.as_str()) {
             failures.push(Failure {
@@ -65,7 +68,7 @@ fn check_stream(stream: &str, expect: &OutputExpect, bytes: &[u8], failures: &mu
     for pattern in &expect.regex {
         // Patterns were compiled once at load time; a failure here would be a loader bug,
         // reported as a failed expectation rather than a panic.
-        let matched = Regex::new(pattern).map(|re| re.is_match(&text));
+        let matched = Regex::new(pattern).map(|re| re.is_match(trimmed));
         match matched {
             Ok(true) => {}
             Ok(false) => failures.push(Failure {
@@ -81,8 +84,6 @@ fn check_stream(stream: &str, expect: &OutputExpect, bytes: &[u8], failures: &mu
         }
     }
     if let Some(equals) = &expect.equals {
-        // A single trailing newline is ignored on both sides: `echo` adds one, TOML strings
-        // rarely carry it.
         if text.strip_suffix('\n').unwrap_or(&text) != equals.strip_suffix('\n').unwrap_or(equals) {
             failures.push(Failure {
                 expectation: format!("{stream}.equals"),
@@ -140,7 +141,7 @@ mod tests {
     #[test]
     fn regex_equals_and_not_contains() {
         let mut e = Expect::default();
-        e.stdout.regex = vec![r"^v\d+\.\d+".into()];
+        e.stdout.regex = vec![r"^v\d+\.\d+$".into()];
         e.stdout.equals = Some("v1.2".into());
         e.stdout.not_contains = vec!["error".into()];
         assert!(check(&e, &out(0, "v1.2\n", ""), 1).is_empty());

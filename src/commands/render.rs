@@ -1,0 +1,37 @@
+//! `clnrm render FILE`: the rendered TOML on stdout, or the variable map with `--map`.
+
+use super::{load::loader, Printer};
+use crate::cli::RenderArgs;
+use crate::exit;
+use crate::spec::VarSource;
+
+pub fn render(args: RenderArgs, printer: Printer) -> u8 {
+    let loader = loader(&args.load);
+    match loader.render(&args.file) {
+        Ok(rendered) => {
+            if args.map {
+                for v in &rendered.vars {
+                    let source = match &v.source {
+                        VarSource::File => "file [vars]".to_string(),
+                        VarSource::Env(name) => format!("env {name}"),
+                        VarSource::Cli => "--var".to_string(),
+                    };
+                    println!("{} = {:?}  # from {source}", v.name, v.value);
+                }
+            } else {
+                print!("{}", rendered.text);
+                if !rendered.text.ends_with('\n') {
+                    println!();
+                }
+            }
+            exit::OK
+        }
+        Err(diags) => {
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            printer.error(format!("cannot render `{}`", args.file.display()), None);
+            exit::USAGE
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! `clnrm validate` (alias `dry-run`).
+
+use super::{load_suite, Printer};
+use crate::cli::{OutputFormat, ValidateArgs};
+use crate::exit;
+
+pub fn validate(args: ValidateArgs, printer: Printer) -> u8 {
+    let (_, loaded) = match load_suite(&args.paths, &args.load, printer) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let suite = &loaded.suite;
+    let invalid_files = suite
+        .errors
+        .iter()
+        .map(|d| &d.path)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    if args.format == OutputFormat::Json {
+        let doc = serde_json::json!({
+            "files": loaded.files,
+            "valid": loaded.files - invalid_files,
+            "invalid": invalid_files,
+            "errors": suite.errors.iter().map(|d| serde_json::json!({
+                "path": d.path.display().to_string(),
+                "line": d.line,
+                "column": d.column,
+                "message": d.message,
+                "hint": d.hint,
+            })).collect::<Vec<_>>(),
+            "warnings": suite.warnings.len(),
+            "duration_ms": loaded.validate_ms,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("json values always serialise")
+        );
+    }
+    let scenarios: usize = suite.tests.iter().map(|t| t.scenarios.len()).sum();
+    if invalid_files > 0 {
+        printer.error(
+            format!(
+                "{invalid_files} of {} test files invalid ({} errors)",
+                loaded.files,
+                suite.errors.len()
+            ),
+            None,
+        );
+        return exit::USAGE;
+    }
+    printer.info(format!(
+        "{} {} test files valid ({} tests, {scenarios} scenarios) in {:.1} ms",
+        printer.paint("ok:", "1;32"),
+        loaded.files,
+        suite.tests.len(),
+        loaded.validate_ms
+    ));
+    exit::OK
+}
