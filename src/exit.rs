@@ -21,4 +21,5 @@ Exit codes:
   2  usage, configuration or test-file error
   3  performance regression only
   4  no tests selected
-  5  backend unavailable";
+  5  backend unavailable
+  130/143  interrupted by SIGINT/SIGTERM (containers were cleaned up)";

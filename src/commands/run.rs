@@ -171,14 +171,19 @@ fn finish(args: &RunArgs, printer: Printer, results: RunResults) -> u8 {
     if !write_reports(args, printer, &results) {
         return exit::USAGE;
     }
-    let mut code = outcome::exit_code(&results, args.flaky_fail);
-    if let Some(why) = &results.aborted {
-        if why.starts_with("interrupted") {
-            printer.warn(format!("{why}: results are partial"));
-            code = exit::TESTS_FAILED.max(code);
+    let code = outcome::exit_code(&results, args.flaky_fail);
+    match SIGNAL.get() {
+        // The shell convention (128 + signal number) tells callers the run was cut short.
+        Some(sig) => {
+            printer.warn(format!("interrupted by {sig}: results are partial"));
+            if *sig == "SIGTERM" {
+                143
+            } else {
+                130
+            }
         }
+        None => code,
     }
-    code
 }
 
 fn write_reports(args: &RunArgs, printer: Printer, results: &RunResults) -> bool {

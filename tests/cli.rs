@@ -1,0 +1,329 @@
+//! End-to-end tests through the real `clnrm` binary on fixture suites.
+//!
+//! Docker tests run against the local daemon and the locally built test image
+//! (`scripts/test-image.sh`); `.ci/run` makes sure both are there.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::cargo_bin;
+use serde_json::Value;
+
+const IMAGE: &str = "clnrm-test/busybox:latest";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/cli")
+        .join(name)
+}
+
+fn clnrm(dir: &Path, args: &[&str]) -> Output {
+    Command::new(cargo_bin("clnrm"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GITHUB_ACTIONS")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("clnrm runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ensure_test_image() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let present = Command::new("docker")
+            .args(["image", "inspect", IMAGE])
+            .output()
+            .expect("docker CLI runs")
+            .status
+            .success();
+        if !present {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-image.sh");
+            assert!(Command::new("bash").arg(script).status().unwrap().success());
+        }
+    });
+}
+
+/// Containers and networks carrying `label` (e.g. `clnrm.pid=123`).
+fn leftovers(label: &str) -> (usize, usize) {
+    let count = |args: &[&str]| {
+        let out = Command::new("docker").args(args).output().unwrap();
+        text(&out.stdout).lines().filter(|l| !l.is_empty()).count()
+    };
+    (
+        count(&["ps", "-aq", "--filter", &format!("label={label}")]),
+        count(&["network", "ls", "-q", "--filter", &format!("label={label}")]),
+    )
+}
+
+#[test]
+fn validate_reports_every_error_located_and_exits_2() {
+    let out = clnrm(&fixture("invalid"), &["validate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("unknown key `imagee`"), "{err}");
+    assert!(err.contains("./a.clnrm.toml:5:1"), "{err}");
+    assert!(err.contains("did you mean `image`?"), "{err}");
+    assert!(err.contains("./b.clnrm.toml:11:11"), "{err}");
+    assert!(err.contains("`db`"), "{err}");
+    assert!(err.contains("2 of 2 test files invalid"), "{err}");
+    assert!(out.stdout.is_empty(), "data only on stdout");
+}
+
+#[test]
+fn a_folder_without_tests_exits_4() {
+    let out = clnrm(&fixture("empty"), &["validate"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(text(&out.stderr).contains("no test files found under `.`"));
+    let out = clnrm(&fixture("empty"), &["run"]);
+    assert_eq!(out.status.code(), Some(4));
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_lists_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = clnrm(dir.path(), &["run", "--shard", "5/4"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("out of range"));
+    let out = clnrm(dir.path(), &["run", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    assert!(help.contains("3  performance regression only"), "{help}");
+    assert!(help.contains("5  backend unavailable"), "{help}");
+}
+
+#[test]
+fn init_scaffolds_a_passing_test_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("tests")).unwrap();
+    std::fs::write(dir.path().join("tests/hello.clnrm.toml"), "# mine\n").unwrap();
+    let out = clnrm(dir.path(), &["init"]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = text(&out.stderr);
+    assert!(err.contains("created ./.clnrm/config.toml"), "{err}");
+    assert!(
+        err.contains("skipped ./tests/hello.clnrm.toml (already exists)"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("tests/hello.clnrm.toml")).unwrap(),
+        "# mine\n"
+    );
+
+    let fresh = tempfile::tempdir().unwrap();
+    assert_eq!(clnrm(fresh.path(), &["init"]).status.code(), Some(0));
+    assert_eq!(clnrm(fresh.path(), &["validate"]).status.code(), Some(0));
+    let out = clnrm(fresh.path(), &["run", "--json", "r.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(fresh.path().join("r.json")).unwrap()).unwrap();
+    assert_eq!(r["backend"], "local");
+    assert_eq!(r["tests"][0]["scenarios"][0]["status"], "passed");
+}
+
+#[test]
+fn render_map_shows_precedence_file_env_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.clnrm.toml.tera"),
+        r#"[vars]
+a = "file-a"
+b = "file-b"
+c = "file-c"
+
+[meta]
+name = "{{ a }}-{{ b }}-{{ c }}"
+
+[service.app]
+
+[[scenario]]
+name = "s"
+
+[[scenario.steps]]
+cmd = ["true"]
+"#,
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(cargo_bin("clnrm"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("CLNRM_VAR_B", "env-b")
+            .env("CLNRM_VAR_C", "env-c")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["render", "t.clnrm.toml.tera", "--var", "c=cli-c"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(r#"name = "file-a-env-b-cli-c""#));
+    let out = run(&["render", "t.clnrm.toml.tera", "--var", "c=cli-c", "--map"]);
+    let map = text(&out.stdout);
+    assert!(map.contains(r#"a = "file-a"  # from file [vars]"#), "{map}");
+    assert!(
+        map.contains(r#"b = "env-b"  # from env CLNRM_VAR_B"#),
+        "{map}"
+    );
+    assert!(map.contains(r#"c = "cli-c"  # from --var"#), "{map}");
+}
+
+#[test]
+fn list_json_names_tests_scenarios_and_tags() {
+    let out = clnrm(&fixture("local-pass"), &["list", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["tests"][0]["name"], "host-pass");
+    assert_eq!(v["tests"][0]["tags"][0], "host");
+    assert_eq!(v["tests"][0]["scenarios"][0]["name"], "echoes");
+    assert_eq!(v["tests"][0]["scenarios"][0]["steps"], 2);
+}
+
+#[test]
+fn local_failure_exits_1_with_exact_results_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let junit = dir.path().join("r.xml");
+    let out = clnrm(
+        &fixture("local-fail"),
+        &[
+            "run",
+            "--backend",
+            "local",
+            "--json",
+            json.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let r: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let sc = &r["tests"][0]["scenarios"];
+    assert_eq!(sc[0]["status"], "failed");
+    assert_eq!(sc[0]["steps"][0]["exit_code"], 3);
+    assert_eq!(sc[0]["steps"][0]["stderr"], "boom\n");
+    assert_eq!(sc[0]["steps"][0]["failures"][0]["expectation"], "exit_code");
+    assert_eq!(sc[0]["steps"][1]["status"], "skipped");
+    assert_eq!(sc[1]["status"], "passed");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<failure"), "{xml}");
+    assert!(text(&out.stderr).contains("FAIL  host-fail / wrong exit code"));
+}
+
+#[test]
+fn filters_select_scenarios_and_nothing_selected_exits_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = clnrm(
+        &fixture("local-fail"),
+        &[
+            "run",
+            "--filter",
+            "host-fail/passes",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let r: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(r["tests"][0]["scenarios"].as_array().unwrap().len(), 1);
+    let out = clnrm(&fixture("local-fail"), &["run", "--tag", "nope"]);
+    assert_eq!(out.status.code(), Some(4));
+}
+
+#[test]
+fn docker_run_uses_named_services_kills_timeouts_and_leaves_nothing() {
+    ensure_test_image();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let started = Instant::now();
+    let out = clnrm(
+        &fixture("docker-one"),
+        &["run", "--json", json.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let r: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(r["backend"], "docker");
+    let sc = &r["tests"][0]["scenarios"][0];
+    assert_eq!(sc["status"], "timed_out");
+    let statuses: Vec<&str> = sc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["passed", "passed", "timed_out"]);
+    // The 30 s sleep was cut at its 300 ms timeout.
+    assert!(started.elapsed() < Duration::from_secs(25));
+    let run_id = r["run_id"].as_str().unwrap();
+    assert_eq!(leftovers(&format!("clnrm.run={run_id}")), (0, 0));
+}
+
+/// Start a run whose only step sleeps for two minutes and wait until its container exists.
+fn start_slow_run() -> (std::process::Child, String) {
+    ensure_test_image();
+    let child = Command::new(cargo_bin("clnrm"))
+        .args(["run"])
+        .current_dir(fixture("slow"))
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let label = format!("clnrm.pid={}", child.id());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while leftovers(&label).0 == 0 {
+        assert!(Instant::now() < deadline, "no container appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Give the exec a moment to start so the signal lands mid-step.
+    std::thread::sleep(Duration::from_millis(500));
+    (child, label)
+}
+
+fn wait_with_timeout(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "clnrm did not exit after the signal"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigint_mid_run_cleans_up_and_exits_130() {
+    let (mut child, label) = start_slow_run();
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let code = wait_with_timeout(&mut child, Duration::from_secs(30));
+    assert_eq!(code, Some(130));
+    assert_eq!(leftovers(&label), (0, 0));
+}
+
+#[test]
+fn sigterm_mid_run_cleans_up_and_exits_143() {
+    let (mut child, label) = start_slow_run();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let code = wait_with_timeout(&mut child, Duration::from_secs(30));
+    assert_eq!(code, Some(143));
+    assert_eq!(leftovers(&label), (0, 0));
+}
+
+#[test]
+fn leftovers_of_a_killed_run_are_reaped_by_the_next_run() {
+    let (mut child, label) = start_slow_run();
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    assert!(leftovers(&label).0 > 0, "kill -9 leaves containers behind");
+    let hello = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/suite/hello.clnrm.toml");
+    let out = clnrm(&fixture("slow"), &["run", hello.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(leftovers(&label), (0, 0));
+}
