@@ -97,6 +97,8 @@ pub struct Screening {
     speed_factor: Option<f64>,
     breaches: Vec<BudgetBreach>,
     reference: BTreeMap<String, f64>,
+    /// Scenario keys present in the run but not timed (failed, timed out, skipped).
+    untimed: BTreeSet<String>,
 }
 
 impl Screening {
@@ -235,6 +237,16 @@ pub fn screen(results: &RunResults, baseline: &Baseline, cfg: &GateConfig) -> Sc
         speed_factor,
         breaches: hard_budgets(results, Some(baseline), &cfg.budgets),
         reference: baseline.baselines.clone(),
+        untimed: results
+            .tests
+            .iter()
+            .flat_map(|t| {
+                t.scenarios
+                    .iter()
+                    .map(move |sc| measure::scenario_key(&t.path, &sc.name))
+            })
+            .filter(|k| !current.contains_key(k))
+            .collect(),
     }
 }
 
@@ -283,7 +295,14 @@ pub fn confirm(
         let mut note = None;
         let mut verdict = match row.state {
             State::New => "new",
-            State::Missing => "missing",
+            State::Missing => {
+                note = Some(if screening.untimed.contains(&row.key) {
+                    "scenario failed or was skipped: not timed".into()
+                } else {
+                    "not in this run: renamed or removed? then delete its `[keys]` table from the baseline".into()
+                });
+                "missing"
+            }
             State::Unchanged => "unchanged",
             State::Inconclusive => "inconclusive",
             State::Improved => {
