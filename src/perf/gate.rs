@@ -99,6 +99,8 @@ pub struct Screening {
     reference: BTreeMap<String, f64>,
     /// Scenario keys present in the run but not timed (failed, timed out, skipped).
     untimed: BTreeSet<String>,
+    /// Whether the speed factor came from keys with a full history (else it is advisory).
+    speed_mature: bool,
 }
 
 impl Screening {
@@ -168,6 +170,7 @@ pub fn screen(results: &RunResults, baseline: &Baseline, cfg: &GateConfig) -> Sc
             .collect()
     };
     let mature = ratios(cfg.min_history);
+    let speed_mature = !mature.is_empty();
     let speed_factor = stats::median(&mature).or_else(|| stats::median(&ratios(1)));
     let ln_f = speed_factor.unwrap_or(1.0).ln();
 
@@ -237,6 +240,7 @@ pub fn screen(results: &RunResults, baseline: &Baseline, cfg: &GateConfig) -> Sc
         speed_factor,
         breaches: hard_budgets(results, Some(baseline), &cfg.budgets),
         reference: baseline.baselines.clone(),
+        speed_mature,
         untimed: results
             .tests
             .iter()
@@ -421,7 +425,7 @@ pub fn confirm(
     });
 
     let speed_verdict = match screening.speed_factor {
-        Some(f) if f > 1.0 + cfg.speed_fail => "fail",
+        Some(f) if f > 1.0 + cfg.speed_fail && screening.speed_mature => "fail",
         Some(f) if f > 1.0 + cfg.speed_warn => "warn",
         _ => "ok",
     };

@@ -141,6 +141,9 @@ fn young_history_is_advisory_only() {
         .expect("note")
         .starts_with("advisory: 4 history entries"));
     assert!(!s.failed);
+    // A slow runner measured against young keys only warns, too.
+    let s = confirm(screen(&pr(1.5, &[]), &b, &cfg), &BTreeMap::new(), &cfg);
+    assert_eq!((s.speed_verdict.as_str(), s.failed), ("warn", false));
 }
 
 #[test]
