@@ -197,8 +197,9 @@ pub fn screen(results: &RunResults, baseline: &Baseline, cfg: &GateConfig) -> Sc
                 t.map(|t| t * s.spread)
             });
             let state = match (&stats, cur) {
-                (None, _) => State::New,
-                (Some(_), None) => State::Missing,
+                (None, Some(_)) => State::New,
+                // A budget-only key (no history) that did not run is missing too.
+                (_, None) => State::Missing,
                 (Some(s), Some(v)) if v <= 0.0 || s.centre <= 0.0 => State::Unchanged,
                 (Some(s), Some(v)) => {
                     let r = (v / s.centre).ln() - ln_f;

@@ -195,7 +195,13 @@ fn failed_scenario_is_missing_with_a_reason() {
     let mut r = pr(1.0, &[]);
     r.tests[0].scenarios[6].status = crate::results::Status::Failed;
     let cfg = GateConfig::default();
+    let mut b = b;
+    b.keys
+        .entry("t.toml#budget only".into())
+        .or_default()
+        .budget_ms = Some(5.0);
     let s = confirm(screen(&r, &b, &cfg), &BTreeMap::new(), &cfg);
+    assert_eq!(verdict(&s, "t.toml#budget only"), "missing");
     let row = s.rows.iter().find(|r| r.key == "t.toml#s6").expect("row");
     assert_eq!(row.verdict, "missing");
     assert_eq!(
