@@ -97,6 +97,10 @@ pub struct Screening {
     speed_factor: Option<f64>,
     breaches: Vec<BudgetBreach>,
     reference: BTreeMap<String, f64>,
+    /// Scenario keys present in the run but not timed (failed, timed out, skipped).
+    untimed: BTreeSet<String>,
+    /// Whether the speed factor came from keys with a full history (else it is advisory).
+    speed_mature: bool,
 }
 
 impl Screening {
@@ -166,6 +170,7 @@ pub fn screen(results: &RunResults, baseline: &Baseline, cfg: &GateConfig) -> Sc
             .collect()
     };
     let mature = ratios(cfg.min_history);
+    let speed_mature = !mature.is_empty();
     let speed_factor = stats::median(&mature).or_else(|| stats::median(&ratios(1)));
     let ln_f = speed_factor.unwrap_or(1.0).ln();
 
@@ -192,8 +197,9 @@ pub fn screen(results: &RunResults, baseline: &Baseline, cfg: &GateConfig) -> Sc
                 t.map(|t| t * s.spread)
             });
             let state = match (&stats, cur) {
-                (None, _) => State::New,
-                (Some(_), None) => State::Missing,
+                (None, Some(_)) => State::New,
+                // A budget-only key (no history) that did not run is missing too.
+                (_, None) => State::Missing,
                 (Some(s), Some(v)) if v <= 0.0 || s.centre <= 0.0 => State::Unchanged,
                 (Some(s), Some(v)) => {
                     let r = (v / s.centre).ln() - ln_f;
@@ -235,6 +241,17 @@ pub fn screen(results: &RunResults, baseline: &Baseline, cfg: &GateConfig) -> Sc
         speed_factor,
         breaches: hard_budgets(results, Some(baseline), &cfg.budgets),
         reference: baseline.baselines.clone(),
+        speed_mature,
+        untimed: results
+            .tests
+            .iter()
+            .flat_map(|t| {
+                t.scenarios
+                    .iter()
+                    .map(move |sc| measure::scenario_key(&t.path, &sc.name))
+            })
+            .filter(|k| !current.contains_key(k))
+            .collect(),
     }
 }
 
@@ -283,7 +300,14 @@ pub fn confirm(
         let mut note = None;
         let mut verdict = match row.state {
             State::New => "new",
-            State::Missing => "missing",
+            State::Missing => {
+                note = Some(if screening.untimed.contains(&row.key) {
+                    "scenario failed or was skipped: not timed".into()
+                } else {
+                    "not in this run: renamed or removed? then delete its `[keys]` table from the baseline".into()
+                });
+                "missing"
+            }
             State::Unchanged => "unchanged",
             State::Inconclusive => "inconclusive",
             State::Improved => {
@@ -402,7 +426,7 @@ pub fn confirm(
     });
 
     let speed_verdict = match screening.speed_factor {
-        Some(f) if f > 1.0 + cfg.speed_fail => "fail",
+        Some(f) if f > 1.0 + cfg.speed_fail && screening.speed_mature => "fail",
         Some(f) if f > 1.0 + cfg.speed_warn => "warn",
         _ => "ok",
     };

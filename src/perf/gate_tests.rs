@@ -141,6 +141,9 @@ fn young_history_is_advisory_only() {
         .expect("note")
         .starts_with("advisory: 4 history entries"));
     assert!(!s.failed);
+    // A slow runner measured against young keys only warns, too.
+    let s = confirm(screen(&pr(1.5, &[]), &b, &cfg), &BTreeMap::new(), &cfg);
+    assert_eq!((s.speed_verdict.as_str(), s.failed), ("warn", false));
 }
 
 #[test]
@@ -170,6 +173,12 @@ fn improved_inconclusive_new_missing_and_speed_fail() {
     assert_eq!(verdict(&s, "t.toml#s0"), "improved");
     assert_eq!(verdict(&s, "t.toml#s5"), "inconclusive");
     assert_eq!(verdict(&s, "t.toml#s9"), "missing");
+    let s9 = s.rows.iter().find(|r| r.key == "t.toml#s9").expect("row");
+    assert!(s9
+        .note
+        .as_deref()
+        .expect("note")
+        .starts_with("not in this run"));
     assert_eq!(verdict(&s, "t.toml#brand new"), "new");
     assert!(!s.failed);
     let order: Vec<&str> = s.rows.iter().map(|r| r.verdict.as_str()).take(4).collect();
@@ -178,6 +187,28 @@ fn improved_inconclusive_new_missing_and_speed_fail() {
     let s = confirm(screen(&pr(1.4, &[]), &b, &cfg), &BTreeMap::new(), &cfg);
     assert_eq!(s.speed_verdict, "fail");
     assert!(s.failed);
+}
+
+#[test]
+fn failed_scenario_is_missing_with_a_reason() {
+    let b = history(10);
+    let mut r = pr(1.0, &[]);
+    r.tests[0].scenarios[6].status = crate::results::Status::Failed;
+    let cfg = GateConfig::default();
+    let mut b = b;
+    b.keys
+        .entry("t.toml#budget only".into())
+        .or_default()
+        .budget_ms = Some(5.0);
+    let s = confirm(screen(&r, &b, &cfg), &BTreeMap::new(), &cfg);
+    assert_eq!(verdict(&s, "t.toml#budget only"), "missing");
+    let row = s.rows.iter().find(|r| r.key == "t.toml#s6").expect("row");
+    assert_eq!(row.verdict, "missing");
+    assert_eq!(
+        row.note.as_deref(),
+        Some("scenario failed or was skipped: not timed")
+    );
+    assert!(!s.failed);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //!
 //! Data flow: `RunResults` -> [`measure::measurements`] (keys and values) -> [`screen`]
 //! against a [`Baseline`] -> re-measure [`Screening::flagged`] keys -> [`confirm`] ->
-//! `PerfSummary`. Only [`Baseline::load`] / [`Baseline::save_atomic`] and [`fingerprint`]
+//! `PerfSummary`. Only [`Baseline::load`] / [`Baseline::save_atomic`] and [`fingerprint()`]
 //! touch the OS.
 
 pub mod baseline;
