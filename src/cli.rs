@@ -52,6 +52,127 @@ pub enum Command {
     /// Remove every container and network clnrm created (any run), by label.
     #[command(after_help = HELP_TABLE)]
     Clean,
+    /// Re-render reports from saved JSON results; merges shards of one run.
+    #[command(after_help = HELP_TABLE)]
+    Report(ReportArgs),
+    /// Gate saved JSON results against the baseline (no re-measurement possible: a flagged
+    /// scenario counts as regressed).
+    #[command(after_help = HELP_TABLE)]
+    Gate(GateCmdArgs),
+    /// Record, update and inspect the perf baseline.
+    #[command(subcommand)]
+    Baseline(BaselineCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// JSON results files (`clnrm run --json`); several are merged (shards of one run).
+    #[arg(required = true)]
+    pub results: Vec<PathBuf>,
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    /// Write the merged JSON results here.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Print the summary table on stderr (`table`) or nothing (`none`).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    #[arg(long)]
+    pub flaky_fail: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct GateCmdArgs {
+    /// JSON results of a run (several are merged first).
+    #[arg(required = true)]
+    pub results: Vec<PathBuf>,
+    #[arg(long, value_name = "PATH")]
+    pub baseline: Option<PathBuf>,
+    #[arg(long = "ack", value_name = "SCENARIO")]
+    pub acks: Vec<String>,
+    /// Write the JSON results with the gate verdicts here.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaselineCmd {
+    /// Run the suite N times and append each run's medians to the baseline history.
+    Record(BaselineRecordArgs),
+    /// Append saved JSON results (e.g. of several nightly runners) to the history.
+    Update(BaselineUpdateArgs),
+    /// Every key with its centre, spread, minimum detectable effect, budget and history size.
+    Show(BaselineFileArgs),
+    /// What moved between two baseline files.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+    },
+    /// Drift of every key since the anchor (e.g. the last release).
+    Drift {
+        #[command(flatten)]
+        file: BaselineFileArgs,
+        /// Anchor label to compare with (default: the stored anchor).
+        #[arg(long)]
+        anchor: Option<String>,
+    },
+    /// Mark the current centres as the anchor that drift is measured against.
+    Anchor {
+        label: String,
+        #[command(flatten)]
+        file: BaselineFileArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineFileArgs {
+    /// Baseline file (default: `.clnrm/perf-baseline.toml` or the config's `baseline`).
+    #[arg(long, value_name = "PATH")]
+    pub baseline: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineRecordArgs {
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Runs to record.
+    #[arg(long, default_value_t = 5)]
+    pub runs: u32,
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    #[arg(long, value_enum, default_value_t)]
+    pub backend: BackendArg,
+    #[arg(long = "filter", value_name = "TEXT")]
+    pub filters: Vec<String>,
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    #[command(flatten)]
+    pub file: BaselineFileArgs,
+    /// Also write what moved (markdown) to this file.
+    #[arg(long, value_name = "PATH")]
+    pub diff_out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineUpdateArgs {
+    #[arg(required = true)]
+    pub results: Vec<PathBuf>,
+    #[command(flatten)]
+    pub file: BaselineFileArgs,
+    /// Append even when the results carry a confirmed regression.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options of the loading pipeline shared by every command that reads test files.
@@ -176,4 +297,24 @@ pub struct RunArgs {
     /// Re-run on every save of a test file (local loop).
     #[arg(long)]
     pub watch: bool,
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+/// Perf gate options.
+#[derive(Debug, Clone, Args, Default)]
+pub struct GateArgs {
+    /// Compare step timings with the baseline; a confirmed regression exits 3.
+    #[arg(long)]
+    pub gate: bool,
+    /// Baseline file (default: `.clnrm/perf-baseline.toml` or the config's `baseline`).
+    #[arg(long, value_name = "PATH")]
+    pub baseline: Option<PathBuf>,
+    /// Acknowledge a known regression of this scenario (`path#scenario`, a scenario name, or
+    /// `all`): it is reported as a warning.
+    #[arg(long = "ack", value_name = "SCENARIO")]
+    pub acks: Vec<String>,
+    /// Re-runs of each flagged scenario before a regression is confirmed.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub confirm_runs: u32,
 }

@@ -48,7 +48,7 @@ pub struct Selection {
     pub shard: Option<ShardSpec>,
 }
 
-/// Apply filters, tags and sharding. `durations` (test name -> expected ms, from the baseline)
+/// Apply filters, tags and sharding. `durations` (test path -> expected ms, from the baseline)
 /// balances shards; without it shards split by a stable hash of the test name.
 pub fn select(
     tests: Vec<TestSpec>,
@@ -62,7 +62,11 @@ pub fn select(
     if let Some(shard) = sel.shard {
         let names: Vec<(String, Option<f64>)> = chosen
             .iter()
-            .map(|t| (t.name.clone(), durations.get(&t.name).copied()))
+            .map(|t| {
+                let path = crate::results::display_path(&t.path);
+                let d = durations.get(&path).copied();
+                (path, d)
+            })
             .collect();
         let assignment = assign_shards(&names, shard.count);
         chosen = chosen

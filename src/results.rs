@@ -234,6 +234,16 @@ pub struct PerfRow {
     pub note: Option<String>,
 }
 
+/// How a test file's path is written in results and baseline keys: as discovered, without a
+/// leading `./`, so `clnrm run` and `clnrm run .` agree.
+pub fn display_path(path: &std::path::Path) -> String {
+    let s = path.display().to_string();
+    match s.strip_prefix("./") {
+        Some(rest) => rest.to_string(),
+        None => s,
+    }
+}
+
 /// Keep at most `limit` bytes of `bytes` as (lossy) UTF-8, cut on a char boundary.
 pub fn truncate_output(bytes: &[u8], limit: usize) -> (String, bool) {
     let s = String::from_utf8_lossy(bytes);

@@ -9,11 +9,14 @@ use clap::Parser;
 use crate::cli::{Cli, ColorArg, Command};
 use crate::exit;
 
+mod baseline;
 mod init;
 mod list;
 mod load;
 mod render;
+mod report;
 mod run;
+mod session;
 mod validate;
 
 pub use load::load_suite;
@@ -95,6 +98,9 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
             run::run(a, printer)
         }
         Command::Clean => run::clean(printer),
+        Command::Report(a) => report::report(a, printer),
+        Command::Gate(a) => report::gate(a, printer),
+        Command::Baseline(c) => baseline::baseline(c, printer),
     };
     ExitCode::from(code)
 }

@@ -1,166 +1,212 @@
-//! `clnrm run`: load, plan, run on a backend, report, gate, exit code. Also `clnrm clean`.
+//! `clnrm run`: load, plan, run on a backend, gate, report, exit code. Also `clnrm clean`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, watch};
-
-use super::{load_suite, Printer};
-use crate::backend::docker::{self, DockerBackend};
-use crate::backend::local::LocalBackend;
-use crate::backend::{Backend, BackendConfig, BackendError};
-use crate::cli::{BackendArg, RunArgs};
-use crate::plan::{self, Selection};
-use crate::results::{LoadError, RunResults, Shard, Status, SCHEMA_VERSION};
-use crate::runner::{self, RunEvent, RunOptions};
+use super::session::{self, Live, Prepared, RunInputs};
+use super::Printer;
+use crate::backend::docker;
+use crate::backend::Backend;
+use crate::cli::{GateArgs, RunArgs};
+use crate::perf::{self, Baseline, Budgets, GateConfig};
+use crate::plan::Selection;
+use crate::results::{display_path, PerfSummary, RunResults, Status};
+use crate::runner::RunOptions;
 use crate::settings::{self, ProjectConfig};
 use crate::spec::TestSpec;
 use crate::{exit, outcome};
 
 pub fn run(args: RunArgs, printer: Printer) -> u8 {
-    let config = match ProjectConfig::load(std::path::Path::new(".")) {
-        Ok(c) => c,
-        Err(e) => {
-            printer.error(e, None);
-            return exit::USAGE;
-        }
+    let inputs = RunInputs {
+        paths: &args.paths,
+        load: &args.load,
+        selection: Selection {
+            filters: args.filters.clone(),
+            tags: args.tags.clone(),
+            shard: args.shard,
+        },
     };
-    let paths = if args.paths.is_empty() {
-        config.paths.clone()
-    } else {
-        args.paths.clone()
-    };
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let t0 = Instant::now();
-    let (_loader, loaded) = match load_suite(&paths, &args.load, printer) {
-        Ok(l) => l,
+    let Prepared {
+        config,
+        tests,
+        mut results,
+        t0,
+    } = match session::prepare(inputs, printer) {
+        Ok(p) => p,
         Err(code) => return code,
     };
-    let run_id = new_run_id();
-    let mut results = RunResults {
-        schema_version: SCHEMA_VERSION,
-        clnrm_version: env!("CARGO_PKG_VERSION").to_string(),
-        run_id: run_id.clone(),
-        started_at,
-        duration_ms: 0.0,
-        backend: String::new(),
-        fingerprint: crate::perf::fingerprint(),
-        suite_id: suite_id(&loaded.suite.tests),
-        shard: args.shard.map(|s| Shard {
-            index: s.index,
-            count: s.count,
-        }),
-        phases: BTreeMap::from([
-            ("discover".to_string(), loaded.discover_ms),
-            ("validate".to_string(), loaded.validate_ms),
-        ]),
-        load_errors: loaded
-            .suite
-            .errors
-            .iter()
-            .map(|d| LoadError {
-                path: d.path.display().to_string(),
-                line: d.line,
-                column: d.column,
-                message: d.message.clone(),
-            })
-            .collect(),
-        tests: Vec::new(),
-        perf: None,
-        aborted: None,
-    };
     if !results.load_errors.is_empty() {
-        // What validates is exactly what runs: an invalid file stops the whole run.
-        printer.error(
-            format!(
-                "{} test file errors; nothing was run",
-                results.load_errors.len()
-            ),
-            Some("`clnrm validate` shows every error; fix them and run again"),
-        );
-        results.duration_ms = ms_since(t0);
+        results.duration_ms = session::ms_since(t0);
         return finish(&args, printer, results);
     }
-
-    let selection = Selection {
-        filters: args.filters.clone(),
-        tags: args.tags.clone(),
-        shard: args.shard,
-    };
-    let tests = plan::select(loaded.suite.tests, &selection, &BTreeMap::new());
-    if tests.is_empty() {
-        printer.error(
-            "no tests selected",
-            Some("check `--filter`, `--tag` and `--shard`; `clnrm list` shows what exists"),
-        );
-        return exit::NO_TESTS;
-    }
-
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match session::runtime(printer) {
         Ok(rt) => rt,
-        Err(e) => {
-            printer.error(format!("cannot start the async runtime: {e}"), None);
-            return exit::BACKEND_UNAVAILABLE;
-        }
+        Err(code) => return code,
     };
-    let jobs = settings::jobs(args.jobs, &config);
-    let backend_arg = match config.backend.as_deref() {
-        Some("docker") if args.backend == BackendArg::Auto => BackendArg::Docker,
-        Some("local") if args.backend == BackendArg::Auto => BackendArg::Local,
-        _ => args.backend,
-    };
-    let cfg = BackendConfig {
-        run_id: run_id.clone(),
-        pull: args.pull,
-        pool_size: jobs + 2,
-    };
-    let code = rt.block_on(async {
-        let backend = match choose_backend(backend_arg, &tests, cfg, printer).await {
+    let (mut opts, cfg) = session::options(args.jobs, &config, &results.run_id, args.pull);
+    opts.fail_fast = args.fail_fast;
+    opts.retries = args.retries;
+    let backend_arg = session::backend_arg(args.backend, &config);
+    let failed_to_start = rt.block_on(async {
+        let backend = match session::choose_backend(backend_arg, &tests, cfg, printer).await {
             Ok(b) => b,
             Err(code) => return Some(code),
         };
         results.backend = backend.name().to_string();
-        if let Some(v) = docker_version(&results.backend).await {
-            results.fingerprint.docker_version = Some(v);
-        }
-        let opts = RunOptions {
-            jobs,
-            fail_fast: args.fail_fast,
-            retries: args.retries,
-            lookahead: 2,
-        };
-        let cancel = Arc::new(watch::channel(false).0);
-        let signals = tokio::spawn(watch_signals(cancel.clone()));
-        let (tx, rx) = mpsc::unbounded_channel();
-        let progress = tokio::spawn(print_progress(rx, printer));
+        results.fingerprint.docker_version = session::docker_version(&results.backend).await;
+        let live = Live::start();
         let t_run = Instant::now();
-        results.tests = runner::run(tests, backend.clone(), &opts, Some(tx), cancel.clone()).await;
-        results.phases.insert("run".into(), ms_since(t_run));
-        let t_clean = Instant::now();
-        if let Err(e) = backend.shutdown().await {
-            printer.warn(format!("cleanup: {e}"));
+        results.tests =
+            session::execute(tests.clone(), backend.clone(), &opts, &live, printer).await;
+        results.phases.insert("run".into(), session::ms_since(t_run));
+        if args.gate.gate && !live.cancelled() {
+            let t_gate = Instant::now();
+            match gate_run(&args.gate, &config, &tests, &results, &backend, &opts, &live, printer)
+                .await
+            {
+                Ok(summary) => results.perf = Some(summary),
+                Err(code) => {
+                    shutdown(backend.as_ref(), printer).await;
+                    live.stop();
+                    return Some(code);
+                }
+            }
+            results.phases.insert("gate".into(), session::ms_since(t_gate));
         }
-        results.phases.insert("cleanup".into(), ms_since(t_clean));
-        let _ = progress.await;
-        signals.abort();
-        if let Some(sig) = signals_seen(&cancel, &results) {
-            results.aborted = Some(sig);
+        let t_clean = Instant::now();
+        shutdown(backend.as_ref(), printer).await;
+        results.phases.insert("cleanup".into(), session::ms_since(t_clean));
+        live.stop();
+        if let Some(sig) = session::interrupted_by() {
+            results.aborted = Some(format!("interrupted by {sig}"));
         } else if args.fail_fast && results.totals().failed > 0 {
             results.aborted = Some("stopped by --fail-fast".into());
         }
         None
     });
-    if let Some(code) = code {
+    if let Some(code) = failed_to_start {
         return code;
     }
-    results.duration_ms = ms_since(t0);
+    results.duration_ms = session::ms_since(t0);
     finish(&args, printer, results)
+}
+
+async fn shutdown(backend: &dyn Backend, printer: Printer) {
+    if let Err(e) = backend.shutdown().await {
+        printer.warn(format!("cleanup: {e}"));
+    }
+}
+
+/// The baseline path: flag, else config, else the default.
+pub fn baseline_path(flag: &Option<PathBuf>, config: &ProjectConfig) -> PathBuf {
+    flag.clone()
+        .or_else(|| config.baseline.clone())
+        .unwrap_or_else(|| PathBuf::from(settings::DEFAULT_BASELINE))
+}
+
+/// Gate settings for a set of tests: defaults, the tests' `[perf]` budgets, acknowledgements.
+pub fn gate_config(
+    gate: &GateArgs,
+    path: &std::path::Path,
+    tests: &[Arc<TestSpec>],
+    results: &RunResults,
+) -> GateConfig {
+    let mut budgets = Budgets::default();
+    for t in tests {
+        budgets.add_test(&display_path(&t.path), &t.perf);
+    }
+    let mut acks: BTreeSet<String> = gate.acks.iter().cloned().collect();
+    if acks.remove("all") {
+        acks.extend(perf::measurements(results).into_keys());
+    }
+    GateConfig {
+        acks,
+        budgets,
+        baseline_path: path.display().to_string(),
+        ..Default::default()
+    }
+}
+
+/// Screen against the baseline, re-run flagged scenarios `confirm_runs` times on the same
+/// backend, and confirm. Returns `Err(2)` for an unreadable baseline.
+#[allow(clippy::too_many_arguments)]
+async fn gate_run(
+    gate: &GateArgs,
+    config: &ProjectConfig,
+    tests: &[Arc<TestSpec>],
+    results: &RunResults,
+    backend: &Arc<dyn Backend>,
+    opts: &RunOptions,
+    live: &Live,
+    printer: Printer,
+) -> Result<PerfSummary, u8> {
+    let path = baseline_path(&gate.baseline, config);
+    let baseline = match Baseline::load(&path) {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            printer.warn(format!(
+                "no baseline at `{}`: every scenario is new (record one with `clnrm baseline record`)",
+                path.display()
+            ));
+            Baseline::default()
+        }
+        Err(e) => {
+            printer.error(e.to_string(), None);
+            return Err(exit::USAGE);
+        }
+    };
+    let cfg = gate_config(gate, &path, tests, results);
+    let screening = perf::screen(results, &baseline, &cfg);
+    let flagged = screening.flagged();
+    let mut remeasured: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    if !flagged.is_empty() && gate.confirm_runs > 0 {
+        printer.info(format!(
+            "gate: {} scenario(s) above tolerance; re-measuring {} time(s) to confirm",
+            flagged.len(),
+            gate.confirm_runs
+        ));
+        let subset = only_scenarios(tests, &flagged);
+        let confirm_opts = RunOptions {
+            retries: Some(0),
+            fail_fast: false,
+            ..opts.clone()
+        };
+        for _ in 0..gate.confirm_runs {
+            if live.cancelled() {
+                break;
+            }
+            let rerun =
+                session::execute(subset.clone(), backend.clone(), &confirm_opts, live, printer)
+                    .await;
+            for t in &rerun {
+                for sc in &t.scenarios {
+                    if sc.status == Status::Passed {
+                        remeasured
+                            .entry(perf::measure::scenario_key(&t.path, &sc.name))
+                            .or_default()
+                            .push(sc.step_ms);
+                    }
+                }
+            }
+        }
+    }
+    Ok(perf::confirm(screening, &remeasured, &cfg))
+}
+
+/// The tests reduced to the scenarios named by `keys` (`path#scenario`).
+fn only_scenarios(tests: &[Arc<TestSpec>], keys: &[String]) -> Vec<Arc<TestSpec>> {
+    tests
+        .iter()
+        .filter_map(|t| {
+            let path = display_path(&t.path);
+            let mut t2 = (**t).clone();
+            t2.scenarios
+                .retain(|s| keys.contains(&perf::measure::scenario_key(&path, &s.name)));
+            (!t2.scenarios.is_empty()).then(|| Arc::new(t2))
+        })
+        .collect()
 }
 
 /// Reports, summary and the exit code of a finished (or refused) run.
@@ -172,11 +218,11 @@ fn finish(args: &RunArgs, printer: Printer, results: RunResults) -> u8 {
         return exit::USAGE;
     }
     let code = outcome::exit_code(&results, args.flaky_fail);
-    match SIGNAL.get() {
+    match session::interrupted_by() {
         // The shell convention (128 + signal number) tells callers the run was cut short.
         Some(sig) => {
             printer.warn(format!("interrupted by {sig}: results are partial"));
-            if *sig == "SIGTERM" {
+            if sig == "SIGTERM" {
                 143
             } else {
                 130
@@ -224,7 +270,7 @@ fn write_reports(args: &RunArgs, printer: Printer, results: &RunResults) -> bool
         if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY") {
             // The job summary is shared by all steps of the job: append, never replace.
             let md = report::markdown(results, &md_opts);
-            if let Err(e) = append(&PathBuf::from(summary), md.as_bytes()) {
+            if let Err(e) = report::append(std::path::Path::new(&summary), md.as_bytes()) {
                 printer.warn(format!("cannot append to GITHUB_STEP_SUMMARY: {e}"));
             }
         }
@@ -232,179 +278,10 @@ fn write_reports(args: &RunArgs, printer: Printer, results: &RunResults) -> bool
     ok
 }
 
-fn append(path: &PathBuf, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    f.write_all(bytes)
-}
-
-/// Docker when asked or available; local when asked, or in auto mode when no selected test
-/// needs an image.
-async fn choose_backend(
-    arg: BackendArg,
-    tests: &[Arc<TestSpec>],
-    cfg: BackendConfig,
-    printer: Printer,
-) -> Result<Arc<dyn Backend>, u8> {
-    let needs_image = tests
-        .iter()
-        .any(|t| t.services.values().any(|s| s.image.is_some()));
-    let use_local = match arg {
-        BackendArg::Local => {
-            if needs_image {
-                printer.warn("`--backend local` ignores service images: steps run on this host");
-            }
-            true
-        }
-        BackendArg::Docker => false,
-        BackendArg::Auto => {
-            if !needs_image {
-                printer.info("note: no service needs an image; running on the local backend");
-            }
-            !needs_image
-        }
-    };
-    if use_local {
-        return Ok(Arc::new(LocalBackend::new(cfg)));
-    }
-    match DockerBackend::connect(cfg).await {
-        Ok(b) => Ok(Arc::new(b)),
-        Err(e) => {
-            let hint = e.hint();
-            printer.error(e.to_string(), hint);
-            Err(match e {
-                BackendError::Unavailable(_) => exit::BACKEND_UNAVAILABLE,
-                _ => exit::BACKEND_UNAVAILABLE,
-            })
-        }
-    }
-}
-
-async fn docker_version(backend: &str) -> Option<String> {
-    if backend != "docker" {
-        return None;
-    }
-    let client = bollard::Docker::connect_with_defaults().ok()?;
-    client.version().await.ok()?.version
-}
-
-/// First Ctrl-C / SIGTERM: stop starting work, abandon in-flight steps, clean up. Second one:
-/// exit at once (the next run reaps what is left, by label).
-async fn watch_signals(cancel: Arc<watch::Sender<bool>>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
-    let name = tokio::select! {
-        _ = int.recv() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-    };
-    SIGNAL.get_or_init(|| name);
-    eprintln!("\ninterrupted by {name}: cleaning up containers (send again to force exit)");
-    cancel.send_replace(true);
-    tokio::select! {
-        _ = int.recv() => {},
-        _ = term.recv() => {},
-    }
-    eprintln!("forced exit: leftovers are removed by the next `clnrm run` or `clnrm clean`");
-    std::process::exit(130);
-}
-
-static SIGNAL: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
-
-fn signals_seen(_cancel: &watch::Sender<bool>, _results: &RunResults) -> Option<String> {
-    SIGNAL.get().map(|s| format!("interrupted by {s}"))
-}
-
-async fn print_progress(mut rx: mpsc::UnboundedReceiver<RunEvent>, printer: Printer) {
-    let bar = if printer.interactive {
-        let pb = indicatif::ProgressBar::new(0);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} [{pos}/{len}] {elapsed} {wide_msg}")
-                .expect("static template is valid"),
-        );
-        pb.enable_steady_tick(std::time::Duration::from_millis(120));
-        Some(pb)
-    } else {
-        None
-    };
-    while let Some(ev) = rx.recv().await {
-        match ev {
-            RunEvent::Started { tests, scenarios } => {
-                if let Some(pb) = &bar {
-                    pb.set_length(scenarios as u64);
-                } else {
-                    eprintln!("running {scenarios} scenarios of {tests} tests");
-                }
-            }
-            RunEvent::ScenarioStarted { test, scenario, .. } => {
-                if let Some(pb) = &bar {
-                    pb.set_message(format!("{test} / {scenario}"));
-                }
-            }
-            RunEvent::Retrying {
-                test,
-                scenario,
-                attempt,
-                message,
-            } => {
-                let line =
-                    format!("RETRY {test} / {scenario} (attempt {attempt} failed: {message})");
-                match &bar {
-                    Some(pb) => pb.println(line),
-                    None => eprintln!("{line}"),
-                }
-            }
-            RunEvent::ScenarioFinished { test, result, .. } => {
-                let word = match result.status {
-                    Status::Passed => printer.paint("PASS ", "32"),
-                    Status::Flaky => printer.paint("FLAKY", "33"),
-                    Status::Skipped => printer.paint("SKIP ", "2"),
-                    Status::Failed => printer.paint("FAIL ", "31"),
-                    Status::TimedOut => printer.paint("TIME ", "31"),
-                    Status::Error => printer.paint("ERROR", "31"),
-                };
-                let mut line = format!(
-                    "{word} {test} / {} ({:.0} ms)",
-                    result.name, result.duration_ms
-                );
-                if result.status.is_failure() {
-                    if let Some(m) = &result.message {
-                        line.push_str(&format!("\n      {}", m.replace('\n', "\n      ")));
-                    }
-                }
-                match &bar {
-                    Some(pb) => {
-                        pb.inc(1);
-                        pb.println(line);
-                    }
-                    None => eprintln!("{line}"),
-                }
-            }
-            RunEvent::TestFinished(_) => {}
-        }
-    }
-    if let Some(pb) = bar {
-        pb.finish_and_clear();
-    }
-}
-
 pub fn clean(printer: Printer) -> u8 {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match session::runtime(printer) {
         Ok(rt) => rt,
-        Err(e) => {
-            printer.error(format!("cannot start the async runtime: {e}"), None);
-            return exit::BACKEND_UNAVAILABLE;
-        }
+        Err(code) => return code,
     };
     match rt.block_on(docker::clean_all()) {
         Ok(report) => {
@@ -420,24 +297,4 @@ pub fn clean(printer: Printer) -> u8 {
             exit::BACKEND_UNAVAILABLE
         }
     }
-}
-
-fn new_run_id() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let digest = Sha256::digest(format!("{now}-{}", std::process::id()).as_bytes());
-    hex::encode(&digest[..6])
-}
-
-/// sha256 over the sorted test names: shards of one suite share it, `report` checks it.
-fn suite_id(tests: &[TestSpec]) -> String {
-    let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
-    names.sort_unstable();
-    hex::encode(&Sha256::digest(names.join("\n").as_bytes())[..8])
-}
-
-fn ms_since(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1000.0
 }

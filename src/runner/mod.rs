@@ -139,7 +139,7 @@ pub async fn run(
                 &events,
                 RunEvent::ScenarioFinished {
                     test: job.test.name.clone(),
-                    path: job.test.path.display().to_string(),
+                    path: crate::results::display_path(&job.test.path),
                     result: result.clone(),
                 },
             );
@@ -185,7 +185,7 @@ pub async fn run(
     for (test, scenarios) in tests.iter().zip(per_test) {
         let result = TestResult {
             name: test.name.clone(),
-            path: test.path.display().to_string(),
+            path: crate::results::display_path(&test.path),
             tags: test.tags.clone(),
             status: test_status(&scenarios),
             duration_ms: scenarios.iter().map(|s| s.duration_ms).sum(),
