@@ -54,7 +54,7 @@ pub fn markdown(results: &RunResults, opts: &MarkdownOptions) -> String {
     push(
         0,
         format!(
-            "### {mark} clnrm: {word}{shard}: {} in {}\n\n",
+            "### {mark} clnrm {word}{shard}: {} in {}\n\n",
             counts(&results.totals()),
             duration(results.duration_ms)
         ),

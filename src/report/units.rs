@@ -10,9 +10,9 @@ pub fn verdict(results: &RunResults) -> (&'static str, bool) {
     } else if t.failed > 0 || t.load_errors > 0 {
         ("failed", false)
     } else if results.perf.as_ref().is_some_and(|p| p.failed) {
-        ("perf regression", false)
+        ("failed (perf regression)", false)
     } else if t.scenarios == 0 {
-        ("no tests", false)
+        ("selected no tests", false)
     } else {
         ("passed", true)
     }
