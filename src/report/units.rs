@@ -55,6 +55,17 @@ pub fn duration(ms: f64) -> String {
     }
 }
 
+/// A duration for perf comparisons, where a millisecond matters: `71.5 ms`, `1.402 s`.
+pub fn duration_precise(ms: f64) -> String {
+    if !ms.is_finite() || ms < 0.0 {
+        "-".to_string()
+    } else if ms < 1000.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.3} s", ms / 1000.0)
+    }
+}
+
 /// A byte count: `512 B`, `64.0 KiB`, `9.5 MiB`.
 pub fn bytes_human(n: usize) -> String {
     const KIB: f64 = 1024.0;
@@ -120,6 +131,8 @@ mod tests {
         assert_eq!(duration(1250.0), "1.25 s");
         assert_eq!(duration(125_000.0), "2m 05s");
         assert_eq!(duration(f64::NAN), "-");
+        assert_eq!(duration_precise(71.54), "71.5 ms");
+        assert_eq!(duration_precise(1402.0), "1.402 s");
     }
 
     #[test]
