@@ -98,6 +98,15 @@ pub fn xml_cdata(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// Whether GitHub would turn `c` followed by `next` into a link: `@name` mentions a user
+/// or team, `#123` references an issue (`#word` is plain text).
+fn links_after(c: char, next: char) -> bool {
+    match c {
+        '@' => next.is_alphanumeric(),
+        _ => next.is_ascii_digit(),
+    }
+}
+
 /// One line of inline markdown (a table cell, a list item): markdown punctuation is
 /// backslash-escaped, HTML is entity-escaped, mentions and `#123` refs are broken with a
 /// zero-width joiner, and line breaks become spaces so the text cannot leave its cell.
@@ -117,7 +126,7 @@ pub fn md_inline(s: &str) -> String {
             '\n' | '\t' => out.push(' '),
             '@' | '#' => {
                 out.push(c);
-                if chars.peek().is_some_and(|n| n.is_alphanumeric()) {
+                if chars.peek().is_some_and(|n| links_after(c, *n)) {
                     out.push(ZWJ);
                 }
             }
@@ -142,7 +151,7 @@ pub fn md_html(s: &str) -> String {
             '\n' | '\t' => out.push(' '),
             '@' | '#' => {
                 out.push(c);
-                if chars.peek().is_some_and(|n| n.is_alphanumeric()) {
+                if chars.peek().is_some_and(|n| links_after(c, *n)) {
                     out.push(ZWJ);
                 }
             }
@@ -236,7 +245,7 @@ mod tests {
             md_inline("a|b `c` <script>&</details> @org/team #12 *x*\nnext"),
             "a\\|b \\`c\\` &lt;script&gt;&amp;&lt;/details&gt; @\u{200D}org/team #\u{200D}12 \\*x\\* next"
         );
-        assert_eq!(md_inline("mail a@ b# c"), "mail a@ b# c");
+        assert_eq!(md_inline("mail a@ b# c#d"), "mail a@ b# c#d");
     }
 
     #[test]

@@ -44,9 +44,16 @@ pub fn parse_json(path: &Path, bytes: &[u8]) -> Result<RunResults, ReportError> 
         path: path.to_path_buf(),
         source,
     };
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(parse_err)?;
-    let found = value
-        .get("schema_version")
+    // First pass reads only the version (other fields are skipped, not built), so a file
+    // of another version is reported as such instead of as a missing field.
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        schema_version: Option<serde_json::Value>,
+    }
+    let probe: Probe = serde_json::from_slice(bytes).map_err(parse_err)?;
+    let found = probe
+        .schema_version
+        .as_ref()
         .and_then(serde_json::Value::as_u64)
         .ok_or_else(|| ReportError::MissingSchemaVersion {
             path: path.to_path_buf(),
@@ -58,7 +65,7 @@ pub fn parse_json(path: &Path, bytes: &[u8]) -> Result<RunResults, ReportError> 
             expected: SCHEMA_VERSION,
         });
     }
-    serde_json::from_value(value).map_err(parse_err)
+    serde_json::from_slice(bytes).map_err(parse_err)
 }
 
 #[cfg(test)]

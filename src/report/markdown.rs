@@ -4,7 +4,7 @@
 use crate::results::{PerfRow, PerfSummary, RunResults, ScenarioResult, Status, TestResult};
 
 use super::escape::{clip, md_code, md_fenced, md_html, md_inline};
-use super::units::{bytes_human, counts, duration, perf_rank, verdict};
+use super::units::{bytes_human, counts, duration, duration_precise, perf_rank, verdict};
 
 /// GitHub's limit for one step's job summary (`$GITHUB_STEP_SUMMARY`).
 pub const GITHUB_SUMMARY_LIMIT: usize = 1024 * 1024;
@@ -54,7 +54,7 @@ pub fn markdown(results: &RunResults, opts: &MarkdownOptions) -> String {
     push(
         0,
         format!(
-            "### {mark} clnrm: {word}{shard}: {} in {}\n\n",
+            "### {mark} clnrm {word}{shard}: {} in {}\n\n",
             counts(&results.totals()),
             duration(results.duration_ms)
         ),
@@ -196,7 +196,7 @@ fn perf_section(perf: &PerfSummary, push: &mut impl FnMut(u8, String)) {
         ));
     }
     head.push_str(
-        "\n\n| Scenario | Baseline | Now | Ratio (normalised) | MDE | Verdict | Runner |\n",
+        "\n\n| Scenario | Baseline | Now | Ratio (normalised) | MDE | Verdict | Fingerprint |\n",
     );
     head.push_str("|---|---:|---:|---:|---:|---|---|\n");
     push(1, head);
@@ -215,7 +215,7 @@ fn perf_section(perf: &PerfSummary, push: &mut impl FnMut(u8, String)) {
         };
         let mut verdict = format!("{arrow}{}", md_inline(&r.verdict));
         if let Some(b) = r.budget_ms {
-            verdict.push_str(&format!(" (budget {})", duration(b)));
+            verdict.push_str(&format!(" (budget {})", duration_precise(b)));
         }
         if r.low_resolution {
             verdict.push_str(" (below timer resolution)");
@@ -229,14 +229,14 @@ fn perf_section(perf: &PerfSummary, push: &mut impl FnMut(u8, String)) {
                 "| {} | {} | {} | {ratio} | {} | {verdict} | {} |\n",
                 md_inline(&r.key),
                 r.baseline_ms
-                    .map(duration)
+                    .map(duration_precise)
                     .unwrap_or_else(|| "-".to_string()),
-                duration(r.current_ms),
+                duration_precise(r.current_ms),
                 r.mde
                     .map(|m| format!("±{:.1} %", m * 100.0))
                     .unwrap_or_else(|| "-".to_string()),
                 if r.fingerprint_match {
-                    "same"
+                    "match"
                 } else {
                     "differs"
                 }

@@ -62,7 +62,7 @@ fn passing_run_is_one_line_and_a_table() {
     )]);
     assert_eq!(
         markdown(&r, &MarkdownOptions::default()),
-        "### ✅ clnrm: passed: 1 passed in 4.32 s\n\n\
+        "### ✅ clnrm passed: 1 passed in 4.32 s\n\n\
          | Test | Scenario | Status | Duration |\n|---|---|---|---:|\n\
          | one | only | ✅ passed | 5.0 ms |\n\n"
     );

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::results::{PerfRow, PerfSummary, RunResults};
+use crate::results::{PerfRow, PerfSummary, RunResults, TestResult};
 
 use super::error::ReportError;
 use super::units::perf_rank;
@@ -104,7 +104,22 @@ pub fn merge_named(shards: Vec<(String, RunResults)>) -> Result<RunResults, Repo
         }
     }
 
-    let mut merged = first.clone();
+    // Move the tests out (no copies of megabytes of output), then clone what is left.
+    let mut tests: Vec<(usize, TestResult)> = Vec::new();
+    for (i, (_, r)) in shards.iter_mut().enumerate() {
+        tests.extend(std::mem::take(&mut r.tests).into_iter().map(|t| (i, t)));
+    }
+    // Stable: equal paths stay in shard order, so the error names them in order.
+    tests.sort_by(|a, b| a.1.path.cmp(&b.1.path));
+    if let Some(pair) = tests.windows(2).find(|p| p[0].1.path == p[1].1.path) {
+        return Err(ReportError::MergeDuplicateTest {
+            path: pair[0].1.path.clone(),
+            first: shards[pair[0].0].0.clone(),
+            second: shards[pair[1].0].0.clone(),
+        });
+    }
+    let mut merged = shards[0].1.clone();
+    merged.tests = tests.into_iter().map(|(_, t)| t).collect();
     merged.shard = None;
     merged.run_id = joined(shards.iter().map(|(_, r)| r.run_id.as_str()));
     merged.backend = joined(shards.iter().map(|(_, r)| r.backend.as_str()));
@@ -114,22 +129,6 @@ pub fn merge_named(shards: Vec<(String, RunResults)>) -> Result<RunResults, Repo
         .fold(0.0, f64::max);
     merged.started_at = earliest(shards.iter().map(|(_, r)| r.started_at.as_str()));
     merged.phases = merge_phases(shards.iter().map(|(_, r)| &r.phases));
-
-    let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
-    merged.tests.clear();
-    for (label, r) in &shards {
-        for t in &r.tests {
-            if let Some(prev) = owner.insert(t.path.as_str(), label.as_str()) {
-                return Err(ReportError::MergeDuplicateTest {
-                    path: t.path.clone(),
-                    first: prev.to_string(),
-                    second: label.clone(),
-                });
-            }
-            merged.tests.push(t.clone());
-        }
-    }
-    merged.tests.sort_by(|a, b| a.path.cmp(&b.path));
 
     merged.load_errors = shards
         .iter()

@@ -10,9 +10,9 @@ pub fn verdict(results: &RunResults) -> (&'static str, bool) {
     } else if t.failed > 0 || t.load_errors > 0 {
         ("failed", false)
     } else if results.perf.as_ref().is_some_and(|p| p.failed) {
-        ("perf regression", false)
+        ("failed (perf regression)", false)
     } else if t.scenarios == 0 {
-        ("no tests", false)
+        ("selected no tests", false)
     } else {
         ("passed", true)
     }
@@ -52,6 +52,17 @@ pub fn duration(ms: f64) -> String {
     } else {
         let total_s = (ms / 1000.0).round() as u64;
         format!("{}m {:02}s", total_s / 60, total_s % 60)
+    }
+}
+
+/// A duration for perf comparisons, where a millisecond matters: `71.5 ms`, `1.402 s`.
+pub fn duration_precise(ms: f64) -> String {
+    if !ms.is_finite() || ms < 0.0 {
+        "-".to_string()
+    } else if ms < 1000.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.3} s", ms / 1000.0)
     }
 }
 
@@ -120,6 +131,8 @@ mod tests {
         assert_eq!(duration(1250.0), "1.25 s");
         assert_eq!(duration(125_000.0), "2m 05s");
         assert_eq!(duration(f64::NAN), "-");
+        assert_eq!(duration_precise(71.54), "71.5 ms");
+        assert_eq!(duration_precise(1402.0), "1.402 s");
     }
 
     #[test]
