@@ -114,10 +114,7 @@ pub enum BaselineCmd {
     /// Every key with its centre, spread, minimum detectable effect, budget and history size.
     Show(BaselineFileArgs),
     /// What moved between two baseline files.
-    Diff {
-        old: PathBuf,
-        new: PathBuf,
-    },
+    Diff { old: PathBuf, new: PathBuf },
     /// Drift of every key since the anchor (e.g. the last release).
     Drift {
         #[command(flatten)]

@@ -6,12 +6,12 @@ use super::run::baseline_path;
 use super::session::{self, Live, Prepared, RunInputs};
 use super::Printer;
 use crate::cli::{BaselineCmd, BaselineFileArgs, BaselineRecordArgs, BaselineUpdateArgs};
+use crate::exit;
 use crate::perf::{self, Baseline};
 use crate::plan::Selection;
 use crate::report;
 use crate::results::RunResults;
 use crate::settings::ProjectConfig;
-use crate::exit;
 
 pub fn baseline(cmd: BaselineCmd, printer: Printer) -> u8 {
     let config = match ProjectConfig::load(Path::new(".")) {
@@ -43,7 +43,10 @@ pub fn baseline(cmd: BaselineCmd, printer: Printer) -> u8 {
                     exit::OK
                 }
                 Err(e) => {
-                    printer.error(e.to_string(), Some("set one with `clnrm baseline anchor LABEL`"));
+                    printer.error(
+                        e.to_string(),
+                        Some("set one with `clnrm baseline anchor LABEL`"),
+                    );
                     exit::USAGE
                 }
             }
@@ -115,7 +118,13 @@ fn load_or_new(path: &Path, printer: Printer) -> Option<Baseline> {
 }
 
 /// Write the new baseline and show what moved against the old one.
-fn commit(old: &Baseline, new: &Baseline, path: &Path, diff_out: Option<&PathBuf>, printer: Printer) -> u8 {
+fn commit(
+    old: &Baseline,
+    new: &Baseline,
+    path: &Path,
+    diff_out: Option<&PathBuf>,
+    printer: Printer,
+) -> u8 {
     let diff = perf::diff(old, new);
     eprint!("{diff}");
     if let Some(p) = diff_out {
@@ -193,7 +202,10 @@ fn record(args: BaselineRecordArgs, printer: Printer) -> u8 {
         Err(code) => return code,
     };
     if let Some(sig) = session::interrupted_by() {
-        printer.error(format!("interrupted by {sig}: the baseline was left unchanged"), None);
+        printer.error(
+            format!("interrupted by {sig}: the baseline was left unchanged"),
+            None,
+        );
         return if sig == "SIGTERM" { 143 } else { 130 };
     }
     let failed: usize = runs.iter().map(|r| r.totals().failed).sum();

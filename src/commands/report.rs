@@ -28,12 +28,15 @@ fn read_all(paths: &[PathBuf], printer: Printer) -> Result<RunResults, u8> {
         return Ok(named.pop().expect("one element").1);
     }
     report::merge_named(named).map_err(|e| {
-        printer.error(e.to_string(), Some("only shards of one run of one suite merge"));
+        printer.error(
+            e.to_string(),
+            Some("only shards of one run of one suite merge"),
+        );
         exit::USAGE
     })
 }
 
-fn write(path: &PathBuf, bytes: &[u8], what: &str, printer: Printer) -> bool {
+fn write(path: &std::path::Path, bytes: &[u8], what: &str, printer: Printer) -> bool {
     match report::write_atomic(path, bytes) {
         Ok(()) => true,
         Err(e) => {
@@ -112,7 +115,12 @@ pub fn gate(args: GateCmdArgs, printer: Printer) -> u8 {
         confirm_runs: 0,
     };
     // Saved results carry no test files: budgets come from the baseline file only.
-    let mut cfg = gate_config(&gate_args, &path, &[] as &[Arc<crate::spec::TestSpec>], &results);
+    let mut cfg = gate_config(
+        &gate_args,
+        &path,
+        &[] as &[Arc<crate::spec::TestSpec>],
+        &results,
+    );
     cfg.unconfirmed_fails = true;
     let screening = perf::screen(&results, &baseline, &cfg);
     let summary = perf::confirm(screening, &Default::default(), &cfg);

@@ -60,11 +60,15 @@ pub fn run(args: RunArgs, printer: Printer) -> u8 {
         let t_run = Instant::now();
         results.tests =
             session::execute(tests.clone(), backend.clone(), &opts, &live, printer).await;
-        results.phases.insert("run".into(), session::ms_since(t_run));
+        results
+            .phases
+            .insert("run".into(), session::ms_since(t_run));
         if args.gate.gate && !live.cancelled() {
             let t_gate = Instant::now();
-            match gate_run(&args.gate, &config, &tests, &results, &backend, &opts, &live, printer)
-                .await
+            match gate_run(
+                &args.gate, &config, &tests, &results, &backend, &opts, &live, printer,
+            )
+            .await
             {
                 Ok(summary) => results.perf = Some(summary),
                 Err(code) => {
@@ -73,11 +77,15 @@ pub fn run(args: RunArgs, printer: Printer) -> u8 {
                     return Some(code);
                 }
             }
-            results.phases.insert("gate".into(), session::ms_since(t_gate));
+            results
+                .phases
+                .insert("gate".into(), session::ms_since(t_gate));
         }
         let t_clean = Instant::now();
         shutdown(backend.as_ref(), printer).await;
-        results.phases.insert("cleanup".into(), session::ms_since(t_clean));
+        results
+            .phases
+            .insert("cleanup".into(), session::ms_since(t_clean));
         live.stop();
         if let Some(sig) = session::interrupted_by() {
             results.aborted = Some(format!("interrupted by {sig}"));
@@ -177,9 +185,14 @@ async fn gate_run(
             if live.cancelled() {
                 break;
             }
-            let rerun =
-                session::execute(subset.clone(), backend.clone(), &confirm_opts, live, printer)
-                    .await;
+            let rerun = session::execute(
+                subset.clone(),
+                backend.clone(),
+                &confirm_opts,
+                live,
+                printer,
+            )
+            .await;
             for t in &rerun {
                 for sc in &t.scenarios {
                     if sc.status == Status::Passed {

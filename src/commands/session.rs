@@ -14,12 +14,12 @@ use crate::backend::docker::DockerBackend;
 use crate::backend::local::LocalBackend;
 use crate::backend::{Backend, BackendConfig, BackendError};
 use crate::cli::{BackendArg, LoadArgs};
+use crate::exit;
 use crate::plan::{self, Selection};
 use crate::results::{LoadError, RunResults, Shard, Status, TestResult, SCHEMA_VERSION};
 use crate::runner::{self, RunEvent, RunOptions};
 use crate::settings::{self, ProjectConfig};
 use crate::spec::TestSpec;
-use crate::exit;
 
 /// Tests loaded, validated and selected, with the skeleton of their results.
 pub struct Prepared {
@@ -86,7 +86,10 @@ pub fn prepare(inputs: RunInputs<'_>, printer: Printer) -> Result<Prepared, u8> 
     };
     if !results.load_errors.is_empty() {
         printer.error(
-            format!("{} test file errors; nothing was run", results.load_errors.len()),
+            format!(
+                "{} test file errors; nothing was run",
+                results.load_errors.len()
+            ),
             Some("`clnrm validate` shows every error; fix them and run again"),
         );
         return Ok(Prepared {
