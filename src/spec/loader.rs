@@ -204,13 +204,14 @@ impl Loader {
             Err(d) => return (Arc::new(Err(d)), Vec::new(), None),
         };
         let tick = self.tick.fetch_add(1, Ordering::Relaxed);
-        {
-            let mut files = self
-                .files
-                .lock()
-                .expect("cache lock is never poisoned by a panic in it");
-            if let Some(e) = files.get_mut(path) {
-                if e.key == self.key(&bytes, &e.includes) {
+        // Hash outside the lock so parallel loads of cached files do not serialise on it.
+        let known = self
+            .lock_files()
+            .get(path)
+            .map(|e| (e.key, e.includes.clone()));
+        if let Some((stored, includes)) = known {
+            if stored == self.key(&bytes, &includes) {
+                if let Some(e) = self.lock_files().get_mut(path).filter(|e| e.key == stored) {
                     e.last_used = tick;
                     return (e.result.clone(), e.includes.clone(), e.name_anchor.clone());
                 }
@@ -245,6 +246,12 @@ impl Loader {
             }
         }
         out
+    }
+
+    fn lock_files(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Entry>> {
+        self.files
+            .lock()
+            .expect("cache lock is never poisoned by a panic in it")
     }
 
     fn key(&self, bytes: &[u8], includes: &[PathBuf]) -> [u8; 32] {
