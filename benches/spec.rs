@@ -83,6 +83,9 @@ fn parse_validate(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("cached", lines), &p, |b, p| {
             b.iter(|| black_box(warm.load(p).expect("valid")))
         });
+        g.bench_with_input(BenchmarkId::new("cached_shared", lines), &p, |b, p| {
+            b.iter(|| black_box(warm.load_shared(p)))
+        });
     }
     g.finish();
 }

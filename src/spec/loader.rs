@@ -98,7 +98,8 @@ type LoadResult = Result<Loaded, Vec<Diagnostic>>;
 struct Entry {
     key: [u8; 32],
     includes: Vec<PathBuf>,
-    result: LoadResult,
+    /// Shared so a cache hit costs a reference count, not a deep copy, for `load_shared`.
+    result: Arc<LoadResult>,
     /// The name diagnostic anchor (a diagnostic with message left empty) for cross-file checks.
     name_anchor: Option<Diagnostic>,
     compiled: Option<[u8; 32]>,
@@ -134,6 +135,12 @@ impl Loader {
     /// read -> render (when `.tera`) -> parse -> normalise -> validate one file. An unchanged
     /// file (same bytes, same included templates, same options) costs a read, a hash and a lookup.
     pub fn load(&self, path: &Path) -> LoadResult {
+        (*self.entry(path).0).clone()
+    }
+
+    /// Like [`Loader::load`] without copying the result out of the cache: a cache hit costs a
+    /// read, a hash and a reference count, whatever the size of the file (watch mode).
+    pub fn load_shared(&self, path: &Path) -> Arc<LoadResult> {
         self.entry(path).0
     }
 
@@ -150,16 +157,22 @@ impl Loader {
 
     /// Load many files on rayon; sorted by path; test names checked unique across files.
     pub fn load_suite(&self, paths: &[PathBuf]) -> Suite {
+        // The copy out of the cache happens here, on the workers, not in the sequential merge.
         let loaded: Vec<_> = paths
             .par_iter()
-            .map(|p| (p.clone(), self.entry(p)))
+            .map(|p| (p.clone(), owned(self.entry(p))))
             .collect();
         suite(loaded)
     }
 
     /// Same as [`Loader::load_suite`] on the calling thread only (benchmark baseline).
     pub fn load_suite_sequential(&self, paths: &[PathBuf]) -> Suite {
-        suite(paths.iter().map(|p| (p.clone(), self.entry(p))).collect())
+        suite(
+            paths
+                .iter()
+                .map(|p| (p.clone(), owned(self.entry(p))))
+                .collect(),
+        )
     }
 
     /// Drop cache entries of files not in `keep` (watch mode bounds memory with this).
@@ -185,27 +198,29 @@ impl Loader {
             .len()
     }
 
-    fn entry(&self, path: &Path) -> EntryOut {
+    fn entry(&self, path: &Path) -> SharedOut {
         let bytes = match read_limited(path) {
             Ok(b) => b,
-            Err(d) => return (Err(d), Vec::new(), None),
+            Err(d) => return (Arc::new(Err(d)), Vec::new(), None),
         };
         let tick = self.tick.fetch_add(1, Ordering::Relaxed);
-        {
-            let mut files = self
-                .files
-                .lock()
-                .expect("cache lock is never poisoned by a panic in it");
-            if let Some(e) = files.get_mut(path) {
-                if e.key == self.key(&bytes, &e.includes) {
+        // Hash outside the lock so parallel loads of cached files do not serialise on it.
+        let known = self
+            .lock_files()
+            .get(path)
+            .map(|e| (e.key, e.includes.clone()));
+        if let Some((stored, includes)) = known {
+            if stored == self.key(&bytes, &includes) {
+                if let Some(e) = self.lock_files().get_mut(path).filter(|e| e.key == stored) {
                     e.last_used = tick;
                     return (e.result.clone(), e.includes.clone(), e.name_anchor.clone());
                 }
             }
         }
         let work = self.load_uncached(path, &bytes);
+        let result = Arc::new(work.result);
         let out = (
-            work.result.clone(),
+            result.clone(),
             work.includes.clone(),
             work.name_anchor.clone(),
         );
@@ -213,7 +228,7 @@ impl Loader {
             let entry = Entry {
                 key: self.key(&bytes, &work.includes),
                 includes: work.includes,
-                result: work.result,
+                result,
                 name_anchor: work.name_anchor,
                 compiled: work.compiled,
                 last_used: tick,
@@ -231,6 +246,12 @@ impl Loader {
             }
         }
         out
+    }
+
+    fn lock_files(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Entry>> {
+        self.files
+            .lock()
+            .expect("cache lock is never poisoned by a panic in it")
     }
 
     fn key(&self, bytes: &[u8], includes: &[PathBuf]) -> [u8; 32] {
@@ -414,7 +435,12 @@ fn is_template(path: &Path) -> bool {
 }
 
 /// A file's outcome as `entry` returns it: result, includes, and the test-name anchor.
+type SharedOut = (Arc<LoadResult>, Vec<PathBuf>, Option<Diagnostic>);
 type EntryOut = (LoadResult, Vec<PathBuf>, Option<Diagnostic>);
+
+fn owned((r, i, a): SharedOut) -> EntryOut {
+    ((*r).clone(), i, a)
+}
 
 fn suite(mut loaded: Vec<(PathBuf, EntryOut)>) -> Suite {
     loaded.sort_by(|a, b| a.0.cmp(&b.0));

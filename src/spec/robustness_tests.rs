@@ -86,3 +86,9 @@ fn real_clock_renders_are_not_cached() {
     assert_eq!(frozen.cached_files(), 1);
     assert!(Path::new(&p).exists());
 }
+
+#[test]
+fn loader_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Loader>();
+}

@@ -507,6 +507,10 @@ fn cache_hits_on_unchanged_content_and_misses_on_changes() {
     assert_eq!(first.spec.name, "one");
     assert_eq!(l.load(&p).expect("valid"), first);
     assert_eq!(l.cached_files(), 1);
+    assert!(std::sync::Arc::ptr_eq(
+        &l.load_shared(&p),
+        &l.load_shared(&p)
+    ));
     // A change in an included template invalidates the file that includes it.
     write(d.path(), "_inc.tera", "{% macro n() %}two{% endmacro n %}");
     assert_eq!(l.load(&p).expect("valid").spec.name, "two");
