@@ -283,14 +283,10 @@ async fn wait_ready(s: &LocalService, probe: &crate::spec::ReadyProbe) -> Result
         };
         match run(&s.spec, s.dir.path(), &req).await {
             Ok(out) if out.exit_code == Some(0) => return Ok(()),
-            Ok(out) => {
-                last = format!(
-                    "exit {}: {}{}",
-                    out.exit_code.map_or("none".to_string(), |c| c.to_string()),
-                    String::from_utf8_lossy(&out.stdout).trim(),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )
+            Ok(out) if out.timed_out => {
+                last = format!("probe still running after {} ms", left.as_millis());
             }
+            Ok(out) => last = describe(&out),
             Err(e) => last = e.to_string(),
         }
         tokio::time::sleep(
@@ -300,6 +296,16 @@ async fn wait_ready(s: &LocalService, probe: &crate::spec::ReadyProbe) -> Result
         )
         .await;
     }
+}
+
+/// Exit code and output of a failed probe attempt, for the NotReady message.
+fn describe(out: &crate::backend::ExecOutput) -> String {
+    let code = out.exit_code.map_or("none".to_string(), |c| c.to_string());
+    let so = String::from_utf8_lossy(&out.stdout);
+    let se = String::from_utf8_lossy(&out.stderr);
+    format!("exit {code}: {} {}", so.trim(), se.trim())
+        .trim_end()
+        .to_string()
 }
 
 #[cfg(test)]
