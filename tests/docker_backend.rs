@@ -579,3 +579,33 @@ async fn a_service_that_exits_fails_fast_instead_of_waiting_for_readiness() {
     );
     finish(b, &run).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reusable_env_that_died_while_idle_is_replaced() {
+    let run = run_id("died");
+    let b = backend(&run).await;
+    let mut s = svc("box");
+    s.reuse = true;
+    let t = spec("died", vec![s]);
+    let env = b.acquire(&t).await.expect("acquire");
+    env.release(true).await.expect("release");
+    let filter = format!("label=clnrm.run={run}");
+    let ids = text(
+        &Proc::new("docker")
+            .args(["ps", "-q", "--filter", &filter])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    let id = ids.trim();
+    assert!(Proc::new("docker")
+        .args(["kill", id])
+        .status()
+        .unwrap()
+        .success());
+    let env = b.acquire(&t).await.expect("acquire");
+    let out = env.exec("box", &req(&["true"])).await.unwrap();
+    assert_eq!((env.reused(), out.exit_code), (false, Some(0)));
+    env.release(true).await.expect("release");
+    finish(b, &run).await;
+}

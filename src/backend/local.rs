@@ -266,6 +266,7 @@ async fn run(svc: &ServiceSpec, dir: &Path, req: &ExecRequest) -> Result<ExecOut
 async fn wait_ready(s: &LocalService, probe: &crate::spec::ReadyProbe) -> Result<(), BackendError> {
     let start = Instant::now();
     let mut last = String::from("probe never ran");
+    let mut attempts = 0u32;
     loop {
         let left = probe.timeout.saturating_sub(start.elapsed());
         if left.is_zero() {
@@ -284,9 +285,16 @@ async fn wait_ready(s: &LocalService, probe: &crate::spec::ReadyProbe) -> Result
         match run(&s.spec, s.dir.path(), &req).await {
             Ok(out) if out.exit_code == Some(0) => return Ok(()),
             Ok(out) if out.timed_out => {
-                last = format!("probe still running after {} ms", left.as_millis());
+                // An attempt cut short by the overall deadline says less than the
+                // previous complete one; keep that if there was one.
+                if attempts == 0 {
+                    last = format!("probe still running after {} ms", left.as_millis());
+                }
             }
-            Ok(out) => last = describe(&out),
+            Ok(out) => {
+                attempts += 1;
+                last = describe(&out)
+            }
             Err(e) => last = e.to_string(),
         }
         tokio::time::sleep(

@@ -215,6 +215,7 @@ async fn wait_ready(
 ) -> Result<(), BackendError> {
     let start = Instant::now();
     let mut last = String::from("probe never ran");
+    let mut attempts = 0u32;
     loop {
         let left = probe.timeout.saturating_sub(start.elapsed());
         if left.is_zero() {
@@ -227,9 +228,16 @@ async fn wait_ready(
         match exec_in(docker, container, &probe.cmd, &BTreeMap::new(), None, left).await {
             Ok((out, _)) if out.exit_code == Some(0) => return Ok(()),
             Ok((out, _)) if out.timed_out => {
-                last = format!("probe still running after {} ms", left.as_millis());
+                // An attempt cut short by the overall deadline says less than the
+                // previous complete one; keep that if there was one.
+                if attempts == 0 {
+                    last = format!("probe still running after {} ms", left.as_millis());
+                }
             }
-            Ok((out, _)) => last = describe(&out),
+            Ok((out, _)) => {
+                attempts += 1;
+                last = describe(&out)
+            }
             Err(e) => {
                 // A main process that exited will never become ready: say so now instead
                 // of retrying until the timeout.
