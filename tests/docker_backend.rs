@@ -301,7 +301,8 @@ async fn readiness_probe_waits_and_times_out() {
             .map(String::from)
             .to_vec(),
         interval: Duration::from_millis(100),
-        timeout: Duration::from_millis(500),
+        // Long enough for a few probe execs even on a loaded machine.
+        timeout: Duration::from_millis(2500),
     });
     match b.acquire(&spec("ready", vec![s])).await {
         Err(BackendError::NotReady {
@@ -309,7 +310,7 @@ async fn readiness_probe_waits_and_times_out() {
             timeout_ms,
             last,
         }) => {
-            assert_eq!((service.as_str(), timeout_ms), ("slow", 500));
+            assert_eq!((service.as_str(), timeout_ms), ("slow", 2500));
             assert!(last.contains("not yet"), "{last}");
         }
         Err(e) => panic!("expected NotReady, got {e}"),
@@ -474,4 +475,137 @@ async fn clean_removes_live_runs_too() {
     let report = clean_run(&other).await.expect("clean");
     assert_eq!((report.containers, report.networks), (1, 1));
     assert_eq!(leftovers(&other), (String::new(), String::new()));
+}
+
+fn inspect_run(run: &str, what: &str, format: &str) -> String {
+    let filter = format!("label=clnrm.run={run}");
+    let ls_args: &[&str] = if what == "container" {
+        &["ps", "-q", "--filter", &filter]
+    } else {
+        &["network", "ls", "-q", "--filter", &filter]
+    };
+    let ids = text(&Proc::new("docker").args(ls_args).output().unwrap().stdout);
+    let id = ids.lines().next().expect("one object of the run");
+    let out = Proc::new("docker")
+        .args([what, "inspect", "--format", format, id])
+        .output()
+        .unwrap();
+    text(&out.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_labels_and_isolation_are_applied() {
+    let run = run_id("limits");
+    let b = backend(&run).await;
+    let mut s = svc("box");
+    s.limits = Limits {
+        memory_bytes: Some(64 * 1024 * 1024),
+        cpus_milli: Some(500),
+        pids: Some(64),
+    };
+    let env = b.acquire(&spec("limits", vec![s])).await.expect("acquire");
+    let host = inspect_run(
+        &run,
+        "container",
+        "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} \
+         {{.HostConfig.Privileged}} {{.HostConfig.Init}} {{len .Mounts}} \
+         {{index .Config.Labels \"clnrm.test\"}} {{index .Config.Labels \"clnrm.pid\"}}",
+    );
+    assert_eq!(
+        host,
+        format!(
+            "67108864 500000000 64 false true 0 limits {}",
+            std::process::id()
+        )
+    );
+    assert_eq!(inspect_run(&run, "network", "{{.Internal}}"), "true");
+    env.release(false).await.expect("release");
+    finish(b, &run).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reuse_all_keeps_any_healthy_env_and_timeouts_taint_it() {
+    let run = run_id("reuseall");
+    let b = backend(&run).await;
+    b.set_reuse_all(true);
+    let t = spec("reuseall", vec![svc("box")]);
+    let env = b.acquire(&t).await.expect("acquire");
+    env.exec("box", &req(&["touch", "/tmp/mark"]))
+        .await
+        .unwrap();
+    env.release(true).await.expect("release");
+    let env = b.acquire(&t).await.expect("acquire");
+    assert!(env.reused());
+    // A timed-out step leaves the container in an unknown state: even a "healthy" release
+    // must not hand it out again.
+    let mut slow = req(&["sleep", "30"]);
+    slow.timeout = Duration::from_millis(300);
+    assert!(env.exec("box", &slow).await.unwrap().timed_out);
+    env.release(true).await.expect("release");
+    let env = b.acquire(&t).await.expect("acquire");
+    let out = env
+        .exec("box", &req(&["test", "-f", "/tmp/mark"]))
+        .await
+        .unwrap();
+    assert_eq!((env.reused(), out.exit_code), (false, Some(1)));
+    env.release(true).await.expect("release");
+    finish(b, &run).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_exits_fails_fast_instead_of_waiting_for_readiness() {
+    let run = run_id("exits");
+    let b = backend(&run).await;
+    let mut s = svc("dies");
+    s.cmd = Some(["sh", "-c", "exit 7"].map(String::from).to_vec());
+    s.ready = Some(ReadyProbe {
+        cmd: vec!["true".into()],
+        interval: Duration::from_millis(100),
+        timeout: Duration::from_secs(30),
+    });
+    let t = Instant::now();
+    match b.acquire(&spec("exits", vec![s])).await {
+        Err(BackendError::Service { service, message }) => {
+            assert_eq!(service, "dies");
+            assert_eq!(message, "container exited with code 7 before it was ready");
+        }
+        Err(e) => panic!("expected a Service error, got {e}"),
+        Ok(_) => panic!("an exited service cannot be ready"),
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        t.elapsed()
+    );
+    finish(b, &run).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reusable_env_that_died_while_idle_is_replaced() {
+    let run = run_id("died");
+    let b = backend(&run).await;
+    let mut s = svc("box");
+    s.reuse = true;
+    let t = spec("died", vec![s]);
+    let env = b.acquire(&t).await.expect("acquire");
+    env.release(true).await.expect("release");
+    let filter = format!("label=clnrm.run={run}");
+    let ids = text(
+        &Proc::new("docker")
+            .args(["ps", "-q", "--filter", &filter])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    let id = ids.trim();
+    assert!(Proc::new("docker")
+        .args(["kill", id])
+        .status()
+        .unwrap()
+        .success());
+    let env = b.acquire(&t).await.expect("acquire");
+    let out = env.exec("box", &req(&["true"])).await.unwrap();
+    assert_eq!((env.reused(), out.exit_code), (false, Some(0)));
+    env.release(true).await.expect("release");
+    finish(b, &run).await;
 }

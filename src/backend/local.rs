@@ -266,6 +266,7 @@ async fn run(svc: &ServiceSpec, dir: &Path, req: &ExecRequest) -> Result<ExecOut
 async fn wait_ready(s: &LocalService, probe: &crate::spec::ReadyProbe) -> Result<(), BackendError> {
     let start = Instant::now();
     let mut last = String::from("probe never ran");
+    let mut attempts = 0u32;
     loop {
         let left = probe.timeout.saturating_sub(start.elapsed());
         if left.is_zero() {
@@ -283,13 +284,16 @@ async fn wait_ready(s: &LocalService, probe: &crate::spec::ReadyProbe) -> Result
         };
         match run(&s.spec, s.dir.path(), &req).await {
             Ok(out) if out.exit_code == Some(0) => return Ok(()),
+            Ok(out) if out.timed_out => {
+                // An attempt cut short by the overall deadline says less than the
+                // previous complete one; keep that if there was one.
+                if attempts == 0 {
+                    last = format!("probe still running after {} ms", left.as_millis());
+                }
+            }
             Ok(out) => {
-                last = format!(
-                    "exit {}: {}{}",
-                    out.exit_code.map_or("none".to_string(), |c| c.to_string()),
-                    String::from_utf8_lossy(&out.stdout).trim(),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )
+                attempts += 1;
+                last = describe(&out)
             }
             Err(e) => last = e.to_string(),
         }
@@ -300,6 +304,16 @@ async fn wait_ready(s: &LocalService, probe: &crate::spec::ReadyProbe) -> Result
         )
         .await;
     }
+}
+
+/// Exit code and output of a failed probe attempt, for the NotReady message.
+fn describe(out: &crate::backend::ExecOutput) -> String {
+    let code = out.exit_code.map_or("none".to_string(), |c| c.to_string());
+    let so = String::from_utf8_lossy(&out.stdout);
+    let se = String::from_utf8_lossy(&out.stderr);
+    format!("exit {code}: {} {}", so.trim(), se.trim())
+        .trim_end()
+        .to_string()
 }
 
 #[cfg(test)]

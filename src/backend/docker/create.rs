@@ -215,6 +215,7 @@ async fn wait_ready(
 ) -> Result<(), BackendError> {
     let start = Instant::now();
     let mut last = String::from("probe never ran");
+    let mut attempts = 0u32;
     loop {
         let left = probe.timeout.saturating_sub(start.elapsed());
         if left.is_zero() {
@@ -226,15 +227,28 @@ async fn wait_ready(
         }
         match exec_in(docker, container, &probe.cmd, &BTreeMap::new(), None, left).await {
             Ok((out, _)) if out.exit_code == Some(0) => return Ok(()),
-            Ok((out, _)) => {
-                last = format!(
-                    "exit {}: {}{}",
-                    out.exit_code.map_or("none".to_string(), |c| c.to_string()),
-                    String::from_utf8_lossy(&out.stdout).trim(),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
+            Ok((out, _)) if out.timed_out => {
+                // An attempt cut short by the overall deadline says less than the
+                // previous complete one; keep that if there was one.
+                if attempts == 0 {
+                    last = format!("probe still running after {} ms", left.as_millis());
+                }
             }
-            Err(e) => last = e.to_string(),
+            Ok((out, _)) => {
+                attempts += 1;
+                last = describe(&out)
+            }
+            Err(e) => {
+                // A main process that exited will never become ready: say so now instead
+                // of retrying until the timeout.
+                if let Some(code) = exited(docker, container).await {
+                    return Err(BackendError::Service {
+                        service: service.to_string(),
+                        message: format!("container exited with code {code} before it was ready"),
+                    });
+                }
+                last = e.to_string()
+            }
         }
         tokio::time::sleep(
             probe
@@ -242,6 +256,17 @@ async fn wait_ready(
                 .min(probe.timeout.saturating_sub(start.elapsed())),
         )
         .await;
+    }
+}
+
+/// The exit code of the container's main process, if it is no longer running.
+async fn exited(docker: &Docker, container: &str) -> Option<i64> {
+    let info = docker.inspect_container(container, None).await.ok()?;
+    let state = info.state?;
+    if state.running == Some(true) {
+        None
+    } else {
+        Some(state.exit_code.unwrap_or(-1))
     }
 }
 
@@ -273,4 +298,14 @@ fn short(run_id: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric())
         .take(12)
         .collect()
+}
+
+/// Exit code and output of a failed probe attempt, for the NotReady message.
+fn describe(out: &crate::backend::ExecOutput) -> String {
+    let code = out.exit_code.map_or("none".to_string(), |c| c.to_string());
+    let so = String::from_utf8_lossy(&out.stdout);
+    let se = String::from_utf8_lossy(&out.stderr);
+    format!("exit {code}: {} {}", so.trim(), se.trim())
+        .trim_end()
+        .to_string()
 }

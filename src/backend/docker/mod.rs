@@ -208,24 +208,33 @@ impl Backend for DockerBackend {
     async fn acquire(&self, test: &TestSpec) -> Result<Box<dyn Env>, BackendError> {
         let t = Instant::now();
         let key = key_of(&test.services);
-        // Either an idle environment or a creation to wait for (one already warming, else
-        // a new one started now).
-        let taken: Result<create::EnvParts, Pending> = {
-            let mut pool = self.shared.pool.lock().expect("pool lock poisoned");
-            if pool.is_closed() {
-                return Err(BackendError::Other("docker backend is shut down".into()));
+        let parts = loop {
+            // Either an idle environment or a creation to wait for (one already warming,
+            // else a new one started now).
+            let taken: Result<create::EnvParts, Pending> = {
+                let mut pool = self.shared.pool.lock().expect("pool lock poisoned");
+                if pool.is_closed() {
+                    return Err(BackendError::Other("docker backend is shut down".into()));
+                }
+                match pool.take(key) {
+                    Take::Idle(parts) => Ok(parts),
+                    Take::Pending(rx) => Err(rx),
+                    Take::Nothing => Err(self.shared.spawn_create(test, key)),
+                }
+            };
+            match taken {
+                // An idle env that served before may have died since (watch mode keeps
+                // them across runs): check before handing it out.
+                Ok(parts) if parts.used && !all_running(&self.shared.docker, &parts).await => {
+                    self.shared.remove_in_background(parts);
+                }
+                Ok(parts) => break parts,
+                Err(rx) => {
+                    break rx.await.map_err(|_| {
+                        BackendError::Other("environment creation was cancelled by shutdown".into())
+                    })??
+                }
             }
-            match pool.take(key) {
-                Take::Idle(parts) => Ok(parts),
-                Take::Pending(rx) => Err(rx),
-                Take::Nothing => Err(self.shared.spawn_create(test, key)),
-            }
-        };
-        let parts = match taken {
-            Ok(parts) => parts,
-            Err(rx) => rx.await.map_err(|_| {
-                BackendError::Other("environment creation was cancelled by shutdown".into())
-            })??,
         };
         let wait_ms = t.elapsed().as_secs_f64() * 1000.0;
         Ok(Box::new(DockerEnv::new(
@@ -246,6 +255,18 @@ impl Backend for DockerBackend {
         remove_labelled(&self.shared.docker, |l| l.get(LABEL_RUN) == Some(&run)).await?;
         Ok(())
     }
+}
+
+async fn all_running(docker: &Docker, parts: &create::EnvParts) -> bool {
+    join_all(
+        parts
+            .containers
+            .values()
+            .map(|id| docker.inspect_container(id, None)),
+    )
+    .await
+    .into_iter()
+    .all(|r| r.is_ok_and(|c| c.state.and_then(|s| s.running) == Some(true)))
 }
 
 async fn connect_docker() -> Result<Docker, BackendError> {

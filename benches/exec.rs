@@ -1,0 +1,282 @@
+//! Docker backend latency: (a) raw bollard exec of `true` in a warm container vs a step
+//! through `Env::exec` on a pooled environment; (d) time to first exec of a fresh
+//! environment with and without pre-warming; and the raw create / start / remove costs, so
+//! the next optimisation aims at the largest part.
+//!
+//! Needs a daemon and `clnrm-test/busybox:latest` (scripts/test-image.sh). Run with
+//! `cargo bench --bench exec -- --warm-up-time 1 --measurement-time 5`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest};
+use bollard::query_parameters::RemoveContainerOptionsBuilder;
+use bollard::Docker;
+use clnrm::backend::docker::DockerBackend;
+use clnrm::backend::{Backend, BackendConfig, ExecRequest};
+use clnrm::spec::{Determinism, Dialect, Limits, PerfSpec, ServiceSpec, TestSpec};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
+use futures_util::StreamExt;
+use tokio::runtime::Runtime;
+
+const IMAGE: &str = "clnrm-test/busybox:latest";
+
+fn run_id() -> String {
+    format!("bench-{}", std::process::id())
+}
+
+fn labels() -> HashMap<String, String> {
+    HashMap::from([
+        ("clnrm.run".to_string(), run_id()),
+        ("clnrm.pid".to_string(), std::process::id().to_string()),
+    ])
+}
+
+fn test_spec() -> TestSpec {
+    let svc = ServiceSpec {
+        id: "box".into(),
+        image: Some(IMAGE.into()),
+        cmd: None,
+        env: BTreeMap::new(),
+        workdir: None,
+        limits: Limits::default(),
+        ready: None,
+        reuse: false,
+        mounts: vec![],
+        network_access: false,
+        line: 1,
+    };
+    TestSpec {
+        path: PathBuf::from("bench.clnrm.toml"),
+        name: "bench".into(),
+        description: None,
+        tags: vec![],
+        timeout: None,
+        retries: None,
+        services: BTreeMap::from([("box".to_string(), svc)]),
+        scenarios: vec![],
+        perf: PerfSpec::default(),
+        determinism: Determinism::default(),
+        dialect: Dialect::Current,
+        content_hash: String::new(),
+    }
+}
+
+fn true_req() -> ExecRequest {
+    ExecRequest {
+        argv: vec!["true".into()],
+        env: BTreeMap::new(),
+        workdir: None,
+        timeout: Duration::from_secs(30),
+    }
+}
+
+/// The minimal raw-API exec: create, start attached, drain, inspect for the exit code.
+async fn raw_exec(docker: &Docker, container: &str) {
+    let opts = CreateExecOptions::<String> {
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        cmd: Some(vec!["true".into()]),
+        ..Default::default()
+    };
+    let id = docker
+        .create_exec(container, opts)
+        .await
+        .expect("create exec")
+        .id;
+    if let StartExecResults::Attached { mut output, .. } =
+        docker.start_exec(&id, None).await.expect("start exec")
+    {
+        while let Some(Ok(LogOutput::StdOut { .. } | LogOutput::StdErr { .. })) =
+            output.next().await
+        {}
+    }
+    let code = docker.inspect_exec(&id).await.expect("inspect").exit_code;
+    assert_eq!(code, Some(0));
+}
+
+async fn raw_create(docker: &Docker) -> String {
+    let body = ContainerCreateBody {
+        image: Some(IMAGE.into()),
+        cmd: Some(vec!["sleep".into(), "infinity".into()]),
+        labels: Some(labels()),
+        host_config: Some(HostConfig {
+            init: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    docker
+        .create_container(None, body)
+        .await
+        .expect("create")
+        .id
+}
+
+/// An internal network like the one each environment gets.
+async fn raw_network(docker: &Docker) -> String {
+    let req = NetworkCreateRequest {
+        name: format!(
+            "{}-{}",
+            run_id(),
+            std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos())
+        ),
+        internal: Some(true),
+        labels: Some(labels()),
+        ..Default::default()
+    };
+    docker.create_network(req).await.expect("create network").id
+}
+
+/// One network + container lifecycle as an environment goes through; returns the time of
+/// `phase` only.
+async fn lifecycle(docker: &Docker, phase: &str) -> Duration {
+    let mut timed = Duration::ZERO;
+    let mut step = |name: &str, t: Instant| {
+        if name == phase {
+            timed = t.elapsed();
+        }
+    };
+    let t = Instant::now();
+    let net = raw_network(docker).await;
+    step("network_create", t);
+    let t = Instant::now();
+    let id = raw_create(docker).await;
+    step("create", t);
+    let t = Instant::now();
+    docker.start_container(&id, None).await.expect("start");
+    step("start", t);
+    let t = Instant::now();
+    raw_remove(docker, &id).await;
+    step("remove", t);
+    let t = Instant::now();
+    docker.remove_network(&net).await.expect("remove network");
+    step("network_remove", t);
+    timed
+}
+
+async fn raw_remove(docker: &Docker, id: &str) {
+    let opts = RemoveContainerOptionsBuilder::default().force(true).build();
+    docker
+        .remove_container(id, Some(opts))
+        .await
+        .expect("remove");
+}
+
+fn benches(c: &mut Criterion) {
+    let rt = Runtime::new().expect("tokio runtime");
+    let docker = rt.block_on(async {
+        Docker::connect_with_defaults()
+            .expect("docker client")
+            .negotiate_version()
+            .await
+            .expect("daemon answers")
+    });
+    let backend = rt.block_on(async {
+        DockerBackend::connect(BackendConfig {
+            run_id: run_id(),
+            pull: false,
+            pool_size: 4,
+        })
+        .await
+        .expect("backend")
+    });
+    let spec = test_spec();
+
+    // (a) exec floor vs a step on a pooled environment.
+    let mut g = c.benchmark_group("exec_true");
+    g.sample_size(30);
+    let warm = rt.block_on(async {
+        let id = raw_create(&docker).await;
+        docker.start_container(&id, None).await.expect("start");
+        id
+    });
+    g.bench_function("raw_bollard", |b| {
+        b.iter(|| rt.block_on(raw_exec(&docker, &warm)))
+    });
+    let env = rt.block_on(backend.acquire(&spec)).expect("acquire");
+    g.bench_function("clnrm_env", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let out = env.exec("box", &true_req()).await.expect("exec");
+                assert_eq!(out.exit_code, Some(0));
+            })
+        })
+    });
+    g.finish();
+    rt.block_on(env.release(false)).expect("release");
+
+    // Raw lifecycle phases, each timed alone (the rest of the lifecycle runs untimed).
+    let mut g = c.benchmark_group("raw_lifecycle");
+    g.sample_size(10).sampling_mode(SamplingMode::Flat);
+    for phase in [
+        "network_create",
+        "create",
+        "start",
+        "remove",
+        "network_remove",
+    ] {
+        g.bench_function(phase, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        total += lifecycle(&docker, phase).await;
+                    }
+                    total
+                })
+            })
+        });
+    }
+    g.finish();
+
+    // (d) acquire + first exec of a fresh environment.
+    let mut g = c.benchmark_group("first_exec");
+    g.sample_size(10).sampling_mode(SamplingMode::Flat);
+    g.bench_function("cold", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let t = Instant::now();
+                    let env = backend.acquire(&spec).await.expect("acquire");
+                    env.exec("box", &true_req()).await.expect("exec");
+                    total += t.elapsed();
+                    env.release(false).await.expect("release");
+                }
+                total
+            })
+        })
+    });
+    g.bench_function("prewarmed", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    backend.prewarm(&spec, 1);
+                    // The runner pre-warms while earlier scenarios run; give it that time
+                    // (generous: create + start take over a second on a loaded machine).
+                    tokio::time::sleep(Duration::from_millis(2500)).await;
+                    let t = Instant::now();
+                    let env = backend.acquire(&spec).await.expect("acquire");
+                    env.exec("box", &true_req()).await.expect("exec");
+                    total += t.elapsed();
+                    env.release(false).await.expect("release");
+                }
+                total
+            })
+        })
+    });
+    g.finish();
+
+    rt.block_on(async {
+        raw_remove(&docker, &warm).await;
+        backend.shutdown().await.expect("shutdown");
+    });
+}
+
+criterion_group!(exec, benches);
+criterion_main!(exec);
