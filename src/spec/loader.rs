@@ -177,10 +177,7 @@ impl Loader {
 
     /// Drop cache entries of files not in `keep` (watch mode bounds memory with this).
     pub fn retain(&self, keep: &[PathBuf]) {
-        let mut files = self
-            .files
-            .lock()
-            .expect("cache lock is never poisoned by a panic in it");
+        let mut files = self.lock_files();
         files.retain(|p, _| keep.contains(p));
         let live: Vec<[u8; 32]> = files.values().filter_map(|e| e.compiled).collect();
         drop(files);
@@ -192,10 +189,7 @@ impl Loader {
 
     /// Number of files currently cached.
     pub fn cached_files(&self) -> usize {
-        self.files
-            .lock()
-            .expect("cache lock is never poisoned by a panic in it")
-            .len()
+        self.lock_files().len()
     }
 
     fn entry(&self, path: &Path) -> SharedOut {
@@ -233,10 +227,7 @@ impl Loader {
                 compiled: work.compiled,
                 last_used: tick,
             };
-            let mut files = self
-                .files
-                .lock()
-                .expect("cache lock is never poisoned by a panic in it");
+            let mut files = self.lock_files();
             files.insert(path.to_path_buf(), entry);
             if files.len() > CACHE_CAPACITY {
                 let mut ages: Vec<u64> = files.values().map(|e| e.last_used).collect();

@@ -296,6 +296,14 @@ fn find(from: &Path, name: &str, root: Option<&Path>) -> Option<PathBuf> {
     None
 }
 
+/// A Tera instance holding only the parsed embedded macro library.
+static MACROS_BASE: LazyLock<Tera> = LazyLock::new(|| {
+    let mut t = Tera::default();
+    t.add_raw_template(MACROS_NAME, MACROS)
+        .expect("the embedded macro library compiles (tested)");
+    t
+});
+
 /// A compiled template with its includes, ready to render with any variables.
 pub(crate) struct Compiled {
     tera: Tera,
@@ -314,9 +322,21 @@ impl Compiled {
         let main = path
             .file_name()
             .map_or_else(|| "main".into(), |n| n.to_string_lossy().into_owned());
-        let mut tera = Tera::default();
+        // Parsing the embedded macro library dominates a cold render; start from a copy of an
+        // instance that already holds it parsed.
+        let embedded = includes.iter().any(|s| s.path.is_none());
+        let mut tera = if embedded {
+            MACROS_BASE.clone()
+        } else {
+            Tera::default()
+        };
         let mut all: Vec<(&str, &str)> = vec![(main.as_str(), main_text)];
-        all.extend(includes.iter().map(|s| (s.name.as_str(), s.text.as_str())));
+        all.extend(
+            includes
+                .iter()
+                .filter(|s| s.path.is_some())
+                .map(|s| (s.name.as_str(), s.text.as_str())),
+        );
         if let Err(e) = tera.add_raw_templates(all) {
             return Err(vec![compile_error(path, main_text, &main, includes, &e)]);
         }
