@@ -102,6 +102,24 @@ pub fn table(results: &RunResults, color: bool) -> String {
             },
             perf.baseline_path
         ));
+        // Name what needs attention; the full table is in the markdown and JSON reports.
+        for row in perf.rows.iter().filter(|r| {
+            matches!(
+                r.verdict.as_str(),
+                "regressed" | "budget-exceeded" | "warn" | "acknowledged"
+            )
+        }) {
+            let base = row.baseline_ms.map_or_else(|| "-".to_string(), duration);
+            let ratio = row
+                .normalised_ratio
+                .map_or_else(String::new, |r| format!(" (x{r:.2} normalised)"));
+            out.push_str(&format!(
+                "  {} {}: {base} -> {}{ratio}\n",
+                row.verdict.to_uppercase(),
+                row.key,
+                duration(row.current_ms)
+            ));
+        }
     }
     if let Some(reason) = &results.aborted {
         out.push_str(&format!("run aborted: {}\n", one_line(reason)));
