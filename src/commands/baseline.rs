@@ -186,6 +186,7 @@ fn record(args: BaselineRecordArgs, printer: Printer) -> u8 {
             let t = std::time::Instant::now();
             r.tests = session::execute(tests.clone(), backend.clone(), &opts, &live, printer).await;
             r.duration_ms = session::ms_since(t);
+            r.phases.insert("run".into(), r.duration_ms);
             if live.cancelled() {
                 break;
             }

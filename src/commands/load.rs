@@ -9,10 +9,16 @@ use crate::cli::LoadArgs;
 use crate::exit;
 use crate::spec::{discover, LoadOptions, Loader, Suite};
 
-/// Build the loader for the command-line options (env `CLNRM_VAR_*` included).
-pub fn loader(args: &LoadArgs) -> Loader {
+/// Build the loader for the command-line options (env `CLNRM_VAR_*` included). A bad
+/// `--freeze-clock` is a usage error (exit 2).
+pub fn loader(args: &LoadArgs, printer: Printer) -> Result<Loader, u8> {
     let cli_vars: BTreeMap<String, String> = args.vars.iter().cloned().collect();
-    Loader::new(LoadOptions::from_env(cli_vars, args.freeze_clock.clone()))
+    let opts = LoadOptions::from_env(cli_vars, args.freeze_clock.clone());
+    if let Err(e) = opts.validate() {
+        printer.error(e, None);
+        return Err(exit::USAGE);
+    }
+    Ok(Loader::new(opts))
 }
 
 /// Paths given, or the current folder.
@@ -60,7 +66,7 @@ pub fn load_suite(
         );
         return Err(exit::NO_TESTS);
     }
-    let loader = loader(args);
+    let loader = loader(args, printer)?;
     let t1 = Instant::now();
     let suite = loader.load_suite(&files);
     let validate_ms = t1.elapsed().as_secs_f64() * 1000.0;

@@ -6,7 +6,10 @@ use crate::exit;
 use crate::spec::VarSource;
 
 pub fn render(args: RenderArgs, printer: Printer) -> u8 {
-    let loader = loader(&args.load);
+    let loader = match loader(&args.load, printer) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
     match loader.render(&args.file) {
         Ok(rendered) => {
             if args.map {
