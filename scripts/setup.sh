@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepare this machine for clnrm's examples and tests: Docker daemon, local test image, and the
-# tools the test suite uses (xmllint for the JUnit round-trip, actionlint for the workflows).
+# tools the test suite uses (junitparser and cmarkgfm for the report round-trips, actionlint
+# for the workflows).
 #
 # Usage: scripts/setup.sh        (idempotent; fast when everything is there)
 set -euo pipefail
@@ -18,5 +19,11 @@ apt_install() {
 }
 
 apt_install libxml2-utils
+# Real consumers of our reports in the tests: junitparser reads the JUnit XML, cmarkgfm renders
+# the markdown summary the way GitHub's renderer does.
+if ! python3 -c 'import junitparser, cmarkgfm' >/dev/null 2>&1; then
+  echo "setup: installing junitparser and cmarkgfm (PyPI)" >&2
+  python3 -m pip install -q junitparser cmarkgfm
+fi
 scripts/ensure-docker.sh
 scripts/test-image.sh
