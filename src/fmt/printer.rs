@@ -264,7 +264,8 @@ fn normalise_array(a: &mut Array) {
     let multi = raw_has(Some(a.trailing()), '\n')
         || a.iter()
             .any(|e| raw_has(e.decor().prefix(), '\n') || raw_has(e.decor().suffix(), '\n'));
-    if !multi {
+    let empty_without_comments = a.is_empty() && comment_lines(Some(a.trailing())).is_empty();
+    if !multi || empty_without_comments {
         a.fmt();
         for e in a.iter_mut() {
             normalise_value(e);
