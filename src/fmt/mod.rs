@@ -8,5 +8,5 @@ mod printer;
 pub(crate) mod template;
 
 pub use diff::unified_diff;
-pub use files::{fmt_paths, FileStatus, FmtFileReport, FmtOutcome};
+pub use files::{fmt_paths, is_test_file_name, FileStatus, FmtFileReport, FmtOutcome};
 pub use format::{format_source, FmtError, SourceKind};
