@@ -3,6 +3,8 @@
 pub mod backend;
 pub mod cli;
 pub mod exit;
+pub mod fmt;
+pub mod lint;
 pub mod outcome;
 pub mod perf;
 pub mod plan;
