@@ -10,7 +10,11 @@ set -euo pipefail
 
 IMAGE="${CLNRM_TEST_IMAGE:-clnrm-test/busybox:latest}"
 
+# The examples pin a version tag (what `clnrm lint` asks of real suites); tests use `latest`.
+PINNED="${IMAGE%:*}:1"
+
 if [[ "${1:-}" != "--force" ]] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
+    docker image inspect "$PINNED" >/dev/null 2>&1 || docker tag "$IMAGE" "$PINNED"
     exit 0
 fi
 
@@ -43,4 +47,5 @@ tar -C "$ROOT" -c . | docker import \
     --change 'ENV PATH=/bin' \
     --message 'clnrm test image: busybox-static' \
     - "$IMAGE" >/dev/null
-echo "built $IMAGE" >&2
+docker tag "$IMAGE" "$PINNED"
+echo "built $IMAGE ($PINNED)" >&2

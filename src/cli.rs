@@ -62,6 +62,41 @@ pub enum Command {
     /// Record, update and inspect the perf baseline.
     #[command(subcommand)]
     Baseline(BaselineCmd),
+    /// Rewrite test files into the canonical layout (comments and string contents kept).
+    #[command(after_help = HELP_TABLE)]
+    Fmt(FmtArgs),
+    /// Check test files for reproducibility and clarity problems.
+    #[command(after_help = HELP_TABLE)]
+    Lint(LintArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// Files or folders (default: the current folder).
+    pub paths: Vec<PathBuf>,
+    /// Change nothing: print a unified diff per file and exit 1 when anything would change.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LintFormatArg {
+    #[default]
+    Human,
+    Json,
+    Github,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: LintFormatArg,
+    /// Exit 1 on warnings too.
+    #[arg(long)]
+    pub deny_warnings: bool,
 }
 
 #[derive(Debug, Args)]

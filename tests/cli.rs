@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use assert_cmd::cargo::cargo_bin;
 use serde_json::Value;
 
-const IMAGE: &str = "clnrm-test/busybox:latest";
+/// The pinned tag the examples use; `scripts/test-image.sh` makes it with `latest`.
+const IMAGE: &str = "clnrm-test/busybox:1";
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -10,6 +10,7 @@ use crate::cli::{Cli, ColorArg, Command};
 use crate::exit;
 
 mod baseline;
+mod fmt;
 mod init;
 mod list;
 mod load;
@@ -101,6 +102,8 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         Command::Report(a) => report::report(a, printer),
         Command::Gate(a) => report::gate(a, printer),
         Command::Baseline(c) => baseline::baseline(c, printer),
+        Command::Fmt(a) => fmt::fmt(a, printer),
+        Command::Lint(a) => fmt::lint(a, printer),
     };
     ExitCode::from(code)
 }

@@ -20,6 +20,9 @@ pub enum FileStatus {
     WouldChange { diff: String },
     /// Left alone: it could not be formatted safely (parse error, template refused, ...).
     Refused(FmtError),
+    /// A template whose tags sit where TOML expects structure: left as written. Not a failure:
+    /// such a template is valid, fmt just cannot lay it out safely.
+    Skipped(FmtError),
     /// Reading or writing failed.
     Io(String),
 }
@@ -72,7 +75,7 @@ impl FmtOutcome {
     /// One line per file that needs attention, then a summary line, for stderr.
     pub fn summary(&self) -> String {
         let mut out = String::new();
-        let (mut changed, mut would, mut failed) = (0, 0, 0);
+        let (mut changed, mut would, mut failed, mut skipped) = (0, 0, 0, 0);
         for f in &self.files {
             let p = f.path.display();
             match &f.status {
@@ -93,10 +96,14 @@ impl FmtOutcome {
                     failed += 1;
                     out.push_str(&format!("error: {p}: {e}\n"));
                 }
+                FileStatus::Skipped(e) => {
+                    skipped += 1;
+                    out.push_str(&format!("note: {p}: {e}\n"));
+                }
             }
         }
         out.push_str(&format!(
-            "{} files: {changed} formatted, {would} would change, {failed} failed\n",
+            "{} files: {changed} formatted, {would} would change, {skipped} left as written, {failed} failed\n",
             self.files.len()
         ));
         out
@@ -151,6 +158,7 @@ fn fmt_file(path: &Path, check: bool) -> FileStatus {
     let kind = SourceKind::detect(path, &src);
     let formatted = match format_source(&src, kind) {
         Ok(f) => f,
+        Err(e @ FmtError::TemplateRefused { .. }) => return FileStatus::Skipped(e),
         Err(e) => return FileStatus::Refused(e),
     };
     if formatted == src {

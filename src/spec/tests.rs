@@ -335,7 +335,7 @@ run = "echo hi | grep hi"
     let s = &l.spec;
     assert_eq!((s.name.as_str(), s.dialect), ("legacy", Dialect::Upstream));
     assert_eq!(s.scenarios.len(), 2);
-    assert_eq!(s.scenarios[0].name, "steps");
+    assert_eq!(s.scenarios[0].name, "legacy");
     assert_eq!(
         s.scenarios[0].steps[0].run,
         Command::Argv(vec!["echo".into(), "hello".into()])

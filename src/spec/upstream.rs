@@ -176,7 +176,12 @@ pub(crate) fn build_upstream(
             }
         }
         scenarios.push(ScenarioSpec {
-            name: "steps".into(),
+            // Named after the test, as `clnrm fmt` names it when it rewrites the file, so
+            // results and baseline keys do not change when a suite is migrated.
+            name: name
+                .as_ref()
+                .map(|n| n.0.clone())
+                .unwrap_or_else(|| "steps".into()),
             description: None,
             service: None,
             timeout: None,
