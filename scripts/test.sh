@@ -8,4 +8,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
+scripts/actionlint.sh
 cargo test "$@"
