@@ -235,7 +235,9 @@ impl Baseline {
         for (key, ms) in measure::measurements(results) {
             let series = self.keys.entry(key).or_default();
             series.history.push(Entry {
-                ms,
+                // Microseconds are far below any timer jitter here; more digits only make
+                // the committed file noisy to read and diff.
+                ms: (ms * 1000.0).round() / 1000.0,
                 fp: fp.clone(),
                 at: results.started_at.clone(),
             });
