@@ -15,6 +15,7 @@ mod load;
 mod render;
 mod run;
 mod validate;
+mod watch;
 
 pub use load::load_suite;
 
@@ -90,10 +91,7 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         Command::List(a) => list::list(a, printer),
         Command::Init(a) => init::init(a, printer),
         Command::Run(a) => run::run(a, printer),
-        Command::Dev(mut a) => {
-            a.watch = true;
-            run::run(a, printer)
-        }
+        Command::Dev(a) => watch::watch(a, printer),
         Command::Clean => run::clean(printer),
     };
     ExitCode::from(code)

@@ -21,6 +21,9 @@ use crate::spec::TestSpec;
 use crate::{exit, outcome};
 
 pub fn run(args: RunArgs, printer: Printer) -> u8 {
+    if args.watch {
+        return super::watch::watch(args, printer);
+    }
     let config = match ProjectConfig::load(std::path::Path::new(".")) {
         Ok(c) => c,
         Err(e) => {
@@ -422,7 +425,7 @@ pub fn clean(printer: Printer) -> u8 {
     }
 }
 
-fn new_run_id() -> String {
+pub(super) fn new_run_id() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
