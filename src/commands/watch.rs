@@ -152,12 +152,6 @@ impl Session {
                 return exit::USAGE;
             }
         };
-        let changes = self.set.detect(&files);
-        let mut code = match self.cycle(0, changes, Timing::default(), None).await {
-            Ok(c) => c,
-            Err(c) => return self.finish(c, signals).await,
-        };
-        self.watch_include_dirs(&mut watcher);
         let shown: Vec<String> = self
             .set
             .roots()
@@ -166,12 +160,18 @@ impl Session {
             .collect();
         self.printer.info(format!(
             "watching {} test file{} under {} (debounce {} ms); Ctrl-C to stop",
-            self.set.len(),
-            if self.set.len() == 1 { "" } else { "s" },
+            files.len(),
+            if files.len() == 1 { "" } else { "s" },
             shown.join(", "),
             self.args.debounce_ms
         ));
 
+        let changes = self.set.detect(&files);
+        let mut code = match self.cycle(0, changes, Timing::default(), None).await {
+            Ok(c) => c,
+            Err(c) => return self.finish(c, signals).await,
+        };
+        self.watch_include_dirs(&mut watcher);
         let mut n = 0;
         while self.args.max_cycles.is_none_or(|max| n < max) {
             let Some(burst) = self.next_burst(&mut rx).await else {
