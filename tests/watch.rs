@@ -336,7 +336,10 @@ fn docker_environments_stay_warm_restart_on_service_change_and_are_removed_on_si
     ensure_test_image();
     let d = tempfile::tempdir().expect("tempdir");
     let file = write(d.path(), "warm.clnrm.toml", &docker_test("one", "one"));
-    let mut s = Session::start(d.path(), &["--backend", "docker", "--debounce-ms", "20"]);
+    let mut s = Session::start(
+        d.path(),
+        &["--backend", "docker", "--debounce-ms", "20", "-j", "1"],
+    );
     let c0 = s.cycle(0);
     let run = c0
         .iter()
@@ -365,6 +368,24 @@ fn docker_environments_stay_warm_restart_on_service_change_and_are_removed_on_si
         containers_of_run(&run) >= 1,
         "warm containers exist during the session"
     );
+
+    // More service configurations than the pool holds (`-j 1`: 3): the one being edited
+    // still stays warm, older ones are evicted.
+    let mut n = 2;
+    for mode in ["three", "four", "five"] {
+        n += 1;
+        std::fs::write(&file, docker_test(mode, mode)).expect("edit");
+        let c = s.cycle(n);
+        assert!(summary(&c, n).contains(" · env started "), "{c:#?}");
+    }
+    std::fs::write(
+        &file,
+        docker_test("five", "five").replace("reads env", "again"),
+    )
+    .expect("edit");
+    let c6 = s.cycle(6);
+    assert!(last(&c6).ends_with("status=passed"), "{c6:#?}");
+    assert!(summary(&c6, 6).contains(" · env reused "), "{c6:#?}");
 
     s.signal(libc::SIGTERM);
     assert_eq!(s.exit_code(), Some(143));
