@@ -258,8 +258,13 @@ impl WatchSet {
             }
         }
         self.track_includes();
-        if self.evict || paths.iter().any(|p| is_template_like(p)) {
+        if self.evict
+            || paths
+                .iter()
+                .any(|p| p.extension().is_some_and(|e| e == "tera"))
+        {
             // Rendering a changed template adds a compiled entry; drop what no file uses.
+            // Not after plain TOML edits: `retain` is linear in cache size times set size.
             loader.retain(&self.test_files());
             self.evict = false;
         }
