@@ -57,7 +57,7 @@ now_ns() { date +%s%N; }
 wait_cycle() {
     local log="$1" n="$2" deadline=$((SECONDS + 60)) line
     while true; do
-        line="$(grep -m1 "^cycle $n done " "$log" || true)"
+        line="$(grep -m1 -E "^cycle $n done at_ms=[0-9]+ status=(passed|failed|invalid|none)$" "$log" || true)"
         if [[ -n "$line" ]]; then
             echo "$line"
             return 0

@@ -325,10 +325,9 @@ impl Session {
             exit::TESTS_FAILED => "failed",
             _ => "invalid",
         };
-        self.printer.info(format!(
-            "cycle {n} done at_ms={} status={status}",
-            unix_ms()
-        ));
+        // One write call, so a script polling the output never reads half of this line.
+        let done = format!("cycle {n} done at_ms={} status={status}\n", unix_ms());
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), done.as_bytes());
         Ok(code)
     }
 
