@@ -5,7 +5,9 @@
 mod debounce;
 mod filter;
 mod set;
+mod summary;
 
 pub use debounce::{Burst, Debounce};
 pub use filter::{is_editor_temp, is_ignored, is_interesting};
 pub use set::{Changes, Reloaded, WatchSet};
+pub use summary::{describe, fmt_ms, latency_line, Timing};
