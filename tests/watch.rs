@@ -395,3 +395,43 @@ fn docker_environments_stay_warm_restart_on_service_change_and_are_removed_on_si
         "every container removed at exit"
     );
 }
+
+#[test]
+fn a_burst_over_several_files_is_one_cycle_even_with_gaps_above_the_base_window() {
+    let d = tempfile::tempdir().expect("tempdir");
+    write(d.path(), "t0.clnrm.toml", &host_test("t0", "hello"));
+    let mut s = Session::start(
+        d.path(),
+        &[
+            "--backend",
+            "local",
+            "--debounce-ms",
+            "100",
+            "--max-cycles",
+            "1",
+        ],
+    );
+    s.cycle(0);
+    // Two files at once (a checkout starting), then one every 120 ms: longer than the base
+    // window, shorter than the window widened by the number of files already seen.
+    write(d.path(), "t1.clnrm.toml", &host_test("t1", "hello"));
+    write(d.path(), "t2.clnrm.toml", &host_test("t2", "hello"));
+    for i in 3..=5 {
+        std::thread::sleep(Duration::from_millis(120));
+        write(
+            d.path(),
+            &format!("t{i}.clnrm.toml"),
+            &host_test(&format!("t{i}"), "hello"),
+        );
+    }
+    let c1 = s.cycle(1);
+    assert!(
+        c1[0].ends_with("; 5 test files affected"),
+        "one cycle for the whole burst: {c1:#?}"
+    );
+    assert!(
+        summary(&c1, 1).starts_with("cycle 1: 5 tests, passed · "),
+        "{c1:#?}"
+    );
+    assert_eq!(s.exit_code(), Some(0));
+}
