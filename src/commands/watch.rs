@@ -348,10 +348,18 @@ impl Session {
     /// The session's backend, opened on first use: Docker environments are kept warm and
     /// reused across cycles while the services' configuration hash is unchanged.
     async fn backend(&mut self) -> Result<Arc<dyn Backend>, u8> {
-        if let Some(b) = &self.backend {
-            return Ok(b.clone());
-        }
         let needs_image = self.set.needs_image();
+        if let Some(b) = &self.backend {
+            // Auto picked local for a suite without images; a test with an image appeared.
+            let outgrown = self.backend_arg == BackendArg::Auto && b.name() == "local";
+            if !(outgrown && needs_image) {
+                return Ok(b.clone());
+            }
+            if let Err(e) = b.shutdown().await {
+                self.printer.warn(format!("cleanup: {e}"));
+            }
+            self.backend = None;
+        }
         let use_local = match self.backend_arg {
             BackendArg::Local => {
                 if needs_image {
@@ -382,8 +390,13 @@ impl Session {
                 }
             }
         };
+        let how = if use_local {
+            "steps run on this host, in a fresh temp folder per scenario"
+        } else {
+            "environments stay warm between cycles"
+        };
         self.printer.info(format!(
-            "backend {} (run {}): environments stay warm between cycles",
+            "backend {} (run {}): {how}",
             backend.name(),
             self.run_id
         ));
