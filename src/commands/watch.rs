@@ -223,6 +223,13 @@ impl Session {
     /// Paths of `event` that may matter; a new folder is searched for test files (its files
     /// may have been written before the watch on it was in place).
     fn relevant_paths(&self, event: &notify::Event) -> Vec<PathBuf> {
+        if event.need_rescan() {
+            // The kernel queue overflowed and events were lost: compare every file by hash.
+            let mut all = discover(self.set.roots()).unwrap_or_default();
+            all.extend(self.set.test_files());
+            all.extend(self.set.includes());
+            return all;
+        }
         if !is_interesting(&event.kind) {
             return Vec::new();
         }
