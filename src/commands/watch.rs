@@ -44,6 +44,13 @@ pub fn watch(args: RunArgs, printer: Printer) -> u8 {
     } else {
         args.paths.clone()
     };
+    if args.json.is_some() || args.junit.is_some() || args.markdown.is_some() {
+        printer
+            .warn("report files (`--json`, `--junit`, `--markdown`) are not written in watch mode");
+    }
+    if args.shard.is_some() {
+        printer.warn("`--shard` is ignored in watch mode: every watched test can run");
+    }
     let mut canonical = Vec::new();
     for r in roots(&given) {
         // Events carry absolute paths built from the watched path: compare like with like.
