@@ -41,9 +41,14 @@ for i in $(seq 1 50); do one_step "$work/fresh" "$i" false; one_step "$work/reus
 } > "$work/ten/ten.clnrm.toml"
 
 # shellcheck disable=SC2086
-hyperfine --runs "$runs" --warmup 1 ${HYPERFINE_ARGS:-} \
+hyperfine --export-json "$work/times.json" --runs "$runs" --warmup 1 ${HYPERFINE_ARGS:-} \
   -n "(b) clnrm run, 50 tests, fresh container each" "$clnrm run $work/fresh" \
   -n "(b) clnrm run, 50 tests, reuse = true" "$clnrm run $work/reuse" \
   -n "(b) 50 x docker run --rm (sequential loop)" "for i in \$(seq 1 50); do docker run --rm $image true; done" \
   -n "(c) clnrm run, 1 test of 10 steps" "$clnrm run $work/ten" \
   -n "(c) 10 x docker run --rm (sequential loop)" "for i in \$(seq 1 10); do docker run --rm $image true; done"
+python3 - "$work/times.json" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print(f"median {r['median'] * 1000:9.1f} ms  {r['command']}")
+PY

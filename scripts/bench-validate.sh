@@ -51,6 +51,11 @@ TOML
 gen "$work/100" 100
 gen "$work/1000" 1000
 "$clnrm" validate "$work/100" >/dev/null 2>&1
-hyperfine --warmup 3 --runs 20 -N "$@" \
+hyperfine --export-json "$work/times.json" --warmup 3 --runs 20 -N "$@" \
   -n "validate 100 files" "$clnrm validate $work/100" \
   -n "validate 1000 files" "$clnrm validate $work/1000"
+python3 - "$work/times.json" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print(f"median {r['median'] * 1000:9.1f} ms  {r['command']}")
+PY

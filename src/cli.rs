@@ -329,6 +329,16 @@ pub struct RunArgs {
     /// Re-run on every save of a test file (local loop).
     #[arg(long)]
     pub watch: bool,
+    /// Watch mode: quiet time after a save before reacting; bursts widen it (up to 4x).
+    #[arg(long, value_name = "MS", default_value_t = 50)]
+    pub debounce_ms: u64,
+    /// Watch mode: clear the screen before each cycle.
+    #[arg(long)]
+    pub clear: bool,
+    /// Watch mode: stop after N change cycles (the initial run is cycle 0; for tests and
+    /// benchmarks).
+    #[arg(long, value_name = "N", hide = true)]
+    pub max_cycles: Option<u64>,
     #[command(flatten)]
     pub gate: GateArgs,
 }

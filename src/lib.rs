@@ -13,6 +13,7 @@ pub mod results;
 pub mod runner;
 pub mod settings;
 pub mod spec;
+pub mod watch;
 
 mod commands;
 

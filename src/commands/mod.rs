@@ -19,6 +19,7 @@ mod report;
 mod run;
 mod session;
 mod validate;
+mod watch;
 
 pub use load::load_suite;
 
@@ -94,10 +95,7 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         Command::List(a) => list::list(a, printer),
         Command::Init(a) => init::init(a, printer),
         Command::Run(a) => run::run(a, printer),
-        Command::Dev(mut a) => {
-            a.watch = true;
-            run::run(a, printer)
-        }
+        Command::Dev(a) => watch::watch(a, printer),
         Command::Clean => run::clean(printer),
         Command::Report(a) => report::report(a, printer),
         Command::Gate(a) => report::gate(a, printer),

@@ -19,6 +19,9 @@ use crate::spec::TestSpec;
 use crate::{exit, outcome};
 
 pub fn run(args: RunArgs, printer: Printer) -> u8 {
+    if args.watch {
+        return super::watch::watch(args, printer);
+    }
     let inputs = RunInputs {
         paths: &args.paths,
         load: &args.load,

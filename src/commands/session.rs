@@ -375,7 +375,7 @@ async fn print_progress(mut rx: mpsc::UnboundedReceiver<RunEvent>, printer: Prin
     }
 }
 
-fn new_run_id() -> String {
+pub fn new_run_id() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())

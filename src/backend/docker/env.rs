@@ -97,8 +97,12 @@ impl Env for DockerEnv {
         let keep = healthy && parts.reusable && !tainted.load(Ordering::Relaxed);
         let parts = if keep {
             parts.used = true;
+            let limit = shared.cfg.pool_size.max(1);
             let mut pool = shared.pool.lock().expect("pool lock poisoned");
-            pool.put_idle(parts, shared.cfg.pool_size.max(1)).err()
+            if let Some(old) = pool.evict_lru_for(parts.key, limit) {
+                shared.remove_in_background(old);
+            }
+            pool.put_idle(parts, limit).err()
         } else {
             Some(parts)
         };

@@ -31,6 +31,8 @@ pub(crate) fn key_of(services: &BTreeMap<String, ServiceSpec>) -> u64 {
 struct Entry {
     idle: VecDeque<EnvParts>,
     pending: VecDeque<Pending>,
+    /// Pool clock at the last `put_idle` of this key (least recently used goes first).
+    released: u64,
 }
 
 /// Where an acquire gets its environment from.
@@ -44,6 +46,7 @@ pub(crate) enum Take {
 pub(crate) struct Pool {
     entries: HashMap<u64, Entry>,
     closed: bool,
+    clock: u64,
 }
 
 impl Pool {
@@ -86,12 +89,27 @@ impl Pool {
         if self.closed || self.warm_count() >= limit {
             return Err(parts);
         }
-        self.entries
-            .entry(parts.key)
-            .or_default()
-            .idle
-            .push_back(parts);
+        self.clock += 1;
+        let e = self.entries.entry(parts.key).or_default();
+        e.released = self.clock;
+        e.idle.push_back(parts);
         Ok(())
+    }
+
+    /// When the pool is full, take out an idle environment of another configuration, the one
+    /// released longest ago, so that `key` (just used) can stay warm; the caller removes it.
+    /// Without this a long watch session fills the pool with configurations nobody edits any
+    /// more and every later cycle starts a cold environment.
+    pub fn evict_lru_for(&mut self, key: u64, limit: usize) -> Option<EnvParts> {
+        if self.closed || self.warm_count() < limit {
+            return None;
+        }
+        let (_, victim) = self
+            .entries
+            .iter_mut()
+            .filter(|(k, e)| **k != key && !e.idle.is_empty())
+            .min_by_key(|(_, e)| e.released)?;
+        victim.idle.pop_front()
     }
 
     /// Close the pool and hand back everything it held. Dropping the pending receivers
@@ -158,6 +176,27 @@ mod tests {
         assert_eq!(p.drain().len(), 1);
         assert!(p.is_closed());
         assert!(p.put_idle(parts(2), 5).is_err());
+    }
+
+    #[test]
+    fn a_full_pool_evicts_the_least_recently_released_other_configuration() {
+        let mut p = Pool::default();
+        assert!(p.put_idle(parts(1), 2).is_ok());
+        assert!(p.put_idle(parts(2), 2).is_ok());
+        assert!(
+            p.evict_lru_for(3, 3).is_none(),
+            "room left: nothing evicted"
+        );
+        assert!(
+            p.evict_lru_for(1, 2).map(|e| e.key) == Some(2),
+            "never the key itself"
+        );
+        assert!(p.put_idle(parts(3), 2).is_ok());
+        assert_eq!(p.evict_lru_for(4, 2).map(|e| e.key), Some(1));
+        assert!(p.put_idle(parts(4), 2).is_ok());
+        assert!(matches!(p.take(3), Take::Idle(_)));
+        assert!(matches!(p.take(4), Take::Idle(_)));
+        assert!(matches!(p.take(1), Take::Nothing));
     }
 
     #[test]

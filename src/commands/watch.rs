@@ -1,0 +1,511 @@
+//! `clnrm run --watch` / `clnrm dev`: the local loop. Watch the suite (inotify), wait out the
+//! adaptive debounce, reload only what changed (sha256), re-run the affected tests on warm
+//! environments, print the result and one latency line per cycle.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use notify::event::{CreateKind, EventKind};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::{mpsc, watch};
+
+use super::load::{loader, roots};
+use super::session::{self as run_session, new_run_id};
+use super::Printer;
+use crate::backend::docker::DockerBackend;
+use crate::backend::local::LocalBackend;
+use crate::backend::{Backend, BackendConfig};
+use crate::cli::{BackendArg, RunArgs};
+use crate::exit;
+use crate::plan::{self, Selection};
+use crate::results::{Status, TestResult};
+use crate::runner::{self, RunEvent, RunOptions};
+use crate::settings::{self, ProjectConfig};
+use crate::spec::{discover, Loader};
+use crate::watch::{
+    describe, fmt_ms, is_interesting, latency_line, Burst, Changes, Debounce, Timing, WatchSet,
+};
+
+/// One filesystem notification, stamped when it reached us.
+type Msg = (Instant, SystemTime, notify::Result<notify::Event>);
+
+pub fn watch(args: RunArgs, printer: Printer) -> u8 {
+    let config = match ProjectConfig::load(Path::new(".")) {
+        Ok(c) => c,
+        Err(e) => {
+            printer.error(e, None);
+            return exit::USAGE;
+        }
+    };
+    let given = if args.paths.is_empty() {
+        config.paths.clone()
+    } else {
+        args.paths.clone()
+    };
+    if args.json.is_some() || args.junit.is_some() || args.markdown.is_some() {
+        printer
+            .warn("report files (`--json`, `--junit`, `--markdown`) are not written in watch mode");
+    }
+    if args.shard.is_some() {
+        printer.warn("`--shard` is ignored in watch mode: every watched test can run");
+    }
+    let mut canonical = Vec::new();
+    for r in roots(&given) {
+        // Events carry absolute paths built from the watched path: compare like with like.
+        match std::fs::canonicalize(&r) {
+            Ok(c) => canonical.push(c),
+            Err(e) => {
+                printer.error(format!("cannot watch `{}`: {e}", r.display()), None);
+                return exit::USAGE;
+            }
+        }
+    }
+    let loader = match loader(&args.load, printer) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let rt = match run_session::runtime(printer) {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let jobs = settings::jobs(args.jobs, &config);
+    let backend_arg = run_session::backend_arg(args.backend, &config);
+    let session = Session {
+        loader,
+        set: WatchSet::new(canonical),
+        debounce: Debounce::new(Duration::from_millis(args.debounce_ms)),
+        backend_arg,
+        jobs,
+        backend: None,
+        run_id: new_run_id(),
+        cancel: Arc::new(watch::channel(false).0),
+        signal: Arc::new(OnceLock::new()),
+        extra_dirs: Vec::new(),
+        args,
+        printer,
+    };
+    rt.block_on(session.run())
+}
+
+struct Session {
+    args: RunArgs,
+    printer: Printer,
+    loader: Loader,
+    set: WatchSet,
+    debounce: Debounce,
+    backend_arg: BackendArg,
+    jobs: usize,
+    /// Opened at the first cycle with something to run; kept for the whole session so that
+    /// environments stay warm between cycles.
+    backend: Option<Arc<dyn Backend>>,
+    run_id: String,
+    cancel: Arc<watch::Sender<bool>>,
+    signal: Arc<OnceLock<&'static str>>,
+    /// Folders outside the roots holding included templates (watched non-recursively).
+    extra_dirs: Vec<PathBuf>,
+}
+
+impl Session {
+    async fn run(mut self) -> u8 {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+        let watcher = notify::recommended_watcher(move |res| {
+            // The receiver is gone only when the session ends.
+            let _ = tx.send((Instant::now(), SystemTime::now(), res));
+        });
+        let mut watcher = match watcher {
+            Ok(w) => w,
+            Err(e) => {
+                self.printer
+                    .error(format!("cannot start the file watcher: {e}"), None);
+                return exit::USAGE;
+            }
+        };
+        for root in self.set.roots().to_vec() {
+            let (path, mode) = if root.is_dir() {
+                (root.clone(), RecursiveMode::Recursive)
+            } else {
+                // A single file is watched through its folder: editors replace files on save.
+                let parent = root.parent().unwrap_or(Path::new("/")).to_path_buf();
+                (parent, RecursiveMode::NonRecursive)
+            };
+            if let Err(e) = watcher.watch(&path, mode) {
+                self.printer.error(
+                    format!("cannot watch `{}`: {e}", path.display()),
+                    Some("on Linux, raise fs.inotify.max_user_watches if the limit is reached"),
+                );
+                return exit::USAGE;
+            }
+        }
+        let signals = tokio::spawn(watch_signals(self.cancel.clone(), self.signal.clone()));
+
+        let files = match discover(self.set.roots()) {
+            Ok(f) => f,
+            Err(e) => {
+                self.printer.error(e.to_string(), None);
+                return exit::USAGE;
+            }
+        };
+        let shown: Vec<String> = self
+            .set
+            .roots()
+            .iter()
+            .map(|r| format!("`{}`", r.display()))
+            .collect();
+        self.printer.info(format!(
+            "watching {} test file{} under {} (debounce {} ms); Ctrl-C to stop",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" },
+            shown.join(", "),
+            self.args.debounce_ms
+        ));
+
+        let changes = self.set.detect(&files);
+        let mut code = match self.cycle(0, changes, Timing::default(), None).await {
+            Ok(c) => c,
+            Err(c) => return self.finish(c, signals).await,
+        };
+        self.watch_include_dirs(&mut watcher);
+        let mut n = 0;
+        while self.args.max_cycles.is_none_or(|max| n < max) {
+            let Some(burst) = self.next_burst(&mut rx).await else {
+                break;
+            };
+            let debounce_end = Instant::now();
+            let changes = self.set.detect(&burst.paths);
+            if changes.is_empty() {
+                // Same bytes (a touch, an editor's no-op save): nothing to do.
+                continue;
+            }
+            n += 1;
+            let timing = Timing {
+                detect_ms: detect_ms(&burst, &changes),
+                debounce_ms: Some(ms(debounce_end - burst.first)),
+                load_ms: 0.0,
+            };
+            let start = burst.first;
+            code = match self.cycle(n, changes, timing, Some(start)).await {
+                Ok(c) => c,
+                Err(c) => return self.finish(c, signals).await,
+            };
+            self.watch_include_dirs(&mut watcher);
+        }
+        drop(watcher);
+        self.finish(code, signals).await
+    }
+
+    /// Wait for the first relevant event, then gather the burst until the debounce deadline.
+    /// `None` when the session is cancelled.
+    async fn next_burst(&self, rx: &mut mpsc::UnboundedReceiver<Msg>) -> Option<Burst> {
+        let mut cancelled = self.cancel.subscribe();
+        let mut burst: Option<Burst> = None;
+        loop {
+            let deadline = burst.as_ref().map(|b| self.debounce.deadline(b));
+            let msg = tokio::select! {
+                m = rx.recv() => m?,
+                _ = cancelled.wait_for(|c| *c) => return None,
+                _ = sleep_until(deadline) => return burst,
+            };
+            let (at, wall, res) = msg;
+            let Ok(event) = res else {
+                continue;
+            };
+            let paths = self.relevant_paths(&event);
+            if paths.is_empty() {
+                continue;
+            }
+            burst
+                .get_or_insert_with(|| Burst::new(at, wall))
+                .add(at, paths);
+        }
+    }
+
+    /// Paths of `event` that may matter; a new folder is searched for test files (its files
+    /// may have been written before the watch on it was in place).
+    fn relevant_paths(&self, event: &notify::Event) -> Vec<PathBuf> {
+        if event.need_rescan() {
+            // The kernel queue overflowed and events were lost: compare every file by hash.
+            let mut all = discover(self.set.roots()).unwrap_or_default();
+            all.extend(self.set.test_files());
+            all.extend(self.set.includes());
+            return all;
+        }
+        if !is_interesting(&event.kind) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for p in &event.paths {
+            let new_dir = matches!(event.kind, EventKind::Create(CreateKind::Folder))
+                || (matches!(event.kind, EventKind::Create(_)) && p.is_dir());
+            if new_dir && !crate::watch::is_ignored(p) {
+                out.extend(discover(std::slice::from_ref(p)).unwrap_or_default());
+            } else if self.set.is_relevant(p) {
+                out.push(p.clone());
+            }
+        }
+        out
+    }
+
+    /// Templates included from outside the watched roots: watch their folders too.
+    fn watch_include_dirs(&mut self, watcher: &mut RecommendedWatcher) {
+        let roots = self.set.roots().to_vec();
+        for inc in self.set.includes() {
+            if roots.iter().any(|r| r.is_dir() && inc.starts_with(r)) {
+                continue;
+            }
+            let Some(dir) = inc.parent().map(Path::to_path_buf) else {
+                continue;
+            };
+            if self.extra_dirs.contains(&dir) {
+                continue;
+            }
+            match watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                Ok(()) => self.extra_dirs.push(dir),
+                Err(e) => self
+                    .printer
+                    .warn(format!("cannot watch `{}`: {e}", dir.display())),
+            }
+        }
+    }
+
+    /// Reload what changed, run the valid affected tests, print. `Ok(code)` is this cycle's
+    /// verdict; `Err(code)` ends the session (backend unavailable).
+    async fn cycle(
+        &mut self,
+        n: u64,
+        changes: Changes,
+        mut timing: Timing,
+        started: Option<Instant>,
+    ) -> Result<u8, u8> {
+        let t0 = Instant::now();
+        if self.args.clear && n > 0 {
+            eprint!("\x1b[2J\x1b[H");
+        }
+        if n > 0 {
+            self.printer
+                .info(format!("cycle {n}: {}", describe(&changes)));
+        }
+        let t_load = Instant::now();
+        let reloaded = self.set.reload(&self.loader, &changes.reload);
+        timing.load_ms = ms(t_load.elapsed());
+        for w in &reloaded.warnings {
+            eprintln!("{w}");
+        }
+        for e in &reloaded.errors {
+            eprintln!("{e}");
+        }
+        let selection = Selection {
+            filters: self.args.filters.clone(),
+            tags: self.args.tags.clone(),
+            shard: None,
+        };
+        let tests = plan::select(reloaded.tests, &selection, &BTreeMap::new());
+        let results = if tests.is_empty() {
+            Vec::new()
+        } else {
+            let backend = self.backend().await?;
+            self.run_tests(tests, backend).await
+        };
+        let code = if !reloaded.errors.is_empty() {
+            exit::USAGE
+        } else if results.iter().any(|t| t.status.is_failure()) {
+            exit::TESTS_FAILED
+        } else {
+            exit::OK
+        };
+        // Total runs from the save (first event minus the detection delay) to now.
+        let total = match started {
+            Some(s) => ms(s.elapsed()) + timing.detect_ms.unwrap_or(0.0),
+            None => ms(t0.elapsed()),
+        };
+        let line = latency_line(n, &results, reloaded.errors.len(), &timing, total);
+        self.printer.info(line);
+        let status = match code {
+            exit::OK if results.is_empty() => "none",
+            exit::OK => "passed",
+            exit::TESTS_FAILED => "failed",
+            _ => "invalid",
+        };
+        // One write call, so a script polling the output never reads half of this line.
+        let done = format!("cycle {n} done at_ms={} status={status}\n", unix_ms());
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), done.as_bytes());
+        Ok(code)
+    }
+
+    async fn run_tests(
+        &self,
+        tests: Vec<Arc<crate::spec::TestSpec>>,
+        backend: Arc<dyn Backend>,
+    ) -> Vec<TestResult> {
+        let opts = RunOptions {
+            jobs: self.jobs,
+            fail_fast: self.args.fail_fast,
+            retries: self.args.retries,
+            // Announcing environments ahead only helps a long queue; in a cycle of a few
+            // tests it would start containers that the reused ones make unnecessary.
+            lookahead: 0,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let progress = tokio::spawn(print_events(rx, self.printer));
+        let results = runner::run(tests, backend, &opts, Some(tx), self.cancel.clone()).await;
+        let _ = progress.await;
+        results
+    }
+
+    /// The session's backend, opened on first use: Docker environments are kept warm and
+    /// reused across cycles while the services' configuration hash is unchanged.
+    async fn backend(&mut self) -> Result<Arc<dyn Backend>, u8> {
+        let needs_image = self.set.needs_image();
+        if let Some(b) = &self.backend {
+            // Auto picked local for a suite without images; a test with an image appeared.
+            let outgrown = self.backend_arg == BackendArg::Auto && b.name() == "local";
+            if !(outgrown && needs_image) {
+                return Ok(b.clone());
+            }
+            if let Err(e) = b.shutdown().await {
+                self.printer.warn(format!("cleanup: {e}"));
+            }
+            self.backend = None;
+        }
+        let use_local = match self.backend_arg {
+            BackendArg::Local => {
+                if needs_image {
+                    self.printer
+                        .warn("`--backend local` ignores service images: steps run on this host");
+                }
+                true
+            }
+            BackendArg::Docker => false,
+            BackendArg::Auto => !needs_image,
+        };
+        let cfg = BackendConfig {
+            run_id: self.run_id.clone(),
+            pull: self.args.pull,
+            pool_size: self.jobs + 2,
+        };
+        let backend: Arc<dyn Backend> = if use_local {
+            Arc::new(LocalBackend::new(cfg))
+        } else {
+            match DockerBackend::connect(cfg).await {
+                Ok(b) => {
+                    b.set_reuse_all(true);
+                    Arc::new(b)
+                }
+                Err(e) => {
+                    self.printer.error(e.to_string(), e.hint());
+                    return Err(exit::BACKEND_UNAVAILABLE);
+                }
+            }
+        };
+        let how = if use_local {
+            "steps run on this host, in a fresh temp folder per scenario"
+        } else {
+            "environments stay warm between cycles"
+        };
+        self.printer.info(format!(
+            "backend {} (run {}): {how}",
+            backend.name(),
+            self.run_id
+        ));
+        self.backend = Some(backend.clone());
+        Ok(backend)
+    }
+
+    /// Remove every environment, stop listening for signals, and pick the exit code.
+    async fn finish(self, code: u8, signals: tokio::task::JoinHandle<()>) -> u8 {
+        if let Some(b) = &self.backend {
+            if let Err(e) = b.shutdown().await {
+                self.printer.warn(format!("cleanup: {e}"));
+            }
+        }
+        signals.abort();
+        match self.signal.get() {
+            Some(&"SIGTERM") => 143,
+            Some(_) => 130,
+            None => code,
+        }
+    }
+}
+
+/// Save-to-event delay: the first event's arrival minus the changed file's mtime. The kernel
+/// stamps mtime with a coarse clock (one tick), so this can read a few ms high.
+fn detect_ms(burst: &Burst, changes: &Changes) -> Option<f64> {
+    let first = changes.changed.first()?;
+    let mtime = std::fs::metadata(first).ok()?.modified().ok()?;
+    let d = burst
+        .first_wall
+        .duration_since(mtime)
+        .unwrap_or(Duration::ZERO);
+    Some(ms(d))
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Live PASS/FAIL lines while a cycle runs.
+async fn print_events(mut rx: mpsc::UnboundedReceiver<RunEvent>, printer: Printer) {
+    while let Some(ev) = rx.recv().await {
+        if let RunEvent::ScenarioFinished { test, result, .. } = ev {
+            let word = match result.status {
+                Status::Passed => printer.paint("PASS ", "32"),
+                Status::Flaky => printer.paint("FLAKY", "33"),
+                Status::Skipped => printer.paint("SKIP ", "2"),
+                Status::Failed => printer.paint("FAIL ", "31"),
+                Status::TimedOut => printer.paint("TIME ", "31"),
+                Status::Error => printer.paint("ERROR", "31"),
+            };
+            let mut line = format!(
+                "{word} {test} / {} ({})",
+                result.name,
+                fmt_ms(result.duration_ms)
+            );
+            if result.status.is_failure() {
+                if let Some(m) = &result.message {
+                    line.push_str(&format!("\n      {}", m.replace('\n', "\n      ")));
+                }
+            }
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// First Ctrl-C / SIGTERM ends the session (in-flight steps are abandoned, then every
+/// environment is removed); a second one exits at once.
+async fn watch_signals(cancel: Arc<watch::Sender<bool>>, seen: Arc<OnceLock<&'static str>>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    let name = tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    };
+    seen.get_or_init(|| name);
+    eprintln!("\n{name}: ending the watch session, removing its containers (send again to force)");
+    cancel.send_replace(true);
+    tokio::select! {
+        _ = int.recv() => {},
+        _ = term.recv() => {},
+    }
+    eprintln!("forced exit: leftovers are removed by the next `clnrm run` or `clnrm clean`");
+    std::process::exit(130);
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn unix_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default()
+}
