@@ -49,7 +49,9 @@ fn main() {
         modulo.push(imbalance(&durations, &by_index));
         hashed.push(imbalance(&durations, &assign_shards(&unnamed, SHARDS)));
     }
-    println!("{TESTS} tests, {SHARDS} shards, {seeds} random skewed suites (log-normal, sigma 1.2)\n");
+    println!(
+        "{TESTS} tests, {SHARDS} shards, {seeds} random skewed suites (log-normal, sigma 1.2)\n"
+    );
     println!("| split | median max/mean | p95 max/mean |");
     println!("|---|---:|---:|");
     for (name, v) in [

@@ -518,6 +518,22 @@ async fn limits_labels_and_isolation_are_applied() {
             std::process::id()
         )
     );
+    // A lone service has no peer: no network at all, loopback only.
+    assert_eq!(
+        inspect_run(&run, "container", "{{.HostConfig.NetworkMode}}"),
+        "none"
+    );
+    assert_eq!(
+        leftovers(&run).1.trim(),
+        "",
+        "no network for a lone service"
+    );
+    env.release(false).await.expect("release");
+    // Several services share a network of their own, internal unless one asks for access.
+    let env = b
+        .acquire(&spec("pair", vec![svc("a"), svc("b")]))
+        .await
+        .expect("acquire");
     assert_eq!(inspect_run(&run, "network", "{{.Internal}}"), "true");
     env.release(false).await.expect("release");
     finish(b, &run).await;

@@ -198,6 +198,11 @@ impl Backend for DockerBackend {
         if pool.is_closed() {
             return;
         }
+        // A reusable environment comes back to the pool after each scenario: while one is
+        // warm for this configuration, another would only be created to be thrown away.
+        if self.shared.reusable(test) && pool.warm_for(key) > 0 {
+            return;
+        }
         let n = count.min(pool.room(self.shared.cfg.pool_size));
         for _ in 0..n {
             let rx = self.shared.spawn_create(test, key);

@@ -75,6 +75,13 @@ impl Pool {
         }
     }
 
+    /// Environments of `key` ready or being warmed.
+    pub fn warm_for(&self, key: u64) -> usize {
+        self.entries
+            .get(&key)
+            .map_or(0, |e| e.idle.len() + e.pending.len())
+    }
+
     /// Room for `n` more warm environments under `limit`.
     pub fn room(&self, limit: usize) -> usize {
         limit.saturating_sub(self.warm_count())
