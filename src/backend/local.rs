@@ -293,7 +293,7 @@ async fn wait_ready(s: &LocalService, probe: &crate::spec::ReadyProbe) -> Result
             }
             Ok(out) => {
                 attempts += 1;
-                last = describe(&out)
+                last = crate::backend::describe_probe(&out)
             }
             Err(e) => last = e.to_string(),
         }
@@ -304,16 +304,6 @@ async fn wait_ready(s: &LocalService, probe: &crate::spec::ReadyProbe) -> Result
         )
         .await;
     }
-}
-
-/// Exit code and output of a failed probe attempt, for the NotReady message.
-fn describe(out: &crate::backend::ExecOutput) -> String {
-    let code = out.exit_code.map_or("none".to_string(), |c| c.to_string());
-    let so = String::from_utf8_lossy(&out.stdout);
-    let se = String::from_utf8_lossy(&out.stderr);
-    format!("exit {code}: {} {}", so.trim(), se.trim())
-        .trim_end()
-        .to_string()
 }
 
 #[cfg(test)]

@@ -87,6 +87,18 @@ impl BackendError {
     }
 }
 
+/// Exit code and output of a failed readiness-probe attempt, for the `NotReady` message.
+pub(crate) fn describe_probe(out: &ExecOutput) -> String {
+    let code = out
+        .exit_code
+        .map_or_else(|| "none".to_string(), |c| c.to_string());
+    let so = String::from_utf8_lossy(&out.stdout);
+    let se = String::from_utf8_lossy(&out.stderr);
+    format!("exit {code}: {} {}", so.trim(), se.trim())
+        .trim_end()
+        .to_string()
+}
+
 /// A place where scenarios run.
 #[async_trait]
 pub trait Backend: Send + Sync {

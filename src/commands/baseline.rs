@@ -207,7 +207,7 @@ fn record(args: BaselineRecordArgs, printer: Printer) -> u8 {
             format!("interrupted by {sig}: the baseline was left unchanged"),
             None,
         );
-        return if sig == "SIGTERM" { 143 } else { 130 };
+        return session::interrupted_exit_code(sig);
     }
     let failed: usize = runs.iter().map(|r| r.totals().failed).sum();
     if failed > 0 {

@@ -235,14 +235,9 @@ fn finish(args: &RunArgs, printer: Printer, results: RunResults) -> u8 {
     }
     let code = outcome::exit_code(&results, args.flaky_fail);
     match session::interrupted_by() {
-        // The shell convention (128 + signal number) tells callers the run was cut short.
         Some(sig) => {
             printer.warn(format!("interrupted by {sig}: results are partial"));
-            if sig == "SIGTERM" {
-                143
-            } else {
-                130
-            }
+            session::interrupted_exit_code(sig)
         }
         None => code,
     }

@@ -191,7 +191,7 @@ pub struct Live {
 impl Live {
     pub fn start() -> Live {
         let cancel = Arc::new(watch::channel(false).0);
-        let signals = tokio::spawn(watch_signals(cancel.clone()));
+        let signals = tokio::spawn(watch_signals(cancel.clone(), "cleaning up containers"));
         Live { cancel, signals }
     }
 
@@ -222,6 +222,16 @@ pub async fn execute(
 /// The signal that interrupted this process, if any.
 pub fn interrupted_by() -> Option<&'static str> {
     SIGNAL.get().copied()
+}
+
+/// Exit code of an interrupted command: the shell convention, 128 + signal number, tells
+/// callers the work was cut short.
+pub fn interrupted_exit_code(signal: &str) -> u8 {
+    if signal == "SIGTERM" {
+        143
+    } else {
+        130
+    }
 }
 
 /// Docker when asked or available; local when asked, or in auto mode when no selected test
@@ -275,9 +285,10 @@ pub async fn docker_version(backend: &str) -> Option<String> {
     client.version().await.ok()?.version
 }
 
-/// First Ctrl-C / SIGTERM: stop starting work, abandon in-flight steps, clean up. Second one:
-/// exit at once (the next run reaps what is left, by label).
-async fn watch_signals(cancel: Arc<watch::Sender<bool>>) {
+/// First Ctrl-C / SIGTERM: stop starting work, abandon in-flight steps, clean up (`what`
+/// says what is being ended). Second one: exit at once (the next run reaps what is left, by
+/// label). The signal is remembered for [`interrupted_by`].
+pub async fn watch_signals(cancel: Arc<watch::Sender<bool>>, what: &'static str) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
@@ -290,7 +301,7 @@ async fn watch_signals(cancel: Arc<watch::Sender<bool>>) {
         _ = term.recv() => "SIGTERM",
     };
     SIGNAL.get_or_init(|| name);
-    eprintln!("\ninterrupted by {name}: cleaning up containers (send again to force exit)");
+    eprintln!("\ninterrupted by {name}: {what} (send again to force exit)");
     cancel.send_replace(true);
     tokio::select! {
         _ = int.recv() => {},

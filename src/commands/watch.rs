@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use notify::event::{CreateKind, EventKind};
@@ -81,7 +81,6 @@ pub fn watch(args: RunArgs, printer: Printer) -> u8 {
         backend: None,
         run_id: new_run_id(),
         cancel: Arc::new(watch::channel(false).0),
-        signal: Arc::new(OnceLock::new()),
         extra_dirs: Vec::new(),
         args,
         printer,
@@ -102,7 +101,6 @@ struct Session {
     backend: Option<Arc<dyn Backend>>,
     run_id: String,
     cancel: Arc<watch::Sender<bool>>,
-    signal: Arc<OnceLock<&'static str>>,
     /// Folders outside the roots holding included templates (watched non-recursively).
     extra_dirs: Vec<PathBuf>,
 }
@@ -138,7 +136,10 @@ impl Session {
                 return exit::USAGE;
             }
         }
-        let signals = tokio::spawn(watch_signals(self.cancel.clone(), self.signal.clone()));
+        let signals = tokio::spawn(run_session::watch_signals(
+            self.cancel.clone(),
+            "ending the watch session, removing its containers",
+        ));
 
         let files = match discover(self.set.roots()) {
             Ok(f) => f,
@@ -420,11 +421,7 @@ impl Session {
             }
         }
         signals.abort();
-        match self.signal.get() {
-            Some(&"SIGTERM") => 143,
-            Some(_) => 130,
-            None => code,
-        }
+        run_session::interrupted_by().map_or(code, run_session::interrupted_exit_code)
     }
 }
 
@@ -472,31 +469,6 @@ async fn print_events(mut rx: mpsc::UnboundedReceiver<RunEvent>, printer: Printe
             eprintln!("{line}");
         }
     }
-}
-
-/// First Ctrl-C / SIGTERM ends the session (in-flight steps are abandoned, then every
-/// environment is removed); a second one exits at once.
-async fn watch_signals(cancel: Arc<watch::Sender<bool>>, seen: Arc<OnceLock<&'static str>>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
-    let name = tokio::select! {
-        _ = int.recv() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-    };
-    seen.get_or_init(|| name);
-    eprintln!("\n{name}: ending the watch session, removing its containers (send again to force)");
-    cancel.send_replace(true);
-    tokio::select! {
-        _ = int.recv() => {},
-        _ = term.recv() => {},
-    }
-    eprintln!("forced exit: leftovers are removed by the next `clnrm run` or `clnrm clean`");
-    std::process::exit(130);
 }
 
 fn ms(d: Duration) -> f64 {

@@ -250,7 +250,7 @@ async fn wait_ready(
             }
             Ok((out, _)) => {
                 attempts += 1;
-                last = describe(&out)
+                last = crate::backend::describe_probe(&out)
             }
             Err(e) => {
                 // A main process that exited will never become ready: say so now instead
@@ -312,14 +312,4 @@ fn short(run_id: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric())
         .take(12)
         .collect()
-}
-
-/// Exit code and output of a failed probe attempt, for the NotReady message.
-fn describe(out: &crate::backend::ExecOutput) -> String {
-    let code = out.exit_code.map_or("none".to_string(), |c| c.to_string());
-    let so = String::from_utf8_lossy(&out.stdout);
-    let se = String::from_utf8_lossy(&out.stderr);
-    format!("exit {code}: {} {}", so.trim(), se.trim())
-        .trim_end()
-        .to_string()
 }
