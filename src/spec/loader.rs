@@ -344,6 +344,9 @@ impl Loader {
         let r = match self.render_text(path, text) {
             Ok(r) => r,
             Err(d) => {
+                // A template that failed to render does not know its includes, so its
+                // cache key would miss a fix made in one of them: do not cache it.
+                w.cacheable = !is_template(path);
                 w.result = Err(d);
                 return w;
             }

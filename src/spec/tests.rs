@@ -519,6 +519,21 @@ fn cache_hits_on_unchanged_content_and_misses_on_changes() {
 }
 
 #[test]
+fn fixing_a_broken_include_is_seen_without_touching_the_test_file() {
+    let d = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(d.path().join(".git")).expect("root marker");
+    write(d.path(), "_inc.tera", "{% macro n() %}one{% endmacro %"); // broken
+    let text = "{% import \"_inc.tera\" as i %}[meta]\nname = \"{{ i::n() }}\"\n[service.a]\n[[scenario]]\nname = \"s\"\n[[scenario.steps]]\nsh = \"true\"\n";
+    let p = write(d.path(), "c.clnrm.toml.tera", text);
+    let l = loader();
+    assert!(l.load(&p).is_err());
+    // A failed render does not know its includes, so it must not be cached by the test
+    // file's bytes alone: the fixed include is picked up.
+    write(d.path(), "_inc.tera", "{% macro n() %}one{% endmacro n %}");
+    assert_eq!(l.load(&p).expect("valid after the fix").spec.name, "one");
+}
+
+#[test]
 fn suite_is_sorted_and_names_are_unique_across_files() {
     let d = tempfile::tempdir().expect("tempdir");
     let body = "[meta]\nname = \"same\"\n[service.a]\n[[scenario]]\nname = \"s\"\n[[scenario.steps]]\nsh = \"true\"\n";
