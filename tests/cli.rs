@@ -328,3 +328,19 @@ fn leftovers_of_a_killed_run_are_reaped_by_the_next_run() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(leftovers(&label), (0, 0));
 }
+
+#[test]
+fn validation_errors_become_workflow_annotations_under_github_actions() {
+    let out = Command::new(cargo_bin("clnrm"))
+        .args(["validate"])
+        .current_dir(fixture("invalid"))
+        .env("GITHUB_ACTIONS", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stdout),
+        "::error file=a.clnrm.toml,line=5,col=1,title=clnrm%3A invalid test file::unknown key `imagee` in `[service.app]`\n\
+         ::error file=b.clnrm.toml,line=11,col=11,title=clnrm%3A invalid test file::step `step 1` names service `db`, which is not declared\n"
+    );
+}

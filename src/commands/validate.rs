@@ -36,6 +36,20 @@ pub fn validate(args: ValidateArgs, printer: Printer) -> u8 {
             serde_json::to_string_pretty(&doc).expect("json values always serialise")
         );
     }
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        // Workflow annotations put each error on its line of the pull request's diff.
+        for d in &suite.errors {
+            print!(
+                "{}",
+                crate::report::github_diagnostic(
+                    &crate::results::display_path(&d.path),
+                    d.line,
+                    d.column,
+                    &d.message,
+                )
+            );
+        }
+    }
     let scenarios: usize = suite.tests.iter().map(|t| t.scenarios.len()).sum();
     if invalid_files > 0 {
         printer.error(
