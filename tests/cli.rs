@@ -344,3 +344,102 @@ fn validation_errors_become_workflow_annotations_under_github_actions() {
          ::error file=b.clnrm.toml,line=11,col=11,title=clnrm%3A invalid test file::step `step 1` names service `db`, which is not declared\n"
     );
 }
+
+fn report_fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/report")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn report_merges_shards_into_the_unsharded_verdict_and_refuses_other_suites() {
+    let dir = tempfile::tempdir().unwrap();
+    let merged = dir.path().join("merged.json");
+    let out = clnrm(
+        dir.path(),
+        &[
+            "report",
+            &report_fixture("shard-2.json"),
+            &report_fixture("shard-1.json"),
+            "--json",
+            merged.to_str().unwrap(),
+            "--format",
+            "none",
+        ],
+    );
+    // The shards hold failed scenarios: the merged verdict is "tests failed".
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let mut got: Value = serde_json::from_slice(&std::fs::read(&merged).unwrap()).unwrap();
+    let mut want: Value =
+        serde_json::from_slice(&std::fs::read(report_fixture("unsharded.json")).unwrap()).unwrap();
+    got["run_id"] = Value::Null;
+    want["run_id"] = Value::Null;
+    assert_eq!(got["tests"], want["tests"]);
+    assert_eq!(got["load_errors"], want["load_errors"]);
+
+    let out = clnrm(
+        dir.path(),
+        &[
+            "report",
+            &report_fixture("shard-1.json"),
+            &report_fixture("other-suite-shard-2.json"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("suite_id"), "{err}");
+    assert!(err.contains("other-suite-shard-2.json"), "{err}");
+}
+
+#[test]
+fn baseline_record_then_gate_saved_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = fixture("local-pass");
+    let baseline = dir.path().join("b.toml");
+    let results = dir.path().join("r.json");
+    let out = clnrm(
+        &suite,
+        &[
+            "baseline",
+            "record",
+            "--runs",
+            "2",
+            "--baseline",
+            baseline.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let file = std::fs::read_to_string(&baseline).unwrap();
+    assert!(file.contains("[keys.\"host.clnrm.toml#echoes\"]"), "{file}");
+    assert_eq!(
+        file.matches("{ ms = ").count() % 2,
+        0,
+        "two entries per key"
+    );
+    let out = clnrm(&suite, &["run", "--json", results.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    // Two history entries are advisory only: the gate passes and says why.
+    let out = clnrm(
+        &suite,
+        &[
+            "gate",
+            results.to_str().unwrap(),
+            "--baseline",
+            baseline.to_str().unwrap(),
+            "--json",
+            dir.path().join("g.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let g: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("g.json")).unwrap()).unwrap();
+    assert_eq!(g["perf"]["failed"], false);
+    let out = clnrm(
+        &suite,
+        &["gate", results.to_str().unwrap(), "--baseline", "nope.toml"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no baseline at `nope.toml`"));
+}
