@@ -443,3 +443,46 @@ fn baseline_record_then_gate_saved_results() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no baseline at `nope.toml`"));
 }
+
+#[test]
+fn fmt_check_and_lint_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let messy = "[[scenario]]\nname=\"s\"\n[[scenario.steps]]\ncmd=[\"true\"]\n\n[service.app]\nimage=\"alpine:latest\"\n[meta]\nname=\"t\"\n";
+    std::fs::write(dir.path().join("t.clnrm.toml"), messy).unwrap();
+    let out = clnrm(dir.path(), &["fmt", "--check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).starts_with("--- a/./t.clnrm.toml"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("t.clnrm.toml")).unwrap(),
+        messy,
+        "--check writes nothing"
+    );
+    // Findings: `latest` tag and no timeout are warnings (exit 0), errors only with
+    // --deny-warnings (exit 1), the same in every format.
+    for format in ["human", "json", "github"] {
+        let out = clnrm(dir.path(), &["lint", "--format", format]);
+        assert_eq!(out.status.code(), Some(0), "{format}");
+        let out = clnrm(dir.path(), &["lint", "--format", format, "--deny-warnings"]);
+        assert_eq!(out.status.code(), Some(1), "{format}");
+    }
+    let out = clnrm(dir.path(), &["lint", "--format", "json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rules: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"image-latest"), "{rules:?}");
+    assert_eq!(clnrm(dir.path(), &["fmt"]).status.code(), Some(0));
+    assert_eq!(
+        clnrm(dir.path(), &["fmt", "--check"]).status.code(),
+        Some(0)
+    );
+    let formatted = std::fs::read_to_string(dir.path().join("t.clnrm.toml")).unwrap();
+    assert!(formatted.starts_with("[meta]\nname = \"t\""), "{formatted}");
+}
