@@ -6,8 +6,8 @@ mod functions;
 mod loader;
 pub mod model;
 mod reader;
-mod schema;
-mod sections;
+pub(crate) mod schema;
+pub(crate) mod sections;
 mod template;
 mod upstream;
 

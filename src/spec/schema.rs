@@ -17,9 +17,10 @@ pub(crate) struct Built {
     pub name_span: Span,
 }
 
-const TOP: &[&str] = &["meta", "vars", "service", "scenario", "perf", "determinism"];
-const META: &[&str] = &["name", "description", "tags", "timeout", "retries"];
-const SERVICE: &[&str] = &[
+/// Keys of each table, in the canonical order `clnrm fmt` writes them.
+pub(crate) const TOP: &[&str] = &["meta", "vars", "service", "scenario", "perf", "determinism"];
+pub(crate) const META: &[&str] = &["name", "description", "tags", "timeout", "retries"];
+pub(crate) const SERVICE: &[&str] = &[
     "image",
     "cmd",
     "env",
@@ -32,8 +33,8 @@ const SERVICE: &[&str] = &[
     "mounts",
     "network_access",
 ];
-const READY: &[&str] = &["cmd", "interval", "timeout"];
-const SCENARIO: &[&str] = &[
+pub(crate) const READY: &[&str] = &["cmd", "interval", "timeout"];
+pub(crate) const SCENARIO: &[&str] = &[
     "name",
     "description",
     "service",

@@ -5,8 +5,8 @@ use toml::de::DeValue;
 use super::model::*;
 use super::reader::{did_you_mean, quote_list, Ctx, Tbl};
 
-const PERF: &[&str] = &["max_ms", "tolerance", "scenario", "step"];
-const DETERMINISM: &[&str] = &["freeze_clock", "seed"];
+pub(crate) const PERF: &[&str] = &["max_ms", "tolerance", "scenario", "step"];
+pub(crate) const DETERMINISM: &[&str] = &["freeze_clock", "seed"];
 
 /// `[perf]` budgets; names must refer to scenarios and steps of this test.
 pub(crate) fn read_perf(
