@@ -173,7 +173,14 @@ fn record(args: BaselineRecordArgs, printer: Printer) -> u8 {
     let (opts, cfg) = session::options(args.jobs, &config, &template.run_id, false);
     let backend_arg = session::backend_arg(args.backend, &config);
     let runs: Result<Vec<RunResults>, u8> = rt.block_on(async {
-        let backend = session::choose_backend(backend_arg, &tests, cfg, printer).await?;
+        let backend = session::choose_backend(
+            backend_arg,
+            session::needs_image(&tests),
+            cfg,
+            false,
+            printer,
+        )
+        .await?;
         let docker_version = session::docker_version(backend.name()).await;
         let live = Live::start();
         let mut runs = Vec::new();

@@ -53,7 +53,15 @@ pub fn run(args: RunArgs, printer: Printer) -> u8 {
     opts.retries = args.retries;
     let backend_arg = session::backend_arg(args.backend, &config);
     let failed_to_start = rt.block_on(async {
-        let backend = match session::choose_backend(backend_arg, &tests, cfg, printer).await {
+        let backend = match session::choose_backend(
+            backend_arg,
+            session::needs_image(&tests),
+            cfg,
+            false,
+            printer,
+        )
+        .await
+        {
             Ok(b) => b,
             Err(code) => return Some(code),
         };

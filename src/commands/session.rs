@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use super::{load_suite, Printer};
 use crate::backend::docker::DockerBackend;
 use crate::backend::local::LocalBackend;
-use crate::backend::{Backend, BackendConfig, BackendError};
+use crate::backend::{Backend, BackendConfig};
 use crate::cli::{BackendArg, LoadArgs};
 use crate::exit;
 use crate::plan::{self, Selection};
@@ -234,17 +234,22 @@ pub fn interrupted_exit_code(signal: &str) -> u8 {
     }
 }
 
-/// Docker when asked or available; local when asked, or in auto mode when no selected test
-/// needs an image.
+/// Whether any service of `tests` names an image (and so needs Docker).
+pub fn needs_image(tests: &[Arc<TestSpec>]) -> bool {
+    tests
+        .iter()
+        .any(|t| t.services.values().any(|s| s.image.is_some()))
+}
+
+/// Docker when asked or available; local when asked, or in auto mode when nothing needs an
+/// image. `reuse_all` (watch mode) keeps every healthy Docker environment warm for reuse.
 pub async fn choose_backend(
     arg: BackendArg,
-    tests: &[Arc<TestSpec>],
+    needs_image: bool,
     cfg: BackendConfig,
+    reuse_all: bool,
     printer: Printer,
 ) -> Result<Arc<dyn Backend>, u8> {
-    let needs_image = tests
-        .iter()
-        .any(|t| t.services.values().any(|s| s.image.is_some()));
     let use_local = match arg {
         BackendArg::Local => {
             if needs_image {
@@ -264,15 +269,14 @@ pub async fn choose_backend(
         return Ok(Arc::new(LocalBackend::new(cfg)));
     }
     match DockerBackend::connect(cfg).await {
-        Ok(b) => Ok(Arc::new(b)),
+        Ok(b) => {
+            b.set_reuse_all(reuse_all);
+            Ok(Arc::new(b))
+        }
         Err(e) => {
-            let hint = e.hint();
-            printer.error(e.to_string(), hint);
-            Err(match e {
-                BackendError::Unavailable(_) => exit::BACKEND_UNAVAILABLE,
-                // Any other failure to connect leaves nothing to run on either.
-                _ => exit::BACKEND_UNAVAILABLE,
-            })
+            // Whatever kept the daemon from answering, there is nothing to run on.
+            printer.error(e.to_string(), e.hint());
+            Err(exit::BACKEND_UNAVAILABLE)
         }
     }
 }

@@ -14,8 +14,6 @@ use tokio::sync::{mpsc, watch};
 use super::load::{loader, roots};
 use super::session::{self as run_session, new_run_id};
 use super::Printer;
-use crate::backend::docker::DockerBackend;
-use crate::backend::local::LocalBackend;
 use crate::backend::{Backend, BackendConfig};
 use crate::cli::{BackendArg, RunArgs};
 use crate::exit;
@@ -369,36 +367,15 @@ impl Session {
             }
             self.backend = None;
         }
-        let use_local = match self.backend_arg {
-            BackendArg::Local => {
-                if needs_image {
-                    self.printer
-                        .warn("`--backend local` ignores service images: steps run on this host");
-                }
-                true
-            }
-            BackendArg::Docker => false,
-            BackendArg::Auto => !needs_image,
-        };
         let cfg = BackendConfig {
             run_id: self.run_id.clone(),
             pull: self.args.pull,
             pool_size: self.jobs + 2,
         };
-        let backend: Arc<dyn Backend> = if use_local {
-            Arc::new(LocalBackend::new(cfg))
-        } else {
-            match DockerBackend::connect(cfg).await {
-                Ok(b) => {
-                    b.set_reuse_all(true);
-                    Arc::new(b)
-                }
-                Err(e) => {
-                    self.printer.error(e.to_string(), e.hint());
-                    return Err(exit::BACKEND_UNAVAILABLE);
-                }
-            }
-        };
+        let backend =
+            run_session::choose_backend(self.backend_arg, needs_image, cfg, true, self.printer)
+                .await?;
+        let use_local = backend.name() == "local";
         let how = if use_local {
             "steps run on this host, in a fresh temp folder per scenario"
         } else {
