@@ -175,20 +175,15 @@ pub struct BaselineFileArgs {
 
 #[derive(Debug, Args)]
 pub struct BaselineRecordArgs {
+    /// Files or folders (default: the current folder).
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub load: LoadArgs,
     /// Runs to record.
     #[arg(long, default_value_t = 5)]
     pub runs: u32,
-    #[arg(short, long, value_name = "N")]
-    pub jobs: Option<usize>,
-    #[arg(long, value_enum, default_value_t)]
-    pub backend: BackendArg,
-    #[arg(long = "filter", value_name = "TEXT")]
-    pub filters: Vec<String>,
-    #[arg(long = "tag", value_name = "TAG")]
-    pub tags: Vec<String>,
+    #[command(flatten)]
+    pub exec: ExecArgs,
     #[command(flatten)]
     pub file: BaselineFileArgs,
     /// Also write what moved (markdown) to this file.
@@ -285,12 +280,9 @@ pub enum BackendArg {
     Local,
 }
 
+/// Where and what to run: shared by `run` and `baseline record`.
 #[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Files or folders (default: the current folder).
-    pub paths: Vec<PathBuf>,
-    #[command(flatten)]
-    pub load: LoadArgs,
+pub struct ExecArgs {
     /// Scenarios running at once (default: number of cores).
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -302,6 +294,16 @@ pub struct RunArgs {
     /// Select tests or scenarios carrying this tag.
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Files or folders (default: the current folder).
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub exec: ExecArgs,
     /// Stop starting scenarios after the first failure.
     #[arg(long)]
     pub fail_fast: bool,

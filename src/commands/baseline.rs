@@ -145,8 +145,8 @@ fn record(args: BaselineRecordArgs, printer: Printer) -> u8 {
         paths: &args.paths,
         load: &args.load,
         selection: Selection {
-            filters: args.filters.clone(),
-            tags: args.tags.clone(),
+            filters: args.exec.filters.clone(),
+            tags: args.exec.tags.clone(),
             shard: None,
         },
     };
@@ -170,8 +170,8 @@ fn record(args: BaselineRecordArgs, printer: Printer) -> u8 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let (opts, cfg) = session::options(args.jobs, &config, &template.run_id, false);
-    let backend_arg = session::backend_arg(args.backend, &config);
+    let (opts, cfg) = session::options(args.exec.jobs, &config, &template.run_id, false);
+    let backend_arg = session::backend_arg(args.exec.backend, &config);
     let runs: Result<Vec<RunResults>, u8> = rt.block_on(async {
         let backend = session::choose_backend(
             backend_arg,

@@ -26,8 +26,8 @@ pub fn run(args: RunArgs, printer: Printer) -> u8 {
         paths: &args.paths,
         load: &args.load,
         selection: Selection {
-            filters: args.filters.clone(),
-            tags: args.tags.clone(),
+            filters: args.exec.filters.clone(),
+            tags: args.exec.tags.clone(),
             shard: args.shard,
         },
     };
@@ -48,10 +48,10 @@ pub fn run(args: RunArgs, printer: Printer) -> u8 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let (mut opts, cfg) = session::options(args.jobs, &config, &results.run_id, args.pull);
+    let (mut opts, cfg) = session::options(args.exec.jobs, &config, &results.run_id, args.pull);
     opts.fail_fast = args.fail_fast;
     opts.retries = args.retries;
-    let backend_arg = session::backend_arg(args.backend, &config);
+    let backend_arg = session::backend_arg(args.exec.backend, &config);
     let failed_to_start = rt.block_on(async {
         let backend = match session::choose_backend(
             backend_arg,

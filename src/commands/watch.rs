@@ -68,8 +68,8 @@ pub fn watch(args: RunArgs, printer: Printer) -> u8 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let jobs = settings::jobs(args.jobs, &config);
-    let backend_arg = run_session::backend_arg(args.backend, &config);
+    let jobs = settings::jobs(args.exec.jobs, &config);
+    let backend_arg = run_session::backend_arg(args.exec.backend, &config);
     let session = Session {
         loader,
         set: WatchSet::new(canonical),
@@ -295,8 +295,8 @@ impl Session {
             eprintln!("{e}");
         }
         let selection = Selection {
-            filters: self.args.filters.clone(),
-            tags: self.args.tags.clone(),
+            filters: self.args.exec.filters.clone(),
+            tags: self.args.exec.tags.clone(),
             shard: None,
         };
         let tests = plan::select(reloaded.tests, &selection, &BTreeMap::new());
