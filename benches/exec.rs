@@ -17,7 +17,7 @@ use bollard::query_parameters::RemoveContainerOptionsBuilder;
 use bollard::Docker;
 use clnrm::backend::docker::DockerBackend;
 use clnrm::backend::{Backend, BackendConfig, ExecRequest};
-use clnrm::spec::{Determinism, Dialect, Limits, PerfSpec, ServiceSpec, TestSpec};
+use clnrm::suite::{Determinism, Dialect, Limits, PerfSpec, ServiceSpec, TestSpec};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use futures_util::StreamExt;
 use tokio::runtime::Runtime;

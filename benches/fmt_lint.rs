@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clnrm::fmt::{fmt_paths, format_source, unified_diff, SourceKind};
 use clnrm::lint::lint;
-use clnrm::spec::{
+use clnrm::suite::{
     Command, Determinism, Dialect, Expect, Limits, PerfSpec, ScenarioSpec, ServiceSpec, StepSpec,
     TestSpec,
 };

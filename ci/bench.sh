@@ -10,11 +10,11 @@ mkdir -p target/criterion
 if [ -d baselines/criterion ]; then cp -r baselines/criterion/. target/criterion/; fi
 quick=(--warm-up-time 1 --measurement-time 3 --noplot)
 if [ "${1:-}" = "--save" ]; then
-  cargo bench --bench spec --bench report -- "${quick[@]}" --save-baseline committed
+  cargo bench --bench load --bench report -- "${quick[@]}" --save-baseline committed
   mkdir -p baselines/criterion
   find target/criterion -path '*/committed/*' -print0 | while IFS= read -r -d '' f; do
     rel="${f#target/criterion/}"; mkdir -p "baselines/criterion/$(dirname "$rel")"; cp "$f" "baselines/criterion/$rel"
   done
 else
-  cargo bench --bench spec --bench report -- "${quick[@]}" --baseline committed
+  cargo bench --bench load --bench report -- "${quick[@]}" --baseline committed
 fi

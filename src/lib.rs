@@ -12,7 +12,7 @@ pub mod report;
 pub mod results;
 pub mod runner;
 pub mod settings;
-pub mod spec;
+pub mod suite;
 pub mod watch;
 
 mod commands;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::spec::TestSpec;
+use crate::suite::TestSpec;
 
 /// `--shard k/n`: this job runs shard `index` (1-based) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use clnrm::backend::docker::{clean_run, docker_available, DockerBackend};
 use clnrm::backend::{Backend, BackendConfig, BackendError, ExecRequest};
 use tokio::sync::Mutex;
 
-use clnrm::spec::{Determinism, Dialect, Limits, PerfSpec, ReadyProbe, ServiceSpec, TestSpec};
+use clnrm::suite::{Determinism, Dialect, Limits, PerfSpec, ReadyProbe, ServiceSpec, TestSpec};
 
 const IMAGE: &str = "clnrm-test/busybox:latest";
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{Backend, BackendError, Env, ExecOutput, ExecRequest};
-use crate::spec::TestSpec;
+use crate::suite::TestSpec;
 
 /// What one scripted exec returns.
 #[derive(Debug, Clone, Default)]

@@ -16,7 +16,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 
 use super::{Backend, BackendConfig, BackendError, Env, ExecOutput, ExecRequest};
-use crate::spec::{ServiceSpec, TestSpec};
+use crate::suite::{ServiceSpec, TestSpec};
 
 /// How long output readers may take to finish after the process group was killed (a
 /// daemonised grandchild that escaped the group could hold the pipe open forever).
@@ -263,7 +263,7 @@ async fn run(svc: &ServiceSpec, dir: &Path, req: &ExecRequest) -> Result<ExecOut
     Ok(out)
 }
 
-async fn wait_ready(s: &LocalService, probe: &crate::spec::ReadyProbe) -> Result<(), BackendError> {
+async fn wait_ready(s: &LocalService, probe: &crate::suite::ReadyProbe) -> Result<(), BackendError> {
     let start = Instant::now();
     let mut last = String::from("probe never ran");
     let mut attempts = 0u32;
@@ -309,7 +309,7 @@ async fn wait_ready(s: &LocalService, probe: &crate::spec::ReadyProbe) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{Determinism, Dialect, Limits, PerfSpec, ReadyProbe};
+    use crate::suite::{Determinism, Dialect, Limits, PerfSpec, ReadyProbe};
 
     fn spec(services: Vec<ServiceSpec>) -> TestSpec {
         TestSpec {

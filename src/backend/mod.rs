@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::spec::TestSpec;
+use crate::suite::TestSpec;
 
 pub mod docker;
 pub mod fake;

@@ -7,7 +7,7 @@ use super::Printer;
 use crate::cli::{FmtArgs, LintArgs, LintFormatArg};
 use crate::exit;
 use crate::lint::{self, LintFormat};
-use crate::spec::discover;
+use crate::suite::discover;
 
 pub fn fmt(args: FmtArgs, printer: Printer) -> u8 {
     let roots = roots(&args.paths);

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::Printer;
 use crate::cli::LoadArgs;
 use crate::exit;
-use crate::spec::{discover, LoadOptions, Loader, Suite};
+use crate::suite::{discover, LoadOptions, Loader, Suite};
 
 /// Build the loader for the command-line options (env `CLNRM_VAR_*` included). A bad
 /// `--freeze-clock` is a usage error (exit 2).

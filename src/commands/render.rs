@@ -3,7 +3,7 @@
 use super::{load::loader, Printer};
 use crate::cli::RenderArgs;
 use crate::exit;
-use crate::spec::VarSource;
+use crate::suite::VarSource;
 
 pub fn render(args: RenderArgs, printer: Printer) -> u8 {
     let loader = match loader(&args.load, printer) {

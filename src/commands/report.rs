@@ -118,7 +118,7 @@ pub fn gate(args: GateCmdArgs, printer: Printer) -> u8 {
     let mut cfg = gate_config(
         &gate_args,
         &path,
-        &[] as &[Arc<crate::spec::TestSpec>],
+        &[] as &[Arc<crate::suite::TestSpec>],
         &results,
     );
     cfg.unconfirmed_fails = true;

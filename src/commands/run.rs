@@ -15,7 +15,7 @@ use crate::plan::Selection;
 use crate::results::{display_path, PerfSummary, RunResults, Status};
 use crate::runner::RunOptions;
 use crate::settings::{self, ProjectConfig};
-use crate::spec::TestSpec;
+use crate::suite::TestSpec;
 use crate::{exit, outcome};
 
 pub fn run(args: RunArgs, printer: Printer) -> u8 {

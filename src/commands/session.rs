@@ -19,7 +19,7 @@ use crate::plan::{self, Selection};
 use crate::results::{LoadError, RunResults, Shard, Status, TestResult, SCHEMA_VERSION};
 use crate::runner::{self, RunEvent, RunOptions};
 use crate::settings::{self, ProjectConfig};
-use crate::spec::TestSpec;
+use crate::suite::TestSpec;
 
 /// Tests loaded, validated and selected, with the skeleton of their results.
 pub struct Prepared {

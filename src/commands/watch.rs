@@ -21,7 +21,7 @@ use crate::plan::{self, Selection};
 use crate::results::{Status, TestResult};
 use crate::runner::{self, RunEvent, RunOptions};
 use crate::settings::{self, ProjectConfig};
-use crate::spec::{discover, Loader};
+use crate::suite::{discover, Loader};
 use crate::watch::{
     describe, fmt_ms, is_interesting, latency_line, Burst, Changes, Debounce, Timing, WatchSet,
 };
@@ -334,7 +334,7 @@ impl Session {
 
     async fn run_tests(
         &self,
-        tests: Vec<Arc<crate::spec::TestSpec>>,
+        tests: Vec<Arc<crate::suite::TestSpec>>,
         backend: Arc<dyn Backend>,
     ) -> Vec<TestResult> {
         let opts = RunOptions {

@@ -11,7 +11,7 @@ use toml_edit::{Array, DocumentMut, InlineTable, Item, Key, RawString, Table, Va
 fn canonical_keys(path: &[&str]) -> &'static [&'static str] {
     // The loader's schema lists each table's keys in canonical order: one list serves both,
     // so a key the schema gains is laid out by fmt at once.
-    use crate::spec::{schema, sections};
+    use crate::suite::{schema, sections};
     match path {
         [] => schema::TOP,
         ["meta"] => schema::META,

@@ -8,7 +8,7 @@ use regex::Regex;
 
 use super::finding::*;
 use crate::fmt::template::{scan_tags, TagKind};
-use crate::spec::{Command, StepSpec, TestSpec};
+use crate::suite::{Command, StepSpec, TestSpec};
 
 /// `long-shell` limits: beyond either, a script file reads and diffs better.
 pub(crate) const LONG_SHELL_MAX_CHARS: usize = 300;

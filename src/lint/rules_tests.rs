@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::*;
-use crate::spec::{
+use crate::suite::{
     Determinism, Dialect, Expect, Limits, PerfSpec, ScenarioSpec, ServiceSpec, StepSpec,
 };
 

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::results::RunResults;
-use crate::spec::model::PerfSpec;
+use crate::suite::model::PerfSpec;
 
 use super::baseline::Baseline;
 use super::{measure, stats};

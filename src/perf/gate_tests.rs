@@ -237,7 +237,7 @@ fn too_noisy_keys_say_so() {
 fn hard_budget_fails_at_once_and_tolerance_overrides_apply() {
     let b = history(10);
     let mut cfg = GateConfig::default();
-    let mut perf = crate::spec::model::PerfSpec::default();
+    let mut perf = crate::suite::model::PerfSpec::default();
     perf.scenario_max_ms.insert("s0".into(), 50.0);
     perf.tolerance = Some(0.6);
     cfg.budgets.add_test("t.toml", &perf);

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use crate::backend::{Backend, ExecRequest};
 use crate::results::{truncate_output, ScenarioResult, Status, StepResult, OUTPUT_LIMIT};
 use crate::runner::expect;
-use crate::spec::{ScenarioSpec, TestSpec, DEFAULT_STEP_TIMEOUT};
+use crate::suite::{ScenarioSpec, TestSpec, DEFAULT_STEP_TIMEOUT};
 
 /// Backoff before retry `n` (1-based): short, the point is to get past a transient hiccup.
 fn backoff(attempt: u32) -> Duration {

@@ -4,7 +4,7 @@ use regex::Regex;
 
 use crate::backend::ExecOutput;
 use crate::results::Failure;
-use crate::spec::{Expect, OutputExpect};
+use crate::suite::{Expect, OutputExpect};
 
 /// How much of an actual value a failure message quotes.
 const QUOTE_LIMIT: usize = 200;

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::backend::Backend;
 use crate::results::{ScenarioResult, Status, TestResult};
-use crate::spec::TestSpec;
+use crate::suite::TestSpec;
 
 pub mod event;
 pub mod executor;

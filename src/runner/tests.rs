@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use super::*;
 use crate::backend::fake::{FakeBackend, FakeReply};
-use crate::spec::*;
+use crate::suite::*;
 
 fn step(name: &str, sh: &str) -> StepSpec {
     StepSpec {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::filter::is_ignored;
-use crate::spec::{is_test_file, Diagnostic, Loader, Severity, TestSpec};
+use crate::suite::{is_test_file, Diagnostic, Loader, Severity, TestSpec};
 
 /// What a burst of events changed on disk.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -302,7 +302,7 @@ fn is_template_like(p: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::LoadOptions;
+    use crate::suite::LoadOptions;
 
     fn body(name: &str, cmd: &str) -> String {
         format!(

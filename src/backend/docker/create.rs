@@ -15,7 +15,7 @@ use super::error::api_error;
 use super::exec::exec_in;
 use super::Shared;
 use crate::backend::BackendError;
-use crate::spec::ServiceSpec;
+use crate::suite::ServiceSpec;
 
 /// Main process of a service without `cmd`: the imported test image (and many minimal
 /// images) has no long-running default command, and exec needs a running container.
@@ -225,7 +225,7 @@ async fn wait_ready(
     docker: &Docker,
     service: &str,
     container: &str,
-    probe: &crate::spec::ReadyProbe,
+    probe: &crate::suite::ReadyProbe,
 ) -> Result<(), BackendError> {
     let start = Instant::now();
     let mut last = String::from("probe never ran");

@@ -36,7 +36,7 @@ use labels::{is_dead_leftover, RunLabels};
 use pool::{key_of, Pending, Pool, Take};
 
 use super::{Backend, BackendConfig, BackendError, Env, LABEL_RUN};
-use crate::spec::TestSpec;
+use crate::suite::TestSpec;
 
 /// How long connecting and pinging may take before the daemon counts as unavailable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 
 use super::create::EnvParts;
 use crate::backend::BackendError;
-use crate::spec::ServiceSpec;
+use crate::suite::ServiceSpec;
 
 /// An environment being created in the background; resolves when it is ready.
 pub(crate) type Pending = oneshot::Receiver<Result<EnvParts, BackendError>>;
@@ -133,7 +133,7 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::Limits;
+    use crate::suite::Limits;
 
     fn svc(id: &str, image: &str, line: u32) -> ServiceSpec {
         ServiceSpec {

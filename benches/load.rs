@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clnrm::spec::{LoadOptions, Loader};
+use clnrm::suite::{LoadOptions, Loader};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
 /// A typical template: 10 vars, a loop of 10 steps, the macro library.

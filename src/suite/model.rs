@@ -1,6 +1,6 @@
 //! The normalised test model: what every command (validate, run, list, lint, watch) works on.
 //!
-//! Both dialects (current and upstream) are parsed into these types by `spec::load`; nothing
+//! Both dialects (current and upstream) are parsed into these types by `suite::load`; nothing
 //! downstream ever sees raw TOML. Every element keeps the 1-based source line where it was
 //! declared so that reports and annotations can point at it.
 

@@ -1,4 +1,5 @@
-//! Test files: discovery, Tera rendering, parsing, normalisation, validation, diagnostics.
+//! The loading pipeline: discovery, Tera rendering, parsing, dialect normalisation, validation
+//! and located diagnostics. Every command that reads test files goes through it.
 
 mod diagnostic;
 mod discover;
