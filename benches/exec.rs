@@ -60,6 +60,7 @@ fn test_spec() -> TestSpec {
         scenarios: vec![],
         perf: PerfSpec::default(),
         determinism: Determinism::default(),
+        expect: Default::default(),
         dialect: Dialect::Current,
         content_hash: String::new(),
     }

@@ -13,6 +13,7 @@ pub mod results;
 pub mod runner;
 pub mod settings;
 pub mod suite;
+pub mod telemetry;
 pub mod watch;
 
 mod commands;

@@ -154,6 +154,25 @@ pub struct ScenarioResult {
     pub steps: Vec<StepResult>,
     /// Failure summary (first failing step or infrastructure error).
     pub message: Option<String>,
+    /// Spans collected for the final attempt, when telemetry was on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<ScenarioTelemetry>,
+}
+
+/// What the telemetry of a scenario came to (plain data for reporters).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScenarioTelemetry {
+    /// Spans attributed to the scenario (clnrm's own scenario and step spans included).
+    pub spans: usize,
+    /// Spans with status error.
+    pub errors: usize,
+    /// Spans dropped over the per-scenario cap.
+    pub dropped: usize,
+    /// Telemetry expectations that did not hold.
+    pub failed_expectations: usize,
+    /// The saved spans (OTLP JSON lines), when they were written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -89,6 +89,7 @@ fn spec(name: &str, services: Vec<ServiceSpec>) -> TestSpec {
         scenarios: vec![],
         perf: PerfSpec::default(),
         determinism: Determinism::default(),
+        expect: Default::default(),
         dialect: Dialect::Current,
         content_hash: String::new(),
     }

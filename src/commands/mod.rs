@@ -18,6 +18,7 @@ mod render;
 mod report;
 mod run;
 mod session;
+mod telemetry;
 mod validate;
 mod watch;
 
@@ -102,6 +103,9 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         Command::Baseline(c) => baseline::baseline(c, printer),
         Command::Fmt(a) => fmt::fmt(a, printer),
         Command::Lint(a) => fmt::lint(a, printer),
+        Command::Spans(a) => telemetry::spans(a, printer),
+        Command::Analyze(a) => telemetry::analyze(a, printer),
+        Command::Diff(a) => telemetry::diff(a, printer),
     };
     ExitCode::from(code)
 }

@@ -67,10 +67,20 @@ pub fn run(args: RunArgs, printer: Printer) -> u8 {
         };
         results.backend = backend.name().to_string();
         results.fingerprint.docker_version = session::docker_version(&results.backend).await;
+        if super::telemetry::wanted(args.telemetry, &tests) {
+            let dir = super::telemetry::spans_dir(&args.spans_dir, &args.json);
+            opts.telemetry =
+                super::telemetry::start(&results.backend, &results.run_id, dir, printer).await;
+        }
         let live = Live::start();
         let t_run = Instant::now();
         results.tests =
             session::execute(tests.clone(), backend.clone(), &opts, &live, printer).await;
+        if let Some(t) = &opts.telemetry {
+            for w in t.take_warnings() {
+                printer.warn(w);
+            }
+        }
         results
             .phases
             .insert("run".into(), session::ms_since(t_run));

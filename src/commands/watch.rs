@@ -344,6 +344,7 @@ impl Session {
             // Announcing environments ahead only helps a long queue; in a cycle of a few
             // tests it would start containers that the reused ones make unnecessary.
             lookahead: 0,
+            telemetry: None,
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let progress = tokio::spawn(print_events(rx, self.printer));

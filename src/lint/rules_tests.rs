@@ -66,9 +66,11 @@ fn clean() -> TestSpec {
             tags: vec![],
             steps: vec![s],
             line: 9,
+            expect: Default::default(),
         }],
         perf: PerfSpec::default(),
         determinism: Determinism::default(),
+        expect: Default::default(),
         dialect: Dialect::Current,
         content_hash: String::new(),
     }

@@ -152,6 +152,7 @@ pub fn build_results(
             phases: BTreeMap::new(),
             steps: vec![],
             message: None,
+            telemetry: None,
         });
     }
     RunResults {

@@ -23,6 +23,8 @@ pub struct ScenarioJob {
     /// Absolute deadline from the test's `[meta] timeout`, if any.
     pub test_deadline: Option<Instant>,
     pub retries: u32,
+    /// Span collection for the run, if on.
+    pub telemetry: Option<Arc<crate::telemetry::Telemetry>>,
 }
 
 impl ScenarioJob {
@@ -45,7 +47,7 @@ where
     let mut attempt = 1;
     let mut failed_before = false;
     loop {
-        let mut result = run_attempt(backend, job, cancel).await;
+        let mut result = run_attempt(backend, job, cancel, attempt).await;
         result.attempts = attempt;
         let passed = result.status == Status::Passed;
         if passed && failed_before {
@@ -66,6 +68,7 @@ async fn run_attempt(
     backend: &dyn Backend,
     job: &ScenarioJob,
     cancel: &watch::Receiver<bool>,
+    attempt: u32,
 ) -> ScenarioResult {
     let sc = job.scenario();
     let started = Instant::now();
@@ -84,6 +87,7 @@ async fn run_attempt(
         phases: BTreeMap::new(),
         steps: Vec::new(),
         message: None,
+        telemetry: None,
     };
     if *cancel.borrow() {
         result.status = Status::Skipped;
@@ -120,6 +124,10 @@ async fn run_attempt(
         Some(Ok(env)) => env,
     };
     result.phases = env.phases();
+    let trace = job
+        .telemetry
+        .as_ref()
+        .map(|t| t.begin(&job.test, job.index, attempt));
 
     let mut healthy = true;
     for (i, step) in sc.steps.iter().enumerate() {
@@ -132,12 +140,13 @@ async fn run_attempt(
                 capped_by_deadline = true;
             }
         }
-        let req = ExecRequest {
+        let mut req = ExecRequest {
             argv: step.run.to_argv(),
             env: step.env.clone(),
             workdir: step.workdir.clone(),
             timeout,
         };
+        let step_span = trace.as_ref().map(|t| t.start_step(step, &mut req.env));
         let mut step_result = StepResult {
             name: step.name.clone(),
             line: step.line,
@@ -179,6 +188,10 @@ async fn run_attempt(
                 break;
             }
             Some(Ok(out)) => {
+                if let (Some(t), Some(span)) = (&trace, step_span) {
+                    let ok = !out.timed_out && out.exit_code == Some(step.expect.exit_code);
+                    t.end_step(step, span, ok, out.exit_code);
+                }
                 step_result.duration_ms = ms(out.duration);
                 result.step_ms += step_result.duration_ms;
                 step_result.exit_code = out.exit_code;
@@ -232,6 +245,14 @@ async fn run_attempt(
                 }
                 result.steps.push(step_result);
             }
+        }
+    }
+    if let Some(t) = trace {
+        let ok = result.status == Status::Passed;
+        let outcome = t.finish(sc, ok).await;
+        crate::telemetry::handle::apply(&job.test, sc, outcome, &mut result);
+        if result.status == Status::Failed {
+            healthy = false;
         }
     }
     match env.release(healthy).await {

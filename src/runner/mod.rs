@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub retries: Option<u32>,
     /// Environments announced to the backend ahead of the running ones.
     pub lookahead: usize,
+    /// Span collection and checks, when the run has telemetry on.
+    pub telemetry: Option<Arc<crate::telemetry::Telemetry>>,
 }
 
 impl Default for RunOptions {
@@ -36,6 +38,7 @@ impl Default for RunOptions {
             fail_fast: false,
             retries: None,
             lookahead: 2,
+            telemetry: None,
         }
     }
 }
@@ -103,6 +106,7 @@ pub async fn run(
             index: si,
             test_deadline,
             retries,
+            telemetry: opts.telemetry.clone(),
         };
         let backend = backend.clone();
         let events = events.clone();
@@ -229,6 +233,7 @@ fn error_result(test: &TestSpec, si: usize, message: &str) -> ScenarioResult {
         phases: Default::default(),
         steps: Vec::new(),
         message: Some(message.to_string()),
+        telemetry: None,
     }
 }
 

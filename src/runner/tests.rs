@@ -59,10 +59,12 @@ fn test(name: &str, scenarios: Vec<(&str, Vec<StepSpec>)>) -> Arc<TestSpec> {
                 tags: vec![],
                 steps,
                 line: 5,
+                expect: Default::default(),
             })
             .collect(),
         perf: PerfSpec::default(),
         determinism: Determinism::default(),
+        expect: Default::default(),
         dialect: Dialect::Current,
         content_hash: String::new(),
     })

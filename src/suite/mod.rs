@@ -6,7 +6,7 @@ mod discover;
 mod functions;
 mod loader;
 pub mod model;
-mod reader;
+pub(crate) mod reader;
 pub(crate) mod schema;
 pub(crate) mod sections;
 mod template;

@@ -36,6 +36,9 @@ pub struct TestSpec {
     pub scenarios: Vec<ScenarioSpec>,
     pub perf: PerfSpec,
     pub determinism: Determinism,
+    /// Telemetry expectations of every scenario (`[expect]` at top level).
+    #[serde(skip_serializing_if = "crate::telemetry::Expectations::is_empty")]
+    pub expect: crate::telemetry::Expectations,
     /// Which dialect the file was written in (upstream files are normalised, with a warning).
     pub dialect: Dialect,
     /// sha256 (hex) of the rendered TOML: identifies exactly what runs.
@@ -102,6 +105,9 @@ pub struct ScenarioSpec {
     pub retries: Option<u32>,
     pub tags: Vec<String>,
     pub steps: Vec<StepSpec>,
+    /// Telemetry expectations of this scenario (`expect` inside `[[scenario]]`).
+    #[serde(skip_serializing_if = "crate::telemetry::Expectations::is_empty")]
+    pub expect: crate::telemetry::Expectations,
     pub line: u32,
 }
 

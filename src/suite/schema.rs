@@ -18,7 +18,15 @@ pub(crate) struct Built {
 }
 
 /// Keys of each table, in the canonical order `clnrm fmt` writes them.
-pub(crate) const TOP: &[&str] = &["meta", "vars", "service", "scenario", "perf", "determinism"];
+pub(crate) const TOP: &[&str] = &[
+    "meta",
+    "vars",
+    "service",
+    "scenario",
+    "expect",
+    "perf",
+    "determinism",
+];
 pub(crate) const META: &[&str] = &["name", "description", "tags", "timeout", "retries"];
 pub(crate) const SERVICE: &[&str] = &[
     "image",
@@ -42,6 +50,7 @@ pub(crate) const SCENARIO: &[&str] = &[
     "retries",
     "tags",
     "steps",
+    "expect",
 ];
 pub(crate) const STEP: &[&str] = &[
     "name",
@@ -118,6 +127,7 @@ pub(crate) fn build_current(
     check_unique_scenarios(ctx, &root, &scenarios);
     let perf = read_perf(ctx, &root, &scenarios);
     let determinism = read_determinism(ctx, &root);
+    let expect = crate::telemetry::expect::schema::read_expect(ctx, &root, "[expect]");
 
     let (name, name_span) = (name?, name_span?);
     if ctx.has_errors() {
@@ -137,6 +147,7 @@ pub(crate) fn build_current(
             scenarios,
             perf,
             determinism,
+            expect,
             dialect: Dialect::Current,
             content_hash: String::new(),
         },
@@ -372,6 +383,11 @@ fn read_scenario(
         timeout: sc.duration(ctx, "timeout"),
         retries: sc.int(ctx, "retries", 0, 100).map(|r| r.0 as u32),
         tags: sc.str_list(ctx, "tags").unwrap_or_default(),
+        expect: crate::telemetry::expect::schema::read_expect(
+            ctx,
+            sc,
+            &format!("{} expect", sc.name),
+        ),
         line: ctx.line_of(&sc.span),
         steps,
     })

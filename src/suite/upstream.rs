@@ -18,6 +18,7 @@ const TOP: &[&str] = &[
     "steps",
     "scenario",
     "vars",
+    "expect",
     "perf",
     "determinism",
 ];
@@ -28,7 +29,6 @@ const UNSUPPORTED: &[&str] = &[
     "otel_validation",
     "otel_headers",
     "otel_propagators",
-    "expect",
     "report",
     "limits",
     "graph",
@@ -188,6 +188,7 @@ pub(crate) fn build_upstream(
             retries: None,
             tags: Vec::new(),
             steps: out,
+            expect: Default::default(),
             line: ctx.line_of(&first.1),
         });
     }
@@ -234,6 +235,7 @@ pub(crate) fn build_upstream(
                 retries: None,
                 tags: Vec::new(),
                 steps: vec![step("run".into(), svc, run, expect, ctx.line_of(&span))],
+                expect: Default::default(),
                 line: ctx.line_of(&span),
             });
         }
@@ -247,6 +249,7 @@ pub(crate) fn build_upstream(
     }
     let perf = read_perf(ctx, &root_tbl, &scenarios);
     let determinism = read_determinism(ctx, &root_tbl);
+    let expect = crate::telemetry::expect::schema::read_expect(ctx, &root_tbl, "[expect]");
     let (name, name_span) = name?;
     if ctx.has_errors() {
         return None;
@@ -265,6 +268,7 @@ pub(crate) fn build_upstream(
             scenarios,
             perf,
             determinism,
+            expect,
             dialect: Dialect::Upstream,
             content_hash: String::new(),
         },

@@ -134,6 +134,7 @@ mod tests {
             phases: phases.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             steps: Vec::new(),
             message: None,
+            telemetry: None,
         }
     }
 

@@ -1,0 +1,198 @@
+//! `clnrm spans`, `clnrm analyze`, `clnrm diff`: offline work on saved traces; and the
+//! telemetry handle a run starts.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{load::loader, Printer};
+use crate::cli::{AnalyzeArgs, DiffArgs, DiffFormatArg, SpansArgs};
+use crate::exit;
+use crate::suite::TestSpec;
+use crate::telemetry::diff::{self, DiffOptions};
+use crate::telemetry::expect::{self, CheckContext, Expectations};
+use crate::telemetry::model::{read_jsonl, Span};
+use crate::telemetry::{tree, Limits, Telemetry};
+
+fn read(path: &std::path::Path, printer: Printer) -> Result<Vec<Span>, u8> {
+    read_jsonl(path).map_err(|e| {
+        printer.error(
+            e.to_string(),
+            Some("a trace file holds OTLP JSON export requests, one per line"),
+        );
+        exit::USAGE
+    })
+}
+
+pub fn spans(args: SpansArgs, printer: Printer) -> u8 {
+    match read(&args.file, printer) {
+        Ok(spans) => {
+            print!("{}", tree::render(&spans, args.attrs));
+            exit::OK
+        }
+        Err(code) => code,
+    }
+}
+
+pub fn analyze(args: AnalyzeArgs, printer: Printer) -> u8 {
+    let loader = match loader(&args.load, printer) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let test = match loader.load(&args.test) {
+        Ok(l) => l.spec,
+        Err(diags) => {
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            printer.error(format!("cannot load `{}`", args.test.display()), None);
+            return exit::USAGE;
+        }
+    };
+    let scenario = match &args.scenario {
+        Some(name) => match test.scenarios.iter().find(|s| &s.name == name) {
+            Some(s) => Some(s),
+            None => {
+                let names: Vec<&str> = test.scenarios.iter().map(|s| s.name.as_str()).collect();
+                printer.error(
+                    format!("no scenario `{name}` in `{}`", args.test.display()),
+                    Some(&format!("scenarios: {}", names.join(", "))),
+                );
+                return exit::USAGE;
+            }
+        },
+        None if test.scenarios.len() == 1 => test.scenarios.first(),
+        None => None,
+    };
+    let levels = match scenario {
+        Some(sc) => Expectations::merged(&test.expect, &sc.expect),
+        None => Expectations::merged(&test.expect, &Expectations::default()),
+    };
+    if levels.is_empty() {
+        printer.error(
+            format!(
+                "`{}` declares no telemetry expectations",
+                args.test.display()
+            ),
+            Some("add `[[expect.span]]` (or another `[expect.*]` table) to the test"),
+        );
+        return exit::USAGE;
+    }
+    let spans = match read(&args.file, printer) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let cx = CheckContext {
+        services: test.services.keys().cloned().collect(),
+    };
+    let failures = expect::check(&levels, &spans, &cx);
+    let path = args.test.display();
+    for f in &failures {
+        println!(
+            "{path}:{}: {}: expected {}, got {}",
+            f.line, f.expectation, f.expected, f.actual
+        );
+    }
+    if failures.is_empty() {
+        printer.info(format!(
+            "{} span(s): every telemetry expectation of `{}` holds",
+            spans.len(),
+            test.name
+        ));
+        exit::OK
+    } else {
+        printer.info(format!(
+            "{} span(s): {} telemetry expectation(s) failed",
+            spans.len(),
+            failures.len()
+        ));
+        exit::TESTS_FAILED
+    }
+}
+
+pub fn diff(args: DiffArgs, printer: Printer) -> u8 {
+    if !(args.duration_ratio.is_finite() && args.duration_ratio >= 0.0) {
+        printer.error("`--duration-ratio` must be a number >= 0", None);
+        return exit::USAGE;
+    }
+    let (old, new) = match (read(&args.old, printer), read(&args.new, printer)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(c), _) | (_, Err(c)) => return c,
+    };
+    let d = diff::diff(
+        &old,
+        &new,
+        DiffOptions {
+            duration_ratio: args.duration_ratio,
+            ..Default::default()
+        },
+    );
+    match args.format {
+        DiffFormatArg::Text => print!("{}", diff::render_text(&d)),
+        DiffFormatArg::Markdown => print!("{}", diff::render_markdown(&d)),
+        DiffFormatArg::Json => match serde_json::to_string_pretty(&d) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                printer.error(format!("cannot serialise the diff: {e}"), None);
+                return exit::USAGE;
+            }
+        },
+    }
+    if d.structurally_equal() {
+        exit::OK
+    } else {
+        exit::TESTS_FAILED
+    }
+}
+
+/// Whether a run collects spans: asked for, or some test declares expectations.
+pub fn wanted(flag: bool, tests: &[Arc<TestSpec>]) -> bool {
+    flag || tests
+        .iter()
+        .any(|t| !t.expect.is_empty() || t.scenarios.iter().any(|s| !s.expect.is_empty()))
+}
+
+/// Where spans are saved: the flag, else `spans/` beside the JSON results (unless they go to
+/// stdout), else nowhere.
+pub fn spans_dir(flag: &Option<PathBuf>, json: &Option<PathBuf>) -> Option<PathBuf> {
+    if flag.is_some() {
+        return flag.clone();
+    }
+    let json = json.as_ref().filter(|p| p.as_os_str() != "-")?;
+    Some(
+        json.parent()
+            .map_or_else(|| PathBuf::from("spans"), |p| p.join("spans")),
+    )
+}
+
+/// Start the receiver for a run on `backend` (`local`: loopback only).
+pub async fn start(
+    backend: &str,
+    run_id: &str,
+    dir: Option<PathBuf>,
+    printer: Printer,
+) -> Option<Arc<Telemetry>> {
+    if backend != "local" {
+        printer.warn(format!(
+            "telemetry: span collection runs on the local backend only for now; the `{backend}` run goes on without it"
+        ));
+        return None;
+    }
+    match Telemetry::start(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        run_id,
+        dir,
+        Limits::default(),
+    )
+    .await
+    {
+        Ok(t) => {
+            printer.info(format!("telemetry: OTLP/HTTP receiver on {}", t.endpoint()));
+            Some(t)
+        }
+        Err(e) => {
+            printer.warn(format!("telemetry: cannot start the OTLP receiver: {e}"));
+            None
+        }
+    }
+}
