@@ -13,5 +13,10 @@ if ! python3 -c 'import junitparser, cmarkgfm' >/dev/null 2>&1; then
   echo "setup: installing junitparser and cmarkgfm (PyPI)" >&2
   python3 -m pip install -q junitparser cmarkgfm
 fi
+# The real OpenTelemetry SDK the telemetry tests emit spans with (OTLP/HTTP protobuf).
+if ! python3 -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http' >/dev/null 2>&1; then
+  echo "setup: installing opentelemetry-sdk and the OTLP/HTTP exporter (PyPI)" >&2
+  python3 -m pip install -q opentelemetry-sdk opentelemetry-exporter-otlp-proto-http
+fi
 scripts/ensure-docker.sh
 scripts/test-image.sh

@@ -305,7 +305,8 @@ pub fn from_request(req: &ExportTraceServiceRequest) -> (Vec<Span>, Option<Rejec
 
 /// An export request holding `spans`, grouped by resource and scope in first-seen order.
 pub fn to_request(spans: &[Span]) -> ExportTraceServiceRequest {
-    let mut groups: Vec<(Arc<Attrs>, Vec<(String, Vec<&Span>)>)> = Vec::new();
+    type ByScope<'a> = Vec<(String, Vec<&'a Span>)>;
+    let mut groups: Vec<(Arc<Attrs>, ByScope<'_>)> = Vec::new();
     for s in spans {
         let g = match groups
             .iter()

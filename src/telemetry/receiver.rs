@@ -122,18 +122,19 @@ async fn handle(req: Request<Incoming>, collector: &Collector) -> Response<Full<
             .to_ascii_lowercase()
     };
     let ctype = header(hyper::header::CONTENT_TYPE);
-    let enc =
-        match ctype.split(';').next().unwrap_or("").trim() {
-            "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
-            "application/json" => Encoding::Json,
-            other => return reject(
+    let enc = match ctype.split(';').next().unwrap_or("").trim() {
+        "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
+        "application/json" => Encoding::Json,
+        other => {
+            return reject(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 format!(
                     "content type `{other}`: send `application/x-protobuf` or `application/json`"
                 ),
                 collector,
-            ),
-        };
+            )
+        }
+    };
     let gzip = match header(hyper::header::CONTENT_ENCODING).as_str() {
         "" | "identity" => false,
         "gzip" => true,
@@ -146,6 +147,14 @@ async fn handle(req: Request<Incoming>, collector: &Collector) -> Response<Full<
         }
     };
     let limit = collector.limits().body_bytes;
+    let declared = header(hyper::header::CONTENT_LENGTH).parse::<u64>().ok();
+    if declared.is_some_and(|n| n > limit as u64) {
+        return reject(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body larger than {limit} bytes"),
+            collector,
+        );
+    }
     let body = match Limited::new(req.into_body(), limit).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
@@ -232,5 +241,219 @@ async fn handle(req: Request<Incoming>, collector: &Collector) -> Response<Full<
             "application/json",
             serde_json::to_vec(&resp).unwrap_or_else(|_| b"{}".to_vec()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::collector::Limits;
+    use crate::telemetry::model::{tests::span, to_request};
+    use std::io::Write;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// One raw HTTP/1.1 request; returns the status code and the body.
+    async fn post(
+        addr: SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Vec<u8>) {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes()).await.expect("write head");
+        // An oversized body is refused on its declared length, before it is read: do not
+        // send it (the server closes, and unread data would reset the connection).
+        if body.len() <= 2048 {
+            s.write_all(body).await.expect("write body");
+        }
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out).await;
+        let text = String::from_utf8_lossy(&out);
+        let code = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|b| b.1.as_bytes().to_vec())
+            .unwrap_or_default();
+        (code, body)
+    }
+
+    async fn receiver(limits: Limits) -> (Receiver, Collector, u64) {
+        let c = Collector::new(limits);
+        let key = c.open(1, "env", 0);
+        let r = Receiver::start(std::net::Ipv4Addr::LOCALHOST.into(), c.clone())
+            .await
+            .expect("bind");
+        (r, c, key)
+    }
+
+    fn payload(n: u64) -> ExportTraceServiceRequest {
+        to_request(
+            &(1..=n)
+                .map(|i| span(i, None, "s", 1, 2))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[tokio::test]
+    async fn protobuf_json_and_gzip_bodies_are_stored() {
+        let (r, c, key) = receiver(Limits::default()).await;
+        let pb = payload(3).encode_to_vec();
+        let (code, body) = post(
+            r.addr(),
+            "/v1/traces",
+            &[("content-type", "application/x-protobuf")],
+            &pb,
+        )
+        .await;
+        assert_eq!(code, 200);
+        assert_eq!(
+            ExportTraceServiceResponse::decode(&body[..]).expect("response"),
+            Default::default()
+        );
+        let json = serde_json::to_vec(&payload(2)).expect("json");
+        let (code, _) = post(
+            r.addr(),
+            "/v1/traces",
+            &[("content-type", "application/json")],
+            &json,
+        )
+        .await;
+        assert_eq!(code, 200);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&pb).expect("gzip");
+        let gz = gz.finish().expect("gzip");
+        let (code, _) = post(
+            r.addr(),
+            "/v1/traces",
+            &[
+                ("content-type", "application/x-protobuf"),
+                ("content-encoding", "gzip"),
+            ],
+            &gz,
+        )
+        .await;
+        assert_eq!(code, 200);
+        assert_eq!(c.count(key), 8);
+        assert!(c.take_warnings().is_empty());
+    }
+
+    #[tokio::test]
+    async fn bad_input_gets_a_4xx_and_a_warning_never_a_crash() {
+        let limits = Limits {
+            body_bytes: 1024,
+            spans_per_scenario: 2,
+            ..Limits::default()
+        };
+        let (r, c, key) = receiver(limits).await;
+        let pb = |h: &'static str| [("content-type", h)];
+        type Case = (
+            &'static str,
+            Vec<(&'static str, &'static str)>,
+            Vec<u8>,
+            u16,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "/v1/traces",
+                pb("application/x-protobuf").to_vec(),
+                vec![0xff, 0xff, 0xff],
+                400,
+            ),
+            (
+                "/v1/traces",
+                pb("application/json").to_vec(),
+                b"{\"resourceSpans\": 3}".to_vec(),
+                400,
+            ),
+            (
+                "/v1/traces",
+                pb("text/plain").to_vec(),
+                b"hello".to_vec(),
+                415,
+            ),
+            (
+                "/v1/traces",
+                pb("application/x-protobuf").to_vec(),
+                vec![0; 4096],
+                413,
+            ),
+            (
+                "/v1/traces",
+                vec![
+                    ("content-type", "application/x-protobuf"),
+                    ("content-encoding", "gzip"),
+                ],
+                b"not gzip".to_vec(),
+                400,
+            ),
+            (
+                "/v1/traces",
+                vec![
+                    ("content-type", "application/x-protobuf"),
+                    ("content-encoding", "br"),
+                ],
+                Vec::new(),
+                415,
+            ),
+            (
+                "/v1/metrics",
+                pb("application/x-protobuf").to_vec(),
+                Vec::new(),
+                404,
+            ),
+        ];
+        for (path, headers, body, want) in cases {
+            let (code, _) = post(r.addr(), path, &headers, &body).await;
+            assert_eq!(code, want, "{path} {headers:?}");
+        }
+        // A gzip bomb: small on the wire, over the limit once inflated.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&vec![0u8; 1 << 18]).expect("gzip");
+        let bomb = gz.finish().expect("gzip");
+        assert!(bomb.len() < 1024);
+        let (code, _) = post(
+            r.addr(),
+            "/v1/traces",
+            &[
+                ("content-type", "application/x-protobuf"),
+                ("content-encoding", "gzip"),
+            ],
+            &bomb,
+        )
+        .await;
+        assert_eq!(code, 413);
+        // Over the per-scenario cap: accepted with a partial success naming the rejects.
+        let (code, body) = post(
+            r.addr(),
+            "/v1/traces",
+            &[("content-type", "application/x-protobuf")],
+            &payload(5).encode_to_vec(),
+        )
+        .await;
+        assert_eq!(code, 200);
+        let resp = ExportTraceServiceResponse::decode(&body[..]).expect("response");
+        assert_eq!(resp.partial_success.map(|p| p.rejected_spans), Some(3));
+        assert_eq!(c.count(key), 2);
+        let w = c.take_warnings();
+        assert_eq!(
+            w.iter()
+                .filter(|w| w.contains("rejected an OTLP request"))
+                .count(),
+            7,
+            "{w:#?}"
+        );
+        assert!(w.iter().any(|w| w.contains("span cap of 2")), "{w:#?}");
     }
 }
