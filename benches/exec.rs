@@ -181,6 +181,7 @@ fn benches(c: &mut Criterion) {
             run_id: run_id(),
             pull: false,
             pool_size: 4,
+            otel_endpoint: None,
         })
         .await
         .expect("backend")

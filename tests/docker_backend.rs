@@ -51,6 +51,7 @@ async fn connect(run_id: &str) -> DockerBackend {
         run_id: run_id.to_string(),
         pull: false,
         pool_size: 4,
+        otel_endpoint: None,
     };
     DockerBackend::connect(cfg)
         .await

@@ -222,3 +222,43 @@ spans_total = { gte = "two" }
     );
     assert!(err.contains("bad.clnrm.toml:16"), "{err}");
 }
+
+fn ensure_test_image() {
+    let present = Command::new("docker")
+        .args(["image", "inspect", "clnrm-test/busybox:1"])
+        .output()
+        .expect("docker CLI runs")
+        .status
+        .success();
+    if !present {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-image.sh");
+        assert!(Command::new("bash")
+            .arg(script)
+            .status()
+            .expect("bash")
+            .success());
+    }
+}
+
+#[test]
+fn inside_docker_a_service_reaches_the_receiver_and_joins_the_trace() {
+    ensure_test_image();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    place(dir, "docker.clnrm.toml");
+    let out = clnrm(
+        dir,
+        &[
+            "run",
+            "docker.clnrm.toml",
+            "--backend",
+            "docker",
+            "--json",
+            "out/results.json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", text(&out.stderr));
+    let sc = &results(dir)["tests"][0]["scenarios"][0];
+    // clnrm.scenario, two step spans, the container's span.
+    assert_eq!(sc["telemetry"]["spans"], 4, "{sc}");
+}

@@ -362,6 +362,7 @@ mod tests {
             run_id: "local-unit".into(),
             pull: false,
             pool_size: 2,
+            otel_endpoint: None,
         })
     }
 

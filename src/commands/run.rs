@@ -48,11 +48,24 @@ pub fn run(args: RunArgs, printer: Printer) -> u8 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let (mut opts, cfg) = session::options(args.exec.jobs, &config, &results.run_id, args.pull);
+    let (mut opts, mut cfg) = session::options(args.exec.jobs, &config, &results.run_id, args.pull);
     opts.fail_fast = args.fail_fast;
     opts.retries = args.retries;
     let backend_arg = session::backend_arg(args.exec.backend, &config);
     let failed_to_start = rt.block_on(async {
+        if super::telemetry::wanted(args.telemetry, &tests) {
+            let local = session::uses_local(backend_arg, session::needs_image(&tests));
+            let dir = super::telemetry::spans_dir(&args.spans_dir, &args.json);
+            match super::telemetry::start(local, &results.run_id, dir, printer).await {
+                Ok(t) => {
+                    if !local {
+                        cfg.otel_endpoint = Some(t.endpoint().to_string());
+                    }
+                    opts.telemetry = Some(t);
+                }
+                Err(code) => return Some(code),
+            }
+        }
         let backend = match session::choose_backend(
             backend_arg,
             session::needs_image(&tests),
@@ -63,15 +76,15 @@ pub fn run(args: RunArgs, printer: Printer) -> u8 {
         .await
         {
             Ok(b) => b,
-            Err(code) => return Some(code),
+            Err(code) => {
+                if let Some(t) = &opts.telemetry {
+                    t.finish().await;
+                }
+                return Some(code);
+            }
         };
         results.backend = backend.name().to_string();
         results.fingerprint.docker_version = session::docker_version(&results.backend).await;
-        if super::telemetry::wanted(args.telemetry, &tests) {
-            let dir = super::telemetry::spans_dir(&args.spans_dir, &args.json);
-            opts.telemetry =
-                super::telemetry::start(&results.backend, &results.run_id, dir, printer).await;
-        }
         let live = Live::start();
         let t_run = Instant::now();
         results.tests =
@@ -104,6 +117,9 @@ pub fn run(args: RunArgs, printer: Printer) -> u8 {
         }
         let t_clean = Instant::now();
         shutdown(backend.as_ref(), printer).await;
+        if let Some(t) = &opts.telemetry {
+            t.finish().await;
+        }
         results
             .phases
             .insert("cleanup".into(), session::ms_since(t_clean));

@@ -178,6 +178,7 @@ pub fn options(
             run_id: run_id.to_string(),
             pull,
             pool_size: jobs + 2,
+            otel_endpoint: None,
         },
     )
 }
@@ -243,6 +244,15 @@ pub fn needs_image(tests: &[Arc<TestSpec>]) -> bool {
 
 /// Docker when asked or available; local when asked, or in auto mode when nothing needs an
 /// image. `reuse_all` (watch mode) keeps every healthy Docker environment warm for reuse.
+/// Whether [`choose_backend`] picks the local backend for `arg` (decided before connecting).
+pub fn uses_local(arg: BackendArg, needs_image: bool) -> bool {
+    match arg {
+        BackendArg::Local => true,
+        BackendArg::Docker => false,
+        BackendArg::Auto => !needs_image,
+    }
+}
+
 pub async fn choose_backend(
     arg: BackendArg,
     needs_image: bool,

@@ -165,34 +165,44 @@ pub fn spans_dir(flag: &Option<PathBuf>, json: &Option<PathBuf>) -> Option<PathB
     )
 }
 
-/// Start the receiver for a run on `backend` (`local`: loopback only).
+/// Start the receiver for a run: on loopback for the local backend; for Docker on the
+/// gateway of a network of the run's own (see `backend::docker::telemetry_network`). Without
+/// a receiver the expectations could not be checked: the run does not start (exit 5) rather
+/// than pass them unchecked.
 pub async fn start(
-    backend: &str,
+    local: bool,
     run_id: &str,
     dir: Option<PathBuf>,
     printer: Printer,
-) -> Option<Arc<Telemetry>> {
-    if backend != "local" {
-        printer.warn(format!(
-            "telemetry: span collection runs on the local backend only for now; the `{backend}` run goes on without it"
-        ));
-        return None;
-    }
-    match Telemetry::start(
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-        run_id,
-        dir,
-        Limits::default(),
-    )
-    .await
-    {
+) -> Result<Arc<Telemetry>, u8> {
+    let (ip, network) = if local {
+        (IpAddr::V4(Ipv4Addr::LOCALHOST), None)
+    } else {
+        match crate::backend::docker::telemetry_network(run_id).await {
+            Ok((ip, id)) => (ip, Some(id)),
+            Err(e) => {
+                printer.error(
+                    format!("telemetry: no network for the receiver: {e}"),
+                    e.hint().or(Some("or run with `--backend local`")),
+                );
+                return Err(exit::BACKEND_UNAVAILABLE);
+            }
+        }
+    };
+    match Telemetry::start(ip, network.clone(), run_id, dir, Limits::default()).await {
         Ok(t) => {
             printer.info(format!("telemetry: OTLP/HTTP receiver on {}", t.endpoint()));
-            Some(t)
+            Ok(t)
         }
         Err(e) => {
-            printer.warn(format!("telemetry: cannot start the OTLP receiver: {e}"));
-            None
+            if let Some(id) = network {
+                crate::backend::docker::remove_network(&id).await;
+            }
+            printer.error(
+                format!("telemetry: cannot start the OTLP receiver on {ip}: {e}"),
+                None,
+            );
+            Err(exit::BACKEND_UNAVAILABLE)
         }
     }
 }

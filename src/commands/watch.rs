@@ -372,6 +372,7 @@ impl Session {
             run_id: self.run_id.clone(),
             pull: self.args.pull,
             pool_size: self.jobs + 2,
+            otel_endpoint: None,
         };
         let backend =
             run_session::choose_backend(self.backend_arg, needs_image, cfg, true, self.printer)

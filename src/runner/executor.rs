@@ -127,7 +127,7 @@ async fn run_attempt(
     let trace = job
         .telemetry
         .as_ref()
-        .map(|t| t.begin(&job.test, job.index, attempt));
+        .map(|t| t.begin(&job.test, job.index, attempt, env.id()));
 
     let mut healthy = true;
     for (i, step) in sc.steps.iter().enumerate() {

@@ -38,6 +38,8 @@ pub struct Telemetry {
     run_id: String,
     artifacts: Option<PathBuf>,
     ids: IdGen,
+    /// Docker network the receiver listens on (removed by [`Telemetry::finish`]).
+    network: std::sync::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -49,10 +51,11 @@ impl std::fmt::Debug for Telemetry {
 }
 
 impl Telemetry {
-    /// Start the receiver on `ip` (loopback for the local backend). Spans of each scenario
-    /// are written under `artifacts` when given.
+    /// Start the receiver on `ip` (loopback for the local backend, the gateway of `network`
+    /// for Docker). Spans of each scenario are written under `artifacts` when given.
     pub async fn start(
         ip: IpAddr,
+        network: Option<String>,
         run_id: &str,
         artifacts: Option<PathBuf>,
         limits: Limits,
@@ -67,7 +70,16 @@ impl Telemetry {
             run_id: run_id.to_string(),
             artifacts,
             ids: IdGen::new(),
+            network: std::sync::Mutex::new(network),
         }))
+    }
+
+    /// End of the run: remove the receiver's Docker network, if any. Idempotent.
+    pub async fn finish(&self) {
+        let net = self.network.lock().ok().and_then(|mut n| n.take());
+        if let Some(id) = net {
+            crate::backend::docker::remove_network(&id).await;
+        }
     }
 
     /// `http://ip:port` of the receiver, the value of `OTEL_EXPORTER_OTLP_ENDPOINT`.
@@ -89,11 +101,18 @@ impl Telemetry {
     }
 
     /// Start collecting for one scenario attempt.
-    pub fn begin(&self, test: &TestSpec, index: usize, attempt: u32) -> ScenarioTrace {
+    pub fn begin(
+        &self,
+        test: &TestSpec,
+        index: usize,
+        attempt: u32,
+        env_id: Option<String>,
+    ) -> ScenarioTrace {
         let trace_id = self.ids.trace_id();
         let root = self.ids.span_id();
         let now = now_ns();
-        let env_id = format!("{}-{}", self.run_id, self.ids.span_id() >> 16);
+        let env_id =
+            env_id.unwrap_or_else(|| format!("{}-{}", self.run_id, self.ids.span_id() >> 16));
         let key = self.collector.open(trace_id, &env_id, now);
         let sc = &test.scenarios[index];
         ScenarioTrace {
@@ -324,6 +343,27 @@ impl ScenarioTrace {
         }
         out
     }
+}
+
+/// `KEY=VALUE` variables for a service container's main process: the receiver, the service id
+/// as service name, the environment id as resource attribute; each only when the service does
+/// not set it.
+pub fn service_otel_env(
+    svc: &crate::suite::ServiceSpec,
+    endpoint: &str,
+    env_id: &str,
+) -> Vec<String> {
+    [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.to_string()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_string()),
+        ("OTEL_SERVICE_NAME", svc.id.clone()),
+        ("OTEL_RESOURCE_ATTRIBUTES", format!("{ENV_ATTR}={env_id}")),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_string()),
+    ]
+    .into_iter()
+    .filter(|(k, _)| !svc.env.contains_key(*k))
+    .map(|(k, v)| format!("{k}={v}"))
+    .collect()
 }
 
 /// `<dir>/<test path with / as __>/<scenario>.otlp.jsonl`, names reduced to a safe alphabet.

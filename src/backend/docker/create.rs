@@ -27,6 +27,8 @@ pub const KEEP_ALIVE: [&str; 2] = ["sleep", "infinity"];
 pub(crate) struct EnvParts {
     pub key: u64,
     pub network_id: String,
+    /// Base name of the network and containers; the environment's id in telemetry.
+    pub name: String,
     /// Service id -> container id.
     pub containers: BTreeMap<String, String>,
     /// `create`, `start`, `ready` wall times in ms.
@@ -71,6 +73,7 @@ pub(crate) async fn create_env(
     let mut parts = EnvParts {
         key,
         network_id: String::new(),
+        name: base.clone(),
         containers: BTreeMap::new(),
         phases: BTreeMap::new(),
         reusable,
@@ -98,7 +101,8 @@ async fn build(
     // A lone service without network access has no peer to talk to: it gets no network at
     // all (loopback only). That is as hermetic as an internal network and saves creating
     // and removing one per environment, about a third of an environment's daemon work.
-    let network = if needs_network(services) {
+    let otel = shared.cfg.otel_endpoint.as_deref();
+    let network = if needs_network(services) || otel.is_some() {
         let net = docker
             .create_network(NetworkCreateRequest {
                 name: base.to_string(),
@@ -116,7 +120,12 @@ async fn build(
     };
     let created = join_all(services.values().map(|svc| {
         let name = format!("{base}-{}", svc.id);
-        let body = container_body(svc, network, labels);
+        let mut body = container_body(svc, network, labels);
+        if let (Some(endpoint), Some(env)) = (otel, body.env.as_mut()) {
+            env.extend(crate::telemetry::handle::service_otel_env(
+                svc, endpoint, base,
+            ));
+        }
         async move {
             let opts = CreateContainerOptionsBuilder::default().name(&name).build();
             let r = docker.create_container(Some(opts), body).await;

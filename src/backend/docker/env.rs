@@ -36,6 +36,10 @@ impl DockerEnv {
 
 #[async_trait]
 impl Env for DockerEnv {
+    fn id(&self) -> Option<String> {
+        Some(self.parts.name.clone())
+    }
+
     async fn exec(&self, service: &str, req: &ExecRequest) -> Result<ExecOutput, BackendError> {
         let container =
             self.parts

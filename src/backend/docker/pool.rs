@@ -155,6 +155,7 @@ mod tests {
         EnvParts {
             key,
             network_id: String::new(),
+            name: String::new(),
             containers: BTreeMap::new(),
             phases: BTreeMap::new(),
             reusable: true,
