@@ -5,10 +5,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{load::loader, Printer};
 use crate::cli::{AnalyzeArgs, DiffArgs, DiffFormatArg, SpansArgs};
 use crate::exit;
-use crate::suite::TestSpec;
+use crate::report::Printer;
+use crate::settings::Settings;
+use crate::suite::{Loader, TestSpec};
 use crate::telemetry::diff::{self, DiffOptions};
 use crate::telemetry::expect::{self, CheckContext, Expectations};
 use crate::telemetry::model::{read_jsonl, Span};
@@ -24,7 +25,8 @@ fn read(path: &std::path::Path, printer: Printer) -> Result<Vec<Span>, u8> {
     })
 }
 
-pub fn spans(args: SpansArgs, printer: Printer) -> u8 {
+pub fn spans(settings: &Settings, args: &SpansArgs) -> u8 {
+    let printer = settings.printer;
     match read(&args.file, printer) {
         Ok(spans) => {
             print!("{}", tree::render(&spans, args.attrs));
@@ -34,11 +36,9 @@ pub fn spans(args: SpansArgs, printer: Printer) -> u8 {
     }
 }
 
-pub fn analyze(args: AnalyzeArgs, printer: Printer) -> u8 {
-    let loader = match loader(&args.load, printer) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+pub fn analyze(settings: &Settings, args: &AnalyzeArgs) -> u8 {
+    let printer = settings.printer;
+    let loader = Loader::new(settings.load.clone());
     let test = match loader.load(&args.test) {
         Ok(l) => l.spec,
         Err(diags) => {
@@ -110,7 +110,8 @@ pub fn analyze(args: AnalyzeArgs, printer: Printer) -> u8 {
     }
 }
 
-pub fn diff(args: DiffArgs, printer: Printer) -> u8 {
+pub fn diff(settings: &Settings, args: &DiffArgs) -> u8 {
+    let printer = settings.printer;
     if !(args.duration_ratio.is_finite() && args.duration_ratio >= 0.0) {
         printer.error("`--duration-ratio` must be a number >= 0", None);
         return exit::USAGE;
