@@ -50,7 +50,12 @@ fn trace(n: usize, salt: u64) -> Vec<Span> {
         out.push(mk(2 + c, Some(1), format!("svc.{c}"), 10 + c));
     }
     for g in 0..100u64 {
-        out.push(mk(100 + g, Some(2 + g / 10), format!("op.{}", g % 10), 20 + g));
+        out.push(mk(
+            100 + g,
+            Some(2 + g / 10),
+            format!("op.{}", g % 10),
+            20 + g,
+        ));
     }
     let mut id = 1_000u64;
     while out.len() < n {
@@ -247,7 +252,10 @@ fn scenario_overhead(c: &mut Criterion) {
     let received = trace(1_000, 0);
     let mut g = c.benchmark_group("scenario");
     g.measurement_time(Duration::from_secs(3));
-    for (label, spans) in [("nothing emitted", Vec::new()), ("1000 spans emitted", received)] {
+    for (label, spans) in [
+        ("nothing emitted", Vec::new()),
+        ("1000 spans emitted", received),
+    ] {
         g.bench_function(label, |b| {
             b.iter(|| {
                 rt.block_on(async {
