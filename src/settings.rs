@@ -16,6 +16,8 @@ pub struct ProjectConfig {
     pub jobs: Option<usize>,
     pub backend: Option<String>,
     pub baseline: Option<PathBuf>,
+    /// Image of the default service, which runs steps that name no service.
+    pub default_image: Option<String>,
 }
 
 impl ProjectConfig {

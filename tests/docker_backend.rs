@@ -63,6 +63,7 @@ fn run_id(name: &str) -> String {
 
 fn svc(id: &str) -> ServiceSpec {
     ServiceSpec {
+        depends_on: Vec::new(),
         id: id.into(),
         image: Some(IMAGE.into()),
         cmd: None,
@@ -79,6 +80,8 @@ fn svc(id: &str) -> ServiceSpec {
 
 fn spec(name: &str, services: Vec<ServiceSpec>) -> TestSpec {
     TestSpec {
+        skip: None,
+        report: Default::default(),
         path: PathBuf::from(format!("{name}.clnrm.toml")),
         name: name.into(),
         description: None,

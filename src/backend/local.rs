@@ -263,7 +263,10 @@ async fn run(svc: &ServiceSpec, dir: &Path, req: &ExecRequest) -> Result<ExecOut
     Ok(out)
 }
 
-async fn wait_ready(s: &LocalService, probe: &crate::suite::ReadyProbe) -> Result<(), BackendError> {
+async fn wait_ready(
+    s: &LocalService,
+    probe: &crate::suite::ReadyProbe,
+) -> Result<(), BackendError> {
     let start = Instant::now();
     let mut last = String::from("probe never ran");
     let mut attempts = 0u32;
@@ -313,6 +316,8 @@ mod tests {
 
     fn spec(services: Vec<ServiceSpec>) -> TestSpec {
         TestSpec {
+            skip: None,
+            report: Default::default(),
             path: PathBuf::from("t.clnrm.toml"),
             name: "local-test".into(),
             description: None,
@@ -330,6 +335,7 @@ mod tests {
 
     fn host(id: &str) -> ServiceSpec {
         ServiceSpec {
+            depends_on: Vec::new(),
             id: id.into(),
             image: None,
             cmd: None,

@@ -13,11 +13,21 @@ use crate::suite::{discover, LoadOptions, Loader, Suite};
 /// `--freeze-clock` is a usage error (exit 2).
 pub fn loader(args: &LoadArgs, printer: Printer) -> Result<Loader, u8> {
     let cli_vars: BTreeMap<String, String> = args.vars.iter().cloned().collect();
-    let opts = LoadOptions::from_env(cli_vars, args.freeze_clock.clone());
+    let mut opts = LoadOptions::from_env(cli_vars, args.freeze_clock.clone());
     if let Err(e) = opts.validate() {
         printer.error(e, None);
         return Err(exit::USAGE);
     }
+    opts.default_image = match &args.default_image {
+        Some(i) => Some(i.clone()),
+        None => match crate::settings::ProjectConfig::load(std::path::Path::new(".")) {
+            Ok(c) => c.default_image,
+            Err(e) => {
+                printer.error(e, None);
+                return Err(exit::USAGE);
+            }
+        },
+    };
     Ok(Loader::new(opts))
 }
 

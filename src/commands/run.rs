@@ -18,7 +18,7 @@ use crate::settings::{self, ProjectConfig};
 use crate::suite::TestSpec;
 use crate::{exit, outcome};
 
-pub fn run(args: RunArgs, printer: Printer) -> u8 {
+pub fn run(mut args: RunArgs, printer: Printer) -> u8 {
     if args.watch {
         return super::watch::watch(args, printer);
     }
@@ -40,6 +40,14 @@ pub fn run(args: RunArgs, printer: Printer) -> u8 {
         Ok(p) => p,
         Err(code) => return code,
     };
+    // `[report]` of the test files: paths used when the command line names none.
+    let (declared, notes) = crate::suite::ReportSpec::merged(tests.iter().map(|t| t.as_ref()));
+    for n in notes {
+        printer.warn(n);
+    }
+    args.json = args.json.take().or(declared.json);
+    args.junit = args.junit.take().or(declared.junit);
+    args.markdown = args.markdown.take().or(declared.markdown);
     if !results.load_errors.is_empty() {
         results.duration_ms = session::ms_since(t0);
         return finish(&args, printer, results);

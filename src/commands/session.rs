@@ -117,7 +117,7 @@ pub fn prepare(inputs: RunInputs<'_>, printer: Printer) -> Result<Prepared, u8> 
 }
 
 /// Expected duration per test name from the baseline, to balance shards.
-fn shard_durations(config: &ProjectConfig, sel: &Selection) -> BTreeMap<String, f64> {
+pub(crate) fn shard_durations(config: &ProjectConfig, sel: &Selection) -> BTreeMap<String, f64> {
     if sel.shard.is_none() {
         return BTreeMap::new();
     }

@@ -11,6 +11,7 @@ use crate::suite::{
 
 fn service(id: &str, image: &str, line: u32) -> ServiceSpec {
     ServiceSpec {
+        depends_on: Vec::new(),
         id: id.into(),
         image: Some(image.into()),
         cmd: None,
@@ -27,6 +28,8 @@ fn service(id: &str, image: &str, line: u32) -> ServiceSpec {
 
 fn step(name: &str, run: Command, line: u32) -> StepSpec {
     StepSpec {
+        description: None,
+        retries: 0,
         name: name.into(),
         service: "app".into(),
         run,
@@ -50,6 +53,8 @@ fn clean() -> TestSpec {
     let mut s = step("hello", argv(&["echo", "hi"]), 12);
     s.expect.stdout.contains = vec!["hi".into()];
     TestSpec {
+        skip: None,
+        report: Default::default(),
         path: "t.clnrm.toml".into(),
         name: "t".into(),
         description: None,
@@ -58,6 +63,7 @@ fn clean() -> TestSpec {
         retries: None,
         services,
         scenarios: vec![ScenarioSpec {
+            skip: None,
             name: "main".into(),
             description: None,
             service: Some("app".into()),

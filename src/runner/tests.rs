@@ -14,6 +14,8 @@ use crate::suite::*;
 
 fn step(name: &str, sh: &str) -> StepSpec {
     StepSpec {
+        description: None,
+        retries: 0,
         name: name.into(),
         service: "app".into(),
         run: Command::Shell(sh.into()),
@@ -28,6 +30,7 @@ fn step(name: &str, sh: &str) -> StepSpec {
 
 fn test(name: &str, scenarios: Vec<(&str, Vec<StepSpec>)>) -> Arc<TestSpec> {
     let service = ServiceSpec {
+        depends_on: Vec::new(),
         id: "app".into(),
         image: Some("img".into()),
         cmd: None,
@@ -41,6 +44,8 @@ fn test(name: &str, scenarios: Vec<(&str, Vec<StepSpec>)>) -> Arc<TestSpec> {
         line: 3,
     };
     Arc::new(TestSpec {
+        skip: None,
+        report: Default::default(),
         path: PathBuf::from(format!("{name}.clnrm.toml")),
         name: name.into(),
         description: None,
@@ -51,6 +56,7 @@ fn test(name: &str, scenarios: Vec<(&str, Vec<StepSpec>)>) -> Arc<TestSpec> {
         scenarios: scenarios
             .into_iter()
             .map(|(n, steps)| ScenarioSpec {
+                skip: None,
                 name: n.into(),
                 description: None,
                 service: None,

@@ -6,16 +6,18 @@ mod discover;
 mod functions;
 mod loader;
 pub mod model;
+mod not_evaluated;
 mod reader;
 pub(crate) mod schema;
 pub(crate) mod sections;
 mod template;
-mod upstream;
+pub(crate) mod upstream;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use discover::{discover, is_test_file, DiscoverError};
 pub use loader::{LoadOptions, Loaded, Loader, Rendered, Suite, CACHE_CAPACITY, MAX_FILE_BYTES};
 pub use model::*;
+pub use schema::{start_waves, DEFAULT_SERVICE};
 pub use template::{ResolvedVar, VarSource, MACROS, MACROS_NAME};
 #[cfg(test)]
 mod robustness_tests;
