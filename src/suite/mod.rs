@@ -3,7 +3,9 @@
 
 mod diagnostic;
 mod discover;
+mod fake;
 mod functions;
+mod generators;
 mod loader;
 pub mod model;
 mod not_evaluated;
