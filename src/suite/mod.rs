@@ -22,6 +22,8 @@ pub use model::*;
 pub use schema::{start_waves, DEFAULT_SERVICE};
 pub use template::{ResolvedVar, VarSource, MACROS, MACROS_NAME};
 #[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
 mod robustness_tests;
 #[cfg(test)]
 mod tests;
