@@ -280,6 +280,113 @@ mod tests {
         assert_eq!(load, [120.0, 120.0]);
     }
 
+    fn spec(name: &str, path: &str, tags: &[&str], scenarios: &[(&str, &[&str])]) -> TestSpec {
+        use crate::suite::*;
+        TestSpec {
+            path: path.into(),
+            name: name.into(),
+            description: None,
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            timeout: None,
+            retries: None,
+            services: BTreeMap::new(),
+            scenarios: scenarios
+                .iter()
+                .map(|(n, tags)| ScenarioSpec {
+                    name: n.to_string(),
+                    description: None,
+                    service: None,
+                    timeout: None,
+                    retries: None,
+                    tags: tags.iter().map(|t| t.to_string()).collect(),
+                    steps: Vec::new(),
+                    line: 1,
+                    skip: None,
+                })
+                .collect(),
+            perf: PerfSpec::default(),
+            determinism: Determinism::default(),
+            dialect: Dialect::Current,
+            content_hash: String::new(),
+            skip: None,
+            report: ReportSpec::default(),
+        }
+    }
+
+    /// `test/scenario` of everything `filters` selects.
+    fn chosen(filters: &[&str]) -> Vec<String> {
+        let suite = vec![
+            spec(
+                "api-users",
+                "tests/api/users.clnrm.toml",
+                &["smoke"],
+                &[("list", &[]), ("slow export", &["slow"])],
+            ),
+            spec(
+                "api-orders",
+                "tests/api/orders.clnrm.toml",
+                &[],
+                &[("create", &["smoke"])],
+            ),
+            spec(
+                "db",
+                "tests/db/db.clnrm.toml",
+                &["slow"],
+                &[("migrate", &[])],
+            ),
+        ];
+        let sel = Selection {
+            filters: filters.iter().map(|f| f.to_string()).collect(),
+            ..Selection::default()
+        };
+        select(suite, &sel, &BTreeMap::new())
+            .iter()
+            .flat_map(|t| {
+                t.scenarios
+                    .iter()
+                    .map(move |s| format!("{}/{}", t.name, s.name))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn filters_like_nextest() {
+        let all = [
+            "api-users/list",
+            "api-users/slow export",
+            "api-orders/create",
+            "db/migrate",
+        ];
+        assert_eq!(chosen(&[]), all);
+        assert_eq!(
+            chosen(&["!tag:slow"]),
+            ["api-users/list", "api-orders/create"]
+        );
+        assert_eq!(chosen(&["name~^api-o"]), ["api-orders/create"]);
+        assert_eq!(
+            chosen(&["tag:smoke"]),
+            [
+                "api-users/list",
+                "api-users/slow export",
+                "api-orders/create"
+            ]
+        );
+        assert_eq!(
+            chosen(&["tag:smoke", "!slow"]),
+            ["api-users/list", "api-orders/create"]
+        );
+        assert_eq!(chosen(&["api-*/c*"]), ["api-orders/create"]);
+        assert_eq!(chosen(&["path:tests/db/**"]), ["db/migrate"]);
+        assert_eq!(chosen(&["users/list"]), ["api-users/list"]);
+        assert_eq!(chosen(&["!api"]), ["db/migrate"]);
+        assert!(chosen(&["nothing-matches"]).is_empty());
+        assert!(check_filter("name~(")
+            .unwrap_err()
+            .contains("invalid regex"));
+        assert!(check_filter("!").unwrap_err().contains("empty filter"));
+        assert!(check_filter("tag:[").unwrap_err().contains("invalid glob"));
+    }
+
     proptest! {
         #[test]
         fn every_test_lands_in_exactly_one_shard(

@@ -27,3 +27,5 @@ mod corpus_tests;
 mod robustness_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upstream_tests;
