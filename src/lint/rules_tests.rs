@@ -55,7 +55,7 @@ fn clean() -> TestSpec {
     TestSpec {
         skip: None,
         report: Default::default(),
-        path: "t.clnrm.toml".into(),
+        path: "t.clnrm.toml.tera".into(),
         name: "t".into(),
         description: None,
         tags: vec![],
@@ -275,4 +275,19 @@ fn long_shell_quiet_for_short_scripts_and_argv() {
     assert_eq!(ids(&lint(&spec, "", None)), vec![]);
     spec.scenarios[0].steps[0].run = argv(&["true", &"x".repeat(1000)]);
     assert_eq!(ids(&lint(&spec, "", None)), vec![]);
+}
+
+#[test]
+fn template_by_content_suggests_the_tera_name() {
+    let mut spec = clean();
+    spec.path = "t/x.clnrm.toml".into();
+    let src = "[meta]\nname = \"x\"\n# {{ not a comment to Tera }}\n";
+    let f = lint(&spec, "", Some(src));
+    assert_eq!(ids(&f), vec![("template-by-content", 3)]);
+    assert_eq!(
+        f[0].hint.as_deref(),
+        Some("rename it to `x.clnrm.toml.tera`")
+    );
+    spec.path = "t/x.clnrm.toml.tera".into();
+    assert_eq!(ids(&lint(&spec, "", Some(src))), vec![]);
 }
