@@ -1,32 +1,21 @@
 //! `clnrm list`: tests and scenarios found, with tags.
 
-use super::{load_suite, Printer};
+use super::load::load_suite;
 use crate::cli::{ListArgs, OutputFormat};
 use crate::exit;
-use crate::plan::{self, Selection};
-use crate::settings::ProjectConfig;
+use crate::settings::Settings;
+use crate::suite::Loader;
 
-pub fn list(args: ListArgs, printer: Printer) -> u8 {
-    let (_, loaded) = match load_suite(&args.paths, &args.load, printer) {
+pub fn list(settings: &Settings, args: &ListArgs) -> u8 {
+    let printer = settings.printer;
+    let loaded = match load_suite(settings, &Loader::new(settings.load.clone())) {
         Ok(l) => l,
         Err(code) => return code,
     };
     let suite = &loaded.suite;
     // The same selection (and shard split) as `run`, so `list` shows what a job would run.
-    let selection = Selection {
-        filters: args.filters.clone(),
-        tags: args.tags.clone(),
-        shard: args.shard,
-    };
-    let config = match ProjectConfig::load(std::path::Path::new(".")) {
-        Ok(c) => c,
-        Err(e) => {
-            printer.error(e, None);
-            return exit::USAGE;
-        }
-    };
-    let durations = super::session::shard_durations(&config, &selection);
-    let selected = plan::select(suite.tests.clone(), &selection, &durations);
+    let durations = super::pipeline::shard_durations(settings);
+    let selected = crate::plan::select(suite.tests.clone(), &settings.selection, &durations);
     match args.format {
         OutputFormat::Json => {
             let tests: Vec<_> = selected
