@@ -486,3 +486,47 @@ fn fmt_check_and_lint_through_the_binary() {
     let formatted = std::fs::read_to_string(dir.path().join("t.clnrm.toml")).unwrap();
     assert!(formatted.starts_with("[meta]\nname = \"t\""), "{formatted}");
 }
+
+#[test]
+fn upstream_v1_and_old_forms_run_on_docker_with_a_default_image() {
+    ensure_test_image();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let fixture_dir = fixture("upstream-run");
+    // Without a default image, the service-less steps are a located error.
+    let out = clnrm(&fixture_dir, &["validate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("steps.clnrm.toml:5:1"), "{err}");
+    assert!(err.contains("--default-image"), "{err}");
+    let out = clnrm(
+        &fixture_dir,
+        &[
+            "run",
+            "--default-image",
+            "clnrm-test/busybox:latest",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("`[otel]` (upstream) is not evaluated"),
+        "{err}"
+    );
+    let r: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(r["backend"], "docker");
+    let status = |t: usize, s: usize| r["tests"][t]["scenarios"][s]["status"].clone();
+    // Sorted by path: steps.clnrm.toml, then v1.clnrm.toml.
+    assert_eq!(r["tests"][0]["name"], "upstream-steps");
+    assert_eq!(status(0, 0), "passed");
+    assert_eq!(status(1, 0), "passed", "{}", r["tests"][1]);
+    assert_eq!(status(1, 1), "skipped");
+    assert_eq!(
+        r["tests"][1]["scenarios"][1]["message"],
+        "skipped: waiting for a fix"
+    );
+    let run_id = r["run_id"].as_str().unwrap();
+    assert_eq!(leftovers(&format!("clnrm.run={run_id}")), (0, 0));
+}
