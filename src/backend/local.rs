@@ -299,41 +299,18 @@ async fn wait_ready(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::suite::{Determinism, Dialect, Limits, PerfSpec, ReadyProbe};
+    use crate::suite::ReadyProbe;
 
     fn spec(services: Vec<ServiceSpec>) -> TestSpec {
-        TestSpec {
-            skip: None,
-            report: Default::default(),
-            path: PathBuf::from("t.clnrm.toml"),
-            name: "local-test".into(),
-            description: None,
-            tags: vec![],
-            timeout: None,
-            retries: None,
-            services: services.into_iter().map(|s| (s.id.clone(), s)).collect(),
-            scenarios: vec![],
-            perf: PerfSpec::default(),
-            determinism: Determinism::default(),
-            dialect: Dialect::Current,
-            content_hash: String::new(),
-        }
+        services
+            .into_iter()
+            .fold(TestSpec::named("local-test"), TestSpec::with_service)
     }
 
     fn host(id: &str) -> ServiceSpec {
         ServiceSpec {
-            depends_on: Vec::new(),
-            id: id.into(),
-            image: None,
-            cmd: None,
             env: BTreeMap::from([("SVC_VAR".to_string(), "from-service".to_string())]),
-            workdir: None,
-            limits: Limits::default(),
-            ready: None,
-            reuse: false,
-            mounts: vec![],
-            network_access: false,
-            line: 1,
+            ..ServiceSpec::named(id)
         }
     }
 

@@ -1,7 +1,5 @@
 //! Scheduler behaviour on the fake backend: scripted exit codes, outputs and durations.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,64 +11,19 @@ use crate::suite::*;
 
 fn step(name: &str, sh: &str) -> StepSpec {
     StepSpec {
-        description: None,
-        retries: 0,
-        name: name.into(),
-        service: "app".into(),
-        run: Command::Shell(sh.into()),
-        env: BTreeMap::new(),
-        workdir: None,
-        timeout: None,
-        expect: Expect::default(),
-        continue_on_failure: false,
         line: 10,
+        ..StepSpec::shell(name, "app", sh)
     }
 }
 
 fn test(name: &str, scenarios: Vec<(&str, Vec<StepSpec>)>) -> Arc<TestSpec> {
-    let service = ServiceSpec {
-        depends_on: Vec::new(),
-        id: "app".into(),
-        image: Some("img".into()),
-        cmd: None,
-        env: BTreeMap::new(),
-        workdir: None,
-        limits: Limits::default(),
-        ready: None,
-        reuse: false,
-        mounts: vec![],
-        network_access: false,
-        line: 3,
-    };
-    Arc::new(TestSpec {
-        skip: None,
-        report: Default::default(),
-        path: PathBuf::from(format!("{name}.clnrm.toml")),
-        name: name.into(),
-        description: None,
-        tags: vec![],
-        timeout: None,
-        retries: None,
-        services: BTreeMap::from([("app".to_string(), service)]),
-        scenarios: scenarios
-            .into_iter()
-            .map(|(n, steps)| ScenarioSpec {
-                skip: None,
-                name: n.into(),
-                description: None,
-                service: None,
-                timeout: None,
-                retries: None,
-                tags: vec![],
-                steps,
-                line: 5,
-            })
-            .collect(),
-        perf: PerfSpec::default(),
-        determinism: Determinism::default(),
-        dialect: Dialect::Current,
-        content_hash: String::new(),
-    })
+    let test = TestSpec::named(name).with_service(ServiceSpec::named("app").with_image("img"));
+    Arc::new(scenarios.into_iter().fold(test, |t, (n, steps)| {
+        t.with_scenario(ScenarioSpec {
+            line: 5,
+            ..ScenarioSpec::new(n, steps)
+        })
+    }))
 }
 
 /// Script: `exit N` exits N, `echo X` prints X, `sleep MS` takes MS milliseconds.

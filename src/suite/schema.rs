@@ -586,20 +586,7 @@ fn add_default_service(
     if used && !services.contains_key(DEFAULT_SERVICE) {
         services.insert(
             DEFAULT_SERVICE.to_string(),
-            ServiceSpec {
-                id: DEFAULT_SERVICE.to_string(),
-                image: Some(image.clone()),
-                cmd: None,
-                env: BTreeMap::new(),
-                workdir: None,
-                limits: Limits::default(),
-                ready: None,
-                reuse: false,
-                mounts: Vec::new(),
-                network_access: false,
-                line: 1,
-                depends_on: Vec::new(),
-            },
+            ServiceSpec::named(DEFAULT_SERVICE).with_image(image),
         );
     }
 }
