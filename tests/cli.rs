@@ -488,3 +488,49 @@ fn upstream_v1_and_old_forms_run_on_docker_with_a_default_image() {
     let run_id = r["run_id"].as_str().unwrap();
     assert_eq!(leftovers(&format!("clnrm.run={run_id}")), (0, 0));
 }
+
+#[test]
+fn list_selects_and_shards_like_run() {
+    let dir = fixture("upstream-run");
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["list", "--default-image", "img:1", "--format", "json"];
+        all.extend_from_slice(args);
+        let out = clnrm(&dir, &all);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|t| {
+                t["scenarios"].as_array().unwrap().iter().map(move |s| {
+                    format!(
+                        "{}/{}",
+                        t["name"].as_str().unwrap(),
+                        s["name"].as_str().unwrap()
+                    )
+                })
+            })
+            .collect()
+    };
+    assert_eq!(
+        names(&["--filter", "name~^upstream-v"]),
+        [
+            "upstream-v1/api saw db ready at start",
+            "upstream-v1/not today"
+        ]
+    );
+    assert_eq!(
+        names(&["--filter", "!not today"]),
+        [
+            "upstream-steps/upstream-steps",
+            "upstream-v1/api saw db ready at start"
+        ]
+    );
+    let (a, b) = (names(&["--shard", "1/2"]), names(&["--shard", "2/2"]));
+    assert!(a.iter().all(|n| !b.contains(n)));
+    assert_eq!(a.len() + b.len(), 3);
+    let out = clnrm(&dir, &["list", "--filter", "name~("]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("invalid regex"));
+}
