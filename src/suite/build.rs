@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::model::{
-    Command, Determinism, Dialect, Expect, Limits, PerfSpec, ScenarioSpec, ServiceSpec, StepSpec,
-    TestSpec,
+    Command, Determinism, Dialect, Expect, Limits, PerfSpec, ReportSpec, ScenarioSpec, ServiceSpec,
+    StepSpec, TestSpec,
 };
 
 impl TestSpec {
@@ -26,6 +26,8 @@ impl TestSpec {
             determinism: Determinism::default(),
             dialect: Dialect::Current,
             content_hash: String::new(),
+            skip: None,
+            report: ReportSpec::default(),
         }
     }
 
@@ -55,6 +57,7 @@ impl ServiceSpec {
             mounts: Vec::new(),
             network_access: false,
             line: 1,
+            depends_on: Vec::new(),
         }
     }
 
@@ -75,6 +78,7 @@ impl ScenarioSpec {
             tags: Vec::new(),
             steps,
             line: 1,
+            skip: None,
         }
     }
 }
@@ -102,6 +106,8 @@ impl StepSpec {
             expect: Expect::default(),
             continue_on_failure: false,
             line: 1,
+            description: None,
+            retries: 0,
         }
     }
 }
