@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::model::{
-    Command, Determinism, Dialect, Expect, Limits, PerfSpec, ScenarioSpec, ServiceSpec, StepSpec,
-    TestSpec,
+    Command, Determinism, Dialect, Expect, Limits, PerfSpec, ReportSpec, ScenarioSpec, ServiceSpec,
+    StepSpec, TestSpec,
 };
 
 impl TestSpec {
@@ -27,6 +27,8 @@ impl TestSpec {
             expect: Default::default(),
             dialect: Dialect::Current,
             content_hash: String::new(),
+            skip: None,
+            report: ReportSpec::default(),
         }
     }
 
@@ -56,6 +58,7 @@ impl ServiceSpec {
             mounts: Vec::new(),
             network_access: false,
             line: 1,
+            depends_on: Vec::new(),
         }
     }
 
@@ -77,6 +80,7 @@ impl ScenarioSpec {
             steps,
             expect: Default::default(),
             line: 1,
+            skip: None,
         }
     }
 }
@@ -104,6 +108,8 @@ impl StepSpec {
             expect: Expect::default(),
             continue_on_failure: false,
             line: 1,
+            description: None,
+            retries: 0,
         }
     }
 }
