@@ -11,6 +11,7 @@ pub mod plan;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod secrets;
 pub mod settings;
 pub mod suite;
 pub mod watch;

@@ -16,6 +16,19 @@ pub struct ProjectConfig {
     pub jobs: Option<usize>,
     pub backend: Option<String>,
     pub baseline: Option<PathBuf>,
+    /// Host paths test files may bind-mount outside the repository (relative to the project
+    /// root); `--allow-mount` adds to them.
+    #[serde(default)]
+    pub allow_mounts: Vec<PathBuf>,
+    /// Environment variables whose values are masked (`***`) in every report and log line;
+    /// `--mask-env` adds to them.
+    #[serde(default)]
+    pub mask_env: Vec<String>,
+    /// Default container memory limit of services that set none (`"1g"`, `"512m"`; `"none"`
+    /// for no limit).
+    pub container_memory: Option<String>,
+    /// Default pids limit of services that set none (`0` for no limit).
+    pub container_pids: Option<i64>,
 }
 
 impl ProjectConfig {
@@ -37,7 +50,20 @@ impl ProjectConfig {
                 ));
             }
         }
+        if let Some(m) = &config.container_memory {
+            if m != "none" && crate::suite::parse_memory(m).is_none() {
+                return Err(format!(
+                    "{}: `container_memory = \"{m}\"` is not a size (`\"1g\"`, `\"512m\"`) or `\"none\"`",
+                    path.display()
+                ));
+            }
+        }
         Ok(config)
+    }
+
+    /// `allow_mounts` made absolute against the project folder `dir`.
+    pub fn allow_mounts_in(&self, dir: &Path) -> Vec<PathBuf> {
+        self.allow_mounts.iter().map(|p| dir.join(p)).collect()
     }
 }
 

@@ -1,19 +1,33 @@
 //! The front of every command: discover, then load through the one pipeline.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::Printer;
 use crate::cli::LoadArgs;
 use crate::exit;
+use crate::settings::ProjectConfig;
 use crate::suite::{discover, LoadOptions, Loader, Suite};
 
 /// Build the loader for the command-line options (env `CLNRM_VAR_*` included). A bad
 /// `--freeze-clock` is a usage error (exit 2).
 pub fn loader(args: &LoadArgs, printer: Printer) -> Result<Loader, u8> {
     let cli_vars: BTreeMap<String, String> = args.vars.iter().cloned().collect();
-    let opts = LoadOptions::from_env(cli_vars, args.freeze_clock.clone());
+    let mut opts = LoadOptions::from_env(cli_vars, args.freeze_clock.clone());
+    let config = match ProjectConfig::load(Path::new(".")) {
+        Ok(c) => c,
+        Err(e) => {
+            printer.error(e, None);
+            return Err(exit::USAGE);
+        }
+    };
+    // The trust boundary: what test files may reach beyond their repository, and which
+    // values never reach a report. Masks are registered before anything is loaded or printed.
+    opts.allow_mounts = config.allow_mounts_in(Path::new("."));
+    opts.allow_mounts.extend(args.allow_mounts.iter().cloned());
+    crate::secrets::register_env(&config.mask_env);
+    crate::secrets::register_env(&args.mask_env);
     if let Err(e) = opts.validate() {
         printer.error(e, None);
         return Err(exit::USAGE);
@@ -70,11 +84,11 @@ pub fn load_suite(
     let t1 = Instant::now();
     let suite = loader.load_suite(&files);
     let validate_ms = t1.elapsed().as_secs_f64() * 1000.0;
-    for w in &suite.warnings {
-        eprintln!("{w}");
-    }
-    for e in &suite.errors {
-        eprintln!("{e}");
+    for d in suite.warnings.iter().chain(&suite.errors) {
+        eprintln!(
+            "{}",
+            crate::secrets::terminal(&d.to_string(), printer.color)
+        );
     }
     Ok((
         loader,

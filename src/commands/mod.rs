@@ -49,13 +49,16 @@ impl Printer {
 
     /// A line on stderr.
     pub fn info(&self, msg: impl AsRef<str>) {
-        eprintln!("{}", msg.as_ref());
+        eprintln!("{}", crate::secrets::terminal(msg.as_ref(), self.color));
     }
 
     /// `error: ...` on stderr, with an optional hint after a blank line (uv style).
     pub fn error(&self, msg: impl AsRef<str>, hint: Option<&str>) {
         let label = self.paint("error", "1;31");
-        eprintln!("{label}: {}", msg.as_ref());
+        eprintln!(
+            "{label}: {}",
+            crate::secrets::terminal(msg.as_ref(), self.color)
+        );
         if let Some(h) = hint {
             eprintln!("\n{}: {h}", self.paint("hint", "1;36"));
         }
@@ -63,7 +66,10 @@ impl Printer {
 
     pub fn warn(&self, msg: impl AsRef<str>) {
         let label = self.paint("warning", "1;33");
-        eprintln!("{label}: {}", msg.as_ref());
+        eprintln!(
+            "{label}: {}",
+            crate::secrets::terminal(msg.as_ref(), self.color)
+        );
     }
 
     pub fn paint(&self, text: &str, ansi: &str) -> String {

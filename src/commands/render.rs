@@ -19,10 +19,12 @@ pub fn render(args: RenderArgs, printer: Printer) -> u8 {
                         VarSource::Env(name) => format!("env {name}"),
                         VarSource::Cli => "--var".to_string(),
                     };
-                    println!("{} = {:?}  # from {source}", v.name, v.value);
+                    let value = crate::secrets::mask(&v.value);
+                    println!("{} = {:?}  # from {source}", v.name, value);
                 }
             } else {
-                print!("{}", rendered.text);
+                // Values read with `env()` are masked here too: CI logs keep what render prints.
+                print!("{}", crate::secrets::mask(&rendered.text));
                 if !rendered.text.ends_with('\n') {
                     println!();
                 }
@@ -31,7 +33,10 @@ pub fn render(args: RenderArgs, printer: Printer) -> u8 {
         }
         Err(diags) => {
             for d in &diags {
-                eprintln!("{d}");
+                eprintln!(
+                    "{}",
+                    crate::secrets::terminal(&d.to_string(), printer.color)
+                );
             }
             printer.error(format!("cannot render `{}`", args.file.display()), None);
             exit::USAGE

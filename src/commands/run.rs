@@ -235,8 +235,11 @@ fn only_scenarios(tests: &[Arc<TestSpec>], keys: &[String]) -> Vec<Arc<TestSpec>
 
 /// Reports, summary and the exit code of a finished (or refused) run.
 fn finish(args: &RunArgs, printer: Printer, results: RunResults) -> u8 {
+    // Every report below is serialised from these: mask secrets once, here.
+    let results = crate::secrets::mask_results(results);
     if !results.tests.is_empty() {
-        eprintln!("{}", crate::report::table(&results, printer.color));
+        let table = crate::report::table(&results, printer.color);
+        eprintln!("{}", crate::secrets::terminal(&table, printer.color));
     }
     if !write_reports(args, printer, &results) {
         return exit::USAGE;

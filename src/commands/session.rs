@@ -178,6 +178,10 @@ pub fn options(
             run_id: run_id.to_string(),
             pull,
             pool_size: jobs + 2,
+            container_defaults: crate::backend::ContainerDefaults::from_config(
+                config.container_memory.as_deref(),
+                config.container_pids,
+            ),
         },
     )
 }
@@ -351,6 +355,7 @@ async fn print_progress(mut rx: mpsc::UnboundedReceiver<RunEvent>, printer: Prin
             } => {
                 let line =
                     format!("RETRY {test} / {scenario} (attempt {attempt} failed: {message})");
+                let line = crate::secrets::terminal(&line, printer.color).into_owned();
                 match &bar {
                     Some(pb) => pb.println(line),
                     None => eprintln!("{line}"),
@@ -374,6 +379,7 @@ async fn print_progress(mut rx: mpsc::UnboundedReceiver<RunEvent>, printer: Prin
                         line.push_str(&format!("\n      {}", m.replace('\n', "\n      ")));
                     }
                 }
+                let line = crate::secrets::terminal(&line, printer.color).into_owned();
                 match &bar {
                     Some(pb) => {
                         pb.inc(1);

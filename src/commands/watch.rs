@@ -289,10 +289,16 @@ impl Session {
         let reloaded = self.set.reload(&self.loader, &changes.reload);
         timing.load_ms = ms(t_load.elapsed());
         for w in &reloaded.warnings {
-            eprintln!("{w}");
+            eprintln!(
+                "{}",
+                crate::secrets::terminal(&w.to_string(), self.printer.color)
+            );
         }
         for e in &reloaded.errors {
-            eprintln!("{e}");
+            eprintln!(
+                "{}",
+                crate::secrets::terminal(&e.to_string(), self.printer.color)
+            );
         }
         let selection = Selection {
             filters: self.args.exec.filters.clone(),
@@ -371,6 +377,7 @@ impl Session {
             run_id: self.run_id.clone(),
             pull: self.args.pull,
             pool_size: self.jobs + 2,
+            container_defaults: Default::default(),
         };
         let backend =
             run_session::choose_backend(self.backend_arg, needs_image, cfg, true, self.printer)

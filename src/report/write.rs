@@ -13,6 +13,8 @@ use super::error::ReportError;
 /// The file gets mode 0644 on Unix: temp files are created 0600, and CI upload steps
 /// often run as another user than the one that ran the tests.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    // Last line of defence: no report file or stream carries a registered secret.
+    let bytes = &*crate::secrets::mask_bytes(bytes);
     let write_err = |source| ReportError::Write {
         path: path.to_path_buf(),
         source,
@@ -53,6 +55,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
 /// `$GITHUB_STEP_SUMMARY`, which other commands of the same step may also write to, so it
 /// must not be replaced.
 pub fn append(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let bytes = &*crate::secrets::mask_bytes(bytes);
     let write_err = |source| ReportError::Write {
         path: path.to_path_buf(),
         source,

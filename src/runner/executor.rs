@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::backend::{Backend, ExecRequest};
-use crate::results::{truncate_output, ScenarioResult, Status, StepResult, OUTPUT_LIMIT};
+use crate::results::{clip_output, ScenarioResult, Status, StepResult, OUTPUT_LIMIT};
 use crate::runner::expect;
 use crate::suite::{ScenarioSpec, TestSpec, DEFAULT_STEP_TIMEOUT};
 
@@ -182,8 +182,8 @@ async fn run_attempt(
                 step_result.duration_ms = ms(out.duration);
                 result.step_ms += step_result.duration_ms;
                 step_result.exit_code = out.exit_code;
-                let (so, so_cut) = truncate_output(&out.stdout, OUTPUT_LIMIT);
-                let (se, se_cut) = truncate_output(&out.stderr, OUTPUT_LIMIT);
+                let (so, so_cut) = clip_output(&out.stdout, out.stdout_cut, OUTPUT_LIMIT);
+                let (se, se_cut) = clip_output(&out.stderr, out.stderr_cut, OUTPUT_LIMIT);
                 step_result.stdout = so;
                 step_result.stderr = se;
                 step_result.stdout_truncated = so_cut;

@@ -6,16 +6,20 @@ mod discover;
 mod functions;
 mod loader;
 pub mod model;
+mod names;
 mod reader;
+mod render_guard;
 pub(crate) mod schema;
 pub(crate) mod sections;
 mod template;
+pub(crate) mod trust;
 mod upstream;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use discover::{discover, is_test_file, DiscoverError};
 pub use loader::{LoadOptions, Loaded, Loader, Rendered, Suite, CACHE_CAPACITY, MAX_FILE_BYTES};
 pub use model::*;
+pub use schema::parse_memory;
 pub use template::{ResolvedVar, VarSource, MACROS, MACROS_NAME};
 #[cfg(test)]
 mod robustness_tests;
