@@ -307,7 +307,7 @@ impl Loader {
         let (job_path, job_text) = (path.to_path_buf(), text.to_string());
         // Compile and render on a worker with its own stack, a deadline and budgets: a hostile
         // template is a located error, never an abort of the whole process.
-        let (compiled, rendered) = render_guard::bounded(path, move || {
+        let (compiled, rendered) = render_guard::bounded(path, text, move || {
             let c = match cached {
                 Some(c) => c,
                 None => {

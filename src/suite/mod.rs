@@ -22,6 +22,8 @@ pub use model::*;
 pub use schema::parse_memory;
 pub use template::{ResolvedVar, VarSource, MACROS, MACROS_NAME};
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
 mod robustness_tests;
 #[cfg(test)]
 mod tests;

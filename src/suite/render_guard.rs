@@ -40,7 +40,7 @@ pub(crate) enum Tripped {
 }
 
 impl Tripped {
-    fn diagnostic(self, path: &Path) -> Diagnostic {
+    fn diagnostic(self, path: &Path, src: &str) -> Diagnostic {
         let (msg, hint) = match self {
             Tripped::Output => (
                 format!(
@@ -63,7 +63,16 @@ impl Tripped {
                 "look for nested loops over large ranges",
             ),
         };
-        Diagnostic::file(path, Severity::Error, msg).with_hint(hint)
+        // Tera does not say where it was; point at the first construct that can run away.
+        let needle = match self {
+            Tripped::Range => "range(",
+            Tripped::Output | Tripped::Deadline => "{% for",
+        };
+        let d = match src.find(needle).or_else(|| src.find("{%")) {
+            Some(i) => Diagnostic::at(path, src, i..i + needle.len(), Severity::Error, msg),
+            None => Diagnostic::file(path, Severity::Error, msg),
+        };
+        d.with_hint(hint)
     }
 }
 
@@ -172,7 +181,7 @@ impl std::io::Write for CappedWriter {
 /// Run `f` (a compile and render) on a worker thread with a large stack, a deadline and a
 /// fresh budget. A tripped limit, a missed deadline or a panic becomes a diagnostic about
 /// `path`; on a missed deadline the worker is told to stop at its next `range` call or write.
-pub(crate) fn bounded<T, F>(path: &Path, f: F) -> Result<T, Vec<Diagnostic>>
+pub(crate) fn bounded<T, F>(path: &Path, src: &str, f: F) -> Result<T, Vec<Diagnostic>>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, Vec<Diagnostic>> + Send + 'static,
@@ -206,7 +215,7 @@ where
         )]);
     }
     match rx.recv_timeout(RENDER_DEADLINE + Duration::from_millis(100)) {
-        Ok((_, Some(t))) => Err(vec![t.diagnostic(path)]),
+        Ok((_, Some(t))) => Err(vec![t.diagnostic(path, src)]),
         Ok((Ok(r), None)) => r,
         Ok((Err(_), None)) | Err(mpsc::RecvTimeoutError::Disconnected) => {
             Err(vec![Diagnostic::file(
@@ -220,7 +229,7 @@ where
         }
         Err(mpsc::RecvTimeoutError::Timeout) => {
             cancelled.store(true, Ordering::Relaxed);
-            Err(vec![Tripped::Deadline.diagnostic(path)])
+            Err(vec![Tripped::Deadline.diagnostic(path, src)])
         }
     }
 }

@@ -27,6 +27,18 @@ const SYSTEM_DIRS: &[&str] = &[
     "/var/lib/docker",
 ];
 
+/// Trees refused whole (the host's configuration, kernel interfaces, devices, the daemon).
+const SYSTEM_TREES: &[&str] = &[
+    "/etc",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/boot",
+    "/run",
+    "/var/run",
+    "/var/lib/docker",
+];
+
 /// The repository root of `file`: `configured` when given, else the nearest folder above the
 /// file holding `.git` or `.clnrm`, else the file's own folder (a lone file reaches only its
 /// neighbours).
@@ -119,24 +131,19 @@ pub(crate) fn resolve_mount(
     } else {
         folder.join(source)
     };
-    if !joined.exists() {
-        return Err(refuse(
-            format!(
-                "mount source `{source}` does not exist (resolved to `{}`)",
-                lexical(&joined).display()
-            ),
-            "relative sources resolve against the test file's folder; Docker would create a missing one as root",
-        ));
-    }
     let resolved = canonical(&joined);
-    let allowed = allow.iter().any(|a| resolved.starts_with(a));
     let resolved_text = resolved.display().to_string();
+    let shown = if source == resolved_text {
+        format!("`{source}`")
+    } else {
+        format!("`{source}` (`{resolved_text}`)")
+    };
     let with_rest = if rest.is_empty() {
         resolved_text.clone()
     } else {
         format!("{resolved_text}:{rest}")
     };
-    if allowed {
+    if allow.iter().any(|a| resolved.starts_with(a)) {
         return Ok(with_rest);
     }
     let allow_hint = format!(
@@ -149,36 +156,35 @@ pub(crate) fn resolve_mount(
             "a Unix socket of the host"
         };
         return Err(refuse(
-            format!("mount of `{resolved_text}` refused: it is {what}"),
+            format!("mount of {shown} refused: it is {what}"),
             allow_hint,
         ));
     }
     let system = SYSTEM_DIRS.iter().any(|s| resolved == Path::new(s))
-        || (resolved.starts_with("/etc")
-            || resolved.starts_with("/proc")
-            || resolved.starts_with("/sys")
-            || resolved.starts_with("/dev")
-            || resolved.starts_with("/boot")
-            || resolved.starts_with("/var/run")
-            || resolved.starts_with("/run")
-            || resolved.starts_with("/var/lib/docker"));
-    let root_is_system = SYSTEM_DIRS.iter().any(|s| root == Path::new(s));
+        || SYSTEM_TREES.iter().any(|s| resolved.starts_with(s));
     if system {
         return Err(refuse(
-            format!("mount of `{resolved_text}` refused: it is a system path of the host"),
+            format!("mount of {shown} refused: it is a system path of the host"),
             allow_hint,
         ));
     }
-    if resolved.starts_with(root) && !root_is_system {
-        return Ok(with_rest);
+    let root_is_system = SYSTEM_DIRS.iter().any(|s| root == Path::new(s));
+    if !resolved.starts_with(root) || root_is_system {
+        return Err(refuse(
+            format!(
+                "mount of {shown} refused: it is outside the repository (`{}`)",
+                root.display()
+            ),
+            format!("a test file may mount only paths below its repository root; {allow_hint}"),
+        ));
     }
-    Err(refuse(
-        format!(
-            "mount of `{resolved_text}` refused: it is outside the repository (`{}`)",
-            root.display()
-        ),
-        format!("a test file may mount only paths below its repository root; {allow_hint}"),
-    ))
+    if !joined.exists() {
+        return Err(refuse(
+            format!("mount source {shown} does not exist"),
+            "relative sources resolve against the test file's folder; Docker would create a missing one, owned by root",
+        ));
+    }
+    Ok(with_rest)
 }
 
 fn is_socket(p: &Path) -> bool {
@@ -291,7 +297,7 @@ mod tests {
         let e = resolve_mount(&file, &root, &[], "./etc:/e").expect_err("symlink");
         assert_eq!(
             e.message,
-            "mount of `/etc` refused: it is a system path of the host"
+            "mount of `./etc` (`/etc`) refused: it is a system path of the host"
         );
         assert!(check_include_path("etc/passwd", &root.join("tests/etc/passwd"), &root).is_err());
     }
