@@ -14,6 +14,7 @@ pub mod runner;
 pub mod secrets;
 pub mod settings;
 pub mod suite;
+pub mod tempfiles;
 pub mod watch;
 
 mod commands;

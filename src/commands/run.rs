@@ -98,7 +98,12 @@ pub fn run(args: RunArgs, printer: Printer) -> u8 {
             .phases
             .insert("cleanup".into(), session::ms_since(t_clean));
         live.stop();
-        if let Some(sig) = session::interrupted_by() {
+        if crate::runner::mark_backend_lost(&mut results.tests) {
+            results.aborted = Some(format!(
+                "{}: the Docker daemon stopped answering during the run",
+                crate::runner::executor::BACKEND_LOST
+            ));
+        } else if let Some(sig) = session::interrupted_by() {
             results.aborted = Some(format!("interrupted by {sig}"));
         } else if args.fail_fast && results.totals().failed > 0 {
             results.aborted = Some("stopped by --fail-fast".into());
@@ -244,7 +249,19 @@ fn finish(args: &RunArgs, printer: Printer, results: RunResults) -> u8 {
     if !write_reports(args, printer, &results) {
         return exit::USAGE;
     }
-    let code = outcome::exit_code(&results, args.flaky_fail);
+    let lost = results
+        .aborted
+        .as_deref()
+        .is_some_and(|a| a.starts_with(crate::runner::executor::BACKEND_LOST));
+    let code = if lost {
+        printer.error(
+            "the backend was lost during the run: unfinished scenarios are marked `error`",
+            Some("an infrastructure failure, not a test failure: check the Docker daemon, then run again"),
+        );
+        exit::BACKEND_UNAVAILABLE
+    } else {
+        outcome::exit_code(&results, args.flaky_fail)
+    };
     match session::interrupted_by() {
         Some(sig) => {
             printer.warn(format!("interrupted by {sig}: results are partial"));

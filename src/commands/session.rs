@@ -316,7 +316,9 @@ pub async fn watch_signals(cancel: Arc<watch::Sender<bool>>, what: &'static str)
         _ = term.recv() => {},
     }
     eprintln!("forced exit: leftovers are removed by the next `clnrm run` or `clnrm clean`");
-    std::process::exit(130);
+    // The first signal decides the exit code: a second SIGINT after a SIGTERM still says
+    // "terminated" (143), as a CI runner that sent SIGTERM expects.
+    std::process::exit(interrupted_exit_code(name).into());
 }
 
 static SIGNAL: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();

@@ -183,8 +183,9 @@ fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    crate::tempfiles::sweep(dir, ".clnrm-fmt-");
     let mut tmp = tempfile::Builder::new()
-        .prefix(".clnrm-fmt-")
+        .prefix(&crate::tempfiles::prefix(".clnrm-fmt-"))
         .tempfile_in(dir)?;
     tmp.write_all(text.as_bytes())?;
     tmp.as_file().sync_all()?;

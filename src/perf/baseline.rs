@@ -204,8 +204,9 @@ impl Baseline {
             _ => std::path::PathBuf::from("."),
         };
         std::fs::create_dir_all(&dir).map_err(io("create the directory of"))?;
+        crate::tempfiles::sweep(&dir, ".perf-baseline.");
         let mut tmp = tempfile::Builder::new()
-            .prefix(".perf-baseline.")
+            .prefix(&crate::tempfiles::prefix(".perf-baseline."))
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(io("create a temporary file next to"))?;

@@ -29,8 +29,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
         _ => std::path::PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir).map_err(write_err)?;
+    crate::tempfiles::sweep(&dir, ".clnrm-report-");
     let mut tmp = tempfile::Builder::new()
-        .prefix(".clnrm-report-")
+        .prefix(&crate::tempfiles::prefix(".clnrm-report-"))
         .tempfile_in(&dir)
         .map_err(write_err)?;
     tmp.write_all(bytes).map_err(write_err)?;

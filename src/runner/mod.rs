@@ -132,7 +132,8 @@ pub async fn run(
                 );
             })
             .await;
-            if fail_fast && result.status.is_failure() {
+            // A lost daemon fails every scenario that follows: stop at once.
+            if (fail_fast && result.status.is_failure()) || executor::is_backend_lost(&result) {
                 cancel_tx.send_replace(true);
             }
             send(
@@ -215,6 +216,32 @@ pub fn test_status(scenarios: &[ScenarioResult]) -> Status {
         return Status::Skipped;
     }
     Status::Passed
+}
+
+/// After a run: when a scenario lost its backend, the scenarios the stop left unfinished
+/// (skipped by the cancellation) are errors with the same cause, not skips. Returns whether
+/// the backend was lost.
+pub fn mark_backend_lost(tests: &mut [TestResult]) -> bool {
+    let lost = tests
+        .iter()
+        .flat_map(|t| &t.scenarios)
+        .any(executor::is_backend_lost);
+    if !lost {
+        return false;
+    }
+    for t in tests.iter_mut() {
+        for sc in &mut t.scenarios {
+            if sc.status == Status::Skipped {
+                sc.status = Status::Error;
+                sc.message = Some(format!(
+                    "{}: the run stopped before this scenario finished",
+                    executor::BACKEND_LOST
+                ));
+            }
+        }
+        t.status = test_status(&t.scenarios);
+    }
+    true
 }
 
 fn error_result(test: &TestSpec, si: usize, message: &str) -> ScenarioResult {
