@@ -45,6 +45,7 @@ fn test_spec() -> TestSpec {
         limits: Limits::default(),
         ready: None,
         reuse: false,
+        reuse_suite: false,
         mounts: vec![],
         network_access: false,
         line: 1,

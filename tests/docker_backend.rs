@@ -72,6 +72,7 @@ fn svc(id: &str) -> ServiceSpec {
         limits: Limits::default(),
         ready: None,
         reuse: false,
+        reuse_suite: false,
         mounts: vec![],
         network_access: false,
         line: 1,

@@ -347,6 +347,7 @@ mod tests {
             limits: Limits::default(),
             ready: None,
             reuse: false,
+            reuse_suite: false,
             mounts: vec![],
             network_access: false,
             line: 1,

@@ -36,6 +36,7 @@ fn test(name: &str, scenarios: Vec<(&str, Vec<StepSpec>)>) -> Arc<TestSpec> {
         limits: Limits::default(),
         ready: None,
         reuse: false,
+        reuse_suite: false,
         mounts: vec![],
         network_access: false,
         line: 3,

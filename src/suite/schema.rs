@@ -223,6 +223,7 @@ fn read_services(ctx: &mut Ctx<'_>, root: &Tbl<'_, '_>) -> BTreeMap<String, Serv
             }
             parsed
         });
+        let reuse = read_reuse(ctx, &s);
         let service = ServiceSpec {
             id: id.clone(),
             image: s.str(ctx, "image").map(|i| i.0),
@@ -235,7 +236,8 @@ fn read_services(ctx: &mut Ctx<'_>, root: &Tbl<'_, '_>) -> BTreeMap<String, Serv
                 pids: s.int(ctx, "pids", 1, i64::MAX).map(|p| p.0),
             },
             ready,
-            reuse: s.bool(ctx, "reuse").unwrap_or(false),
+            reuse: reuse.is_some(),
+            reuse_suite: reuse == Some(true),
             mounts,
             network_access: s.bool(ctx, "network_access").unwrap_or(false),
             line: ctx.line_of(&v.span()),
@@ -257,6 +259,34 @@ pub(crate) fn check_service_id(ctx: &mut Ctx<'_>, id: &str, span: Span) {
             format!("invalid service id `{id}`"),
             Some("use letters, digits, `-`, `_` and `.` only".into()),
         );
+    }
+}
+
+/// `reuse`: `true` (this test's scenarios share a healthy environment: `Some(false)`),
+/// `"suite"` (other tests with identical services may share it too: `Some(true)`), or
+/// `false` / absent (`None`).
+fn read_reuse(ctx: &mut Ctx<'_>, s: &Tbl<'_, '_>) -> Option<bool> {
+    let v = s.get("reuse")?;
+    match v.get_ref() {
+        DeValue::Boolean(true) => Some(false),
+        DeValue::Boolean(false) => None,
+        DeValue::String(t) if t == "suite" => Some(true),
+        DeValue::String(t) if t == "test" => Some(false),
+        other => {
+            ctx.error(
+                v.span(),
+                format!(
+                    "`reuse` in `{}` must be `true`, `false`, `\"test\"` or `\"suite\"`, found {}",
+                    s.name,
+                    match other {
+                        DeValue::String(t) => format!("`\"{t}\"`"),
+                        o => o.type_str().to_string(),
+                    }
+                ),
+                Some("`true` shares one environment among this test's scenarios; `\"suite\"` also with other tests".into()),
+            );
+            None
+        }
     }
 }
 

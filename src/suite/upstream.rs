@@ -363,6 +363,7 @@ fn read_services(
                 limits: Limits::default(),
                 ready: None,
                 reuse: false,
+                reuse_suite: false,
                 mounts: Vec::new(),
                 network_access: false,
                 line: ctx.line_of(&v.span()),

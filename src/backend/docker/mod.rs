@@ -33,7 +33,7 @@ use create::{create_env, remove_env};
 use env::DockerEnv;
 use error::{api_error, status_of};
 use labels::{is_dead_leftover, RunLabels};
-use pool::{key_of, Pending, Pool, Take};
+use pool::{key_of_test, Pending, Pool, Take};
 
 use super::{Backend, BackendConfig, BackendError, Env, LABEL_RUN};
 use crate::suite::TestSpec;
@@ -193,7 +193,7 @@ impl Backend for DockerBackend {
     }
 
     fn prewarm(&self, test: &TestSpec, count: usize) {
-        let key = key_of(&test.services);
+        let key = key_of_test(test);
         let mut pool = self.shared.pool.lock().expect("pool lock poisoned");
         if pool.is_closed() {
             return;
@@ -212,7 +212,7 @@ impl Backend for DockerBackend {
 
     async fn acquire(&self, test: &TestSpec) -> Result<Box<dyn Env>, BackendError> {
         let t = Instant::now();
-        let key = key_of(&test.services);
+        let key = key_of_test(test);
         let parts = loop {
             // Either an idle environment or a creation to wait for (one already warming,
             // else a new one started now).
