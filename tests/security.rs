@@ -345,3 +345,128 @@ stdout_contains = "THE-END"
     let rss_mib = children_max_rss_kib() / 1024;
     assert!(rss_mib < 100, "peak RSS {rss_mib} MiB");
 }
+
+/// Containers and networks carrying `label`.
+fn leftovers(label: &str) -> (usize, usize) {
+    let count = |args: &[&str]| {
+        let out = Command::new("docker").args(args).output().expect("docker");
+        text(&out.stdout).lines().filter(|l| !l.is_empty()).count()
+    };
+    (
+        count(&["ps", "-aq", "--filter", &format!("label={label}")]),
+        count(&["network", "ls", "-q", "--filter", &format!("label={label}")]),
+    )
+}
+
+/// A test of three services (a network and three creates in flight at once) whose step sleeps.
+fn slow_suite(dir: &Path, sleep_s: u32) {
+    write(
+        dir,
+        "slow.clnrm.toml",
+        &format!(
+            r#"[meta]
+name = "slow"
+
+[service.a]
+image = "clnrm-test/busybox:1"
+[service.b]
+image = "clnrm-test/busybox:1"
+[service.c]
+image = "clnrm-test/busybox:1"
+
+[[scenario]]
+name = "sleeps"
+service = "a"
+
+[[scenario.steps]]
+cmd = ["sleep", "{sleep_s}"]
+"#
+        ),
+    );
+}
+
+fn spawn_run(dir: &Path) -> std::process::Child {
+    Command::new(cargo_bin("clnrm"))
+        .args(["run", "--backend", "docker"])
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("clnrm starts")
+}
+
+fn wait_for_first_object(label: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while leftovers(label) == (0, 0) {
+        assert!(std::time::Instant::now() < deadline, "nothing was created");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn kill_9_during_creation_leaves_nothing_after_the_next_run() {
+    docker_ready();
+    let d = repo();
+    slow_suite(d.path(), 30);
+    let mut child = spawn_run(d.path());
+    let label = format!("clnrm.pid={}", child.id());
+    // The first labelled object (the network) exists: the three creates are in flight now.
+    wait_for_first_object(&label);
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().expect("wait");
+    let other = repo();
+    write(
+        other.path(),
+        "quick.clnrm.toml",
+        "[meta]\nname = \"quick\"\n[service.a]\nimage = \"clnrm-test/busybox:1\"\n[[scenario]]\nname = \"s\"\n[[scenario.steps]]\ncmd = [\"true\"]\n",
+    );
+    let out = clnrm(other.path(), &["run", "--backend", "docker"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(leftovers(&label), (0, 0), "the next run reaped everything");
+}
+
+#[test]
+fn a_second_signal_keeps_the_exit_code_of_the_first() {
+    docker_ready();
+    let d = repo();
+    slow_suite(d.path(), 30);
+    let mut child = spawn_run(d.path());
+    let label = format!("clnrm.pid={}", child.id());
+    wait_for_first_object(&label);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(143));
+    // A forced exit may leave objects behind: the next run reaps them.
+    let other = repo();
+    write(
+        other.path(),
+        "quick.clnrm.toml",
+        "[meta]\nname = \"quick\"\n[service.a]\nimage = \"clnrm-test/busybox:1\"\n[[scenario]]\nname = \"s\"\n[[scenario.steps]]\ncmd = [\"true\"]\n",
+    );
+    let out = clnrm(other.path(), &["run", "--backend", "docker"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(leftovers(&label), (0, 0));
+}
+
+#[test]
+fn two_concurrent_runs_neither_disturbs_the_other() {
+    docker_ready();
+    let (a, b) = (repo(), repo());
+    slow_suite(a.path(), 2);
+    slow_suite(b.path(), 2);
+    let mut ca = spawn_run(a.path());
+    let mut cb = spawn_run(b.path());
+    let (la, lb) = (
+        format!("clnrm.pid={}", ca.id()),
+        format!("clnrm.pid={}", cb.id()),
+    );
+    assert_eq!(ca.wait().expect("wait").code(), Some(0));
+    assert_eq!(cb.wait().expect("wait").code(), Some(0));
+    assert_eq!((leftovers(&la), leftovers(&lb)), ((0, 0), (0, 0)));
+}

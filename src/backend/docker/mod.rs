@@ -257,7 +257,13 @@ impl Backend for DockerBackend {
         while tasks.join_next().await.is_some() {}
         // Environments still held by callers, or left by a cancelled creation.
         let run = self.shared.labels.run_id.clone();
-        remove_labelled(&self.shared.docker, |l| l.get(LABEL_RUN) == Some(&run)).await?;
+        let host = self.shared.labels.host.clone();
+        // Own objects, and a second sweep for dead runs: creates a killed run still had in
+        // flight when `connect` reaped may have landed since (they were not listed then).
+        remove_labelled(&self.shared.docker, |l| {
+            l.get(LABEL_RUN) == Some(&run) || is_dead_leftover(l, &host)
+        })
+        .await?;
         Ok(())
     }
 }
@@ -301,7 +307,15 @@ pub async fn docker_available() -> bool {
 /// `clnrm clean`: remove every clnrm-labelled container and network, of any run.
 pub async fn clean_all() -> Result<CleanReport, BackendError> {
     let docker = connect_docker().await?;
-    remove_labelled(&docker, |_| true).await
+    let mut report = remove_labelled(&docker, |_| true).await?;
+    if report.containers + report.networks > 0 {
+        // A killed run's creates may still be in flight: sweep again once they settle.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let again = remove_labelled(&docker, |_| true).await?;
+        report.containers += again.containers;
+        report.networks += again.networks;
+    }
+    Ok(report)
 }
 
 /// Remove the labelled containers and networks of one run, whoever owns it.
