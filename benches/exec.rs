@@ -182,6 +182,7 @@ fn benches(c: &mut Criterion) {
             pull: false,
             pool_size: 4,
             container_defaults: Default::default(),
+            reuse_all: false,
         })
         .await
         .expect("backend")

@@ -18,7 +18,11 @@ pub fn sweep(dir: &Path, kind: &str) {
     };
     for e in entries.flatten() {
         let name = e.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(kind)) else {
+        let Some(rest) = name
+            .to_str()
+            .filter(|n| n.ends_with(".tmp"))
+            .and_then(|n| n.strip_prefix(kind))
+        else {
             continue;
         };
         let Some(pid) = rest
@@ -53,11 +57,12 @@ mod tests {
         let mine = d
             .path()
             .join(format!("{}abc.tmp", prefix(".perf-baseline.")));
-        let other = d.path().join("perf-baseline.toml");
+        let other = d.path().join(".perf-baseline.2147483646.toml");
         for p in [&dead, &mine, &other] {
             std::fs::write(p, "x").expect("write");
         }
         sweep(d.path(), ".perf-baseline.");
+        // Only temp files: a name with a pid but another suffix is never touched.
         assert!(!dead.exists());
         assert!(mine.exists() && other.exists());
     }

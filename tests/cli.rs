@@ -4,62 +4,20 @@
 //! (`scripts/test-image.sh`); `.ci/run` makes sure both are there.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin;
 use serde_json::Value;
 
-/// The pinned tag the examples use; `scripts/test-image.sh` makes it with `latest`.
-const IMAGE: &str = "clnrm-test/busybox:1";
+mod support;
+use support::{clnrm, ensure_test_image, leftovers, text};
 
+/// The pinned tag the examples use; `scripts/test-image.sh` makes it with `latest`.
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/cli")
         .join(name)
-}
-
-fn clnrm(dir: &Path, args: &[&str]) -> Output {
-    Command::new(cargo_bin("clnrm"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GITHUB_ACTIONS")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("clnrm runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ensure_test_image() {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let present = Command::new("docker")
-            .args(["image", "inspect", IMAGE])
-            .output()
-            .expect("docker CLI runs")
-            .status
-            .success();
-        if !present {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-image.sh");
-            assert!(Command::new("bash").arg(script).status().unwrap().success());
-        }
-    });
-}
-
-/// Containers and networks carrying `label` (e.g. `clnrm.pid=123`).
-fn leftovers(label: &str) -> (usize, usize) {
-    let count = |args: &[&str]| {
-        let out = Command::new("docker").args(args).output().unwrap();
-        text(&out.stdout).lines().filter(|l| !l.is_empty()).count()
-    };
-    (
-        count(&["ps", "-aq", "--filter", &format!("label={label}")]),
-        count(&["network", "ls", "-q", "--filter", &format!("label={label}")]),
-    )
 }
 
 #[test]

@@ -2,39 +2,18 @@
 //! and scripts/test-image.sh first, and `ensure_test_image` builds the image if missing).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command as Proc;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use clnrm::backend::docker::{clean_run, docker_available, DockerBackend};
 use clnrm::backend::{Backend, BackendConfig, BackendError, ExecRequest};
+use clnrm::results::Phase;
 use tokio::sync::Mutex;
 
-use clnrm::suite::{Determinism, Dialect, Limits, PerfSpec, ReadyProbe, ServiceSpec, TestSpec};
+use clnrm::suite::{Limits, ReadyProbe, ServiceSpec, TestSpec};
 
-const IMAGE: &str = "clnrm-test/busybox:latest";
-
-/// Build the test image once per test binary if it is missing.
-fn ensure_test_image() {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let present = Proc::new("docker")
-            .args(["image", "inspect", IMAGE])
-            .output()
-            .expect("docker CLI runs")
-            .status
-            .success();
-        if !present {
-            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/test-image.sh");
-            let st = Proc::new("bash")
-                .arg(script)
-                .status()
-                .expect("run test-image.sh");
-            assert!(st.success(), "scripts/test-image.sh failed");
-        }
-    });
-}
+mod support;
+use support::{ensure_test_image, text, IMAGE};
 
 /// Connects are serialised: each one reaps dead leftovers, and the reaping test holds this
 /// from planting its leftovers until its own connect has counted them.
@@ -52,6 +31,7 @@ async fn connect(run_id: &str) -> DockerBackend {
         pull: false,
         pool_size: 4,
         container_defaults: Default::default(),
+        reuse_all: false,
     };
     DockerBackend::connect(cfg)
         .await
@@ -63,37 +43,13 @@ fn run_id(name: &str) -> String {
 }
 
 fn svc(id: &str) -> ServiceSpec {
-    ServiceSpec {
-        id: id.into(),
-        image: Some(IMAGE.into()),
-        cmd: None,
-        env: BTreeMap::new(),
-        workdir: None,
-        limits: Limits::default(),
-        ready: None,
-        reuse: false,
-        reuse_suite: false,
-        mounts: vec![],
-        network_access: false,
-        line: 1,
-    }
+    ServiceSpec::named(id).with_image(IMAGE)
 }
 
 fn spec(name: &str, services: Vec<ServiceSpec>) -> TestSpec {
-    TestSpec {
-        path: PathBuf::from(format!("{name}.clnrm.toml")),
-        name: name.into(),
-        description: None,
-        tags: vec![],
-        timeout: None,
-        retries: None,
-        services: services.into_iter().map(|s| (s.id.clone(), s)).collect(),
-        scenarios: vec![],
-        perf: PerfSpec::default(),
-        determinism: Determinism::default(),
-        dialect: Dialect::Current,
-        content_hash: String::new(),
-    }
+    services
+        .into_iter()
+        .fold(TestSpec::named(name), TestSpec::with_service)
 }
 
 fn req(argv: &[&str]) -> ExecRequest {
@@ -103,10 +59,6 @@ fn req(argv: &[&str]) -> ExecRequest {
         workdir: None,
         timeout: Duration::from_secs(20),
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Ids of containers and networks still labelled with this run.
@@ -168,7 +120,7 @@ async fn step_runs_in_its_named_service() {
     }
     let phases = env.phases();
     assert!(
-        phases["create"] > 0.0 && phases["start"] > 0.0,
+        phases[&Phase::Create] > 0.0 && phases[&Phase::Start] > 0.0,
         "{phases:?}"
     );
     env.release(true).await.expect("release");
@@ -286,7 +238,7 @@ async fn readiness_probe_waits_and_times_out() {
         .acquire(&spec("ready", vec![s.clone()]))
         .await
         .expect("acquire");
-    let ready_ms = env.phases()["ready"];
+    let ready_ms = env.phases()[&Phase::Ready];
     assert!(
         ready_ms >= 700.0,
         "ready after {ready_ms} ms, before the file existed?"
@@ -357,7 +309,7 @@ async fn prewarmed_env_is_ready_without_waiting_and_reuse_keeps_state() {
     b.prewarm(&fresh, 2);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let env = b.acquire(&fresh).await.expect("acquire");
-    assert!(env.phases()["env_wait"] < 50.0, "{:?}", env.phases());
+    assert!(env.phases()[&Phase::EnvWait] < 50.0, "{:?}", env.phases());
     assert!(!env.reused());
     env.exec("box", &req(&["touch", "/tmp/mark"]))
         .await
@@ -386,7 +338,7 @@ async fn prewarmed_env_is_ready_without_waiting_and_reuse_keeps_state() {
         .await
         .unwrap();
     assert_eq!((env.reused(), out.exit_code), (true, Some(0)));
-    assert_eq!(env.phases()["create"], 0.0);
+    assert_eq!(env.phases()[&Phase::Create], 0.0);
     // An unhealthy release destroys it: the next one is fresh.
     env.release(false).await.expect("release");
     let env = b.acquire(&reusable).await.expect("acquire");

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clnrm::fmt::{fmt_paths, format_source, FileStatus, SourceKind};
 use proptest::prelude::*;
 
+mod support;
+
 // ---------- generated current-dialect files ----------
 
 fn content() -> impl Strategy<Value = String> {

@@ -1,6 +1,7 @@
 //! The loading pipeline: discovery, Tera rendering, parsing, dialect normalisation, validation
 //! and located diagnostics. Every command that reads test files goes through it.
 
+mod build;
 mod diagnostic;
 mod discover;
 mod functions;
@@ -15,7 +16,7 @@ mod template;
 pub(crate) mod trust;
 mod upstream;
 
-pub use diagnostic::{Diagnostic, Severity};
+pub use diagnostic::{Diagnostic, Location, Severity};
 pub use discover::{discover, is_test_file, DiscoverError};
 pub use loader::{LoadOptions, Loaded, Loader, Rendered, Suite, CACHE_CAPACITY, MAX_FILE_BYTES};
 pub use model::*;
