@@ -43,6 +43,8 @@ pub struct ProjectConfig {
     pub container_memory: Option<String>,
     /// Default pids limit of services that set none (`0` for no limit).
     pub container_pids: Option<i64>,
+    /// Image of the default service, which runs steps that name no service.
+    pub default_image: Option<String>,
 }
 
 /// Where to run: asked for by `--backend` or the config's `backend`.
@@ -235,6 +237,10 @@ impl Settings {
             Command::List(a) => {
                 s.paths = paths_or_default(&a.paths);
                 s.load = load_options(&a.load, env)?;
+                // `list` selects and shards exactly as `run` does.
+                s.selection.filters = a.filters.clone();
+                s.selection.tags = a.tags.clone();
+                s.selection.shard = a.shard;
             }
             Command::Render(a) => s.load = load_options(&a.load, env)?,
             Command::Lint(a) => {
@@ -305,6 +311,10 @@ impl Settings {
                 }
             }
             Command::Init(_) | Command::Clean => {}
+        }
+        // `--default-image` wins over the config's `default_image`.
+        if s.load.default_image.is_none() {
+            s.load.default_image = config.default_image.clone();
         }
         s.jobs = jobs_flag
             .or(config.jobs)
@@ -397,6 +407,7 @@ fn load_options(a: &LoadArgs, env: &Environment) -> Result<LoadOptions, Settings
             .filter(|(k, _)| !k.is_empty())
             .collect(),
         freeze_clock: a.freeze_clock.clone(),
+        default_image: a.default_image.clone(),
         ..LoadOptions::default()
     })
 }

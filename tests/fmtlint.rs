@@ -268,7 +268,8 @@ fn skipped_templates_and_broken_files_stay_untouched_and_broken_ones_exit_2() {
         .collect();
     assert_eq!(kinds, vec!["refused", "io", "skipped"]);
     assert!(
-        out.summary().contains("template left unchanged: line 2"),
+        out.summary()
+            .contains("t.clnrm.toml.tera:2: template left unchanged: "),
         "{}",
         out.summary()
     );

@@ -44,6 +44,7 @@ pub(crate) const UNUSED_SERVICE: &str = "unused-service";
 pub(crate) const UNUSED_VAR: &str = "unused-var";
 pub(crate) const SECRET_IN_ENV: &str = "secret-in-env";
 pub(crate) const LONG_SHELL: &str = "long-shell";
+pub(crate) const TEMPLATE_BY_CONTENT: &str = "template-by-content";
 
 const RULES: &[RuleInfo] = &[
     RuleInfo {
@@ -85,6 +86,11 @@ const RULES: &[RuleInfo] = &[
         id: LONG_SHELL,
         severity: Severity::Warning,
         rationale: "a very long `sh` string is hard to review and to debug: move it into a script file",
+    },
+    RuleInfo {
+        id: TEMPLATE_BY_CONTENT,
+        severity: Severity::Warning,
+        rationale: "a `.clnrm.toml` holding Tera syntax is rendered as a template: name it `.clnrm.toml.tera` so readers and tools know",
     },
 ];
 

@@ -342,3 +342,72 @@ async fn a_lost_backend_stops_the_run_and_names_the_cause() {
     assert_eq!(stats.execs.lock().expect("lock").len(), 2);
     assert_eq!(results[0].status, Status::Error);
 }
+
+#[tokio::test]
+async fn skipped_tests_and_scenarios_never_run_and_say_why() {
+    let mut t = (*test(
+        "t",
+        vec![
+            ("a", vec![step("s", "echo a")]),
+            ("b", vec![step("s", "echo b")]),
+        ],
+    ))
+    .clone();
+    t.scenarios[1].skip = Some("waits for a fix".into());
+    let mut whole = (*test("w", vec![("c", vec![step("s", "echo c")])])).clone();
+    whole.skip = Some("not on this runner".into());
+    let (results, stats) = run_with(
+        scripted(),
+        vec![Arc::new(t), Arc::new(whole)],
+        RunOptions::default(),
+    )
+    .await;
+    assert_eq!(results[0].scenarios[0].status, Status::Passed);
+    let b = &results[0].scenarios[1];
+    assert_eq!(b.status, Status::Skipped);
+    assert_eq!(b.message.as_deref(), Some("skipped: waits for a fix"));
+    assert_eq!(b.steps[0].status, Status::Skipped);
+    assert_eq!(results[1].status, Status::Skipped);
+    assert_eq!(
+        results[1].scenarios[0].message.as_deref(),
+        Some("skipped: not on this runner")
+    );
+    // Only scenario `a` acquired an environment.
+    assert_eq!(stats.released_healthy.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn step_retries_rerun_a_step_until_it_meets_its_expectations() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    // Fails twice, then passes.
+    let backend = FakeBackend::new(move |_svc, _req| {
+        let n = seen.fetch_add(1, Ordering::SeqCst);
+        Ok(FakeReply {
+            exit_code: if n < 2 { 1 } else { 0 },
+            ..FakeReply::default()
+        })
+    });
+    let mut flaky = step("flaky", "x");
+    flaky.retries = 2;
+    let t = test("t", vec![("a", vec![flaky])]);
+    let (results, _) = run_with(backend, vec![t], RunOptions::default()).await;
+    assert_eq!(results[0].scenarios[0].status, Status::Passed);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let backend = FakeBackend::new(move |_svc, _req| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        Ok(FakeReply {
+            exit_code: 1,
+            ..FakeReply::default()
+        })
+    });
+    let mut failing = step("failing", "x");
+    failing.retries = 1;
+    let t = test("t", vec![("a", vec![failing])]);
+    let (results, _) = run_with(backend, vec![t], RunOptions::default()).await;
+    assert_eq!(results[0].scenarios[0].status, Status::Failed);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

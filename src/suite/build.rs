@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::model::{
-    Command, Determinism, Dialect, Expect, Limits, PerfSpec, ScenarioSpec, ServiceSpec, StepSpec,
-    TestSpec,
+    Command, Determinism, Dialect, Expect, Limits, PerfSpec, ReportSpec, ScenarioSpec, ServiceSpec,
+    StepSpec, TestSpec,
 };
 
 impl TestSpec {
@@ -26,6 +26,8 @@ impl TestSpec {
             determinism: Determinism::default(),
             dialect: Dialect::Current,
             content_hash: String::new(),
+            skip: None,
+            report: ReportSpec::default(),
         }
     }
 
@@ -56,6 +58,7 @@ impl ServiceSpec {
             mounts: Vec::new(),
             network_access: false,
             line: 1,
+            depends_on: Vec::new(),
         }
     }
 
@@ -76,6 +79,7 @@ impl ScenarioSpec {
             tags: Vec::new(),
             steps,
             line: 1,
+            skip: None,
         }
     }
 }
@@ -103,6 +107,8 @@ impl StepSpec {
             expect: Expect::default(),
             continue_on_failure: false,
             line: 1,
+            description: None,
+            retries: 0,
         }
     }
 }

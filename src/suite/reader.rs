@@ -29,6 +29,11 @@ pub(crate) struct Ctx<'a> {
     pub allow_mounts: Vec<std::path::PathBuf>,
     /// Line starts of `src`, built on first use.
     index: std::sync::OnceLock<LineIndex>,
+    /// Image of the default service that runs steps naming no service (`default_image` in
+    /// `.clnrm/config.toml` or `--default-image`).
+    pub default_image: Option<String>,
+    /// The document was written in the upstream dialect (normalised before validation).
+    pub upstream: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -41,6 +46,8 @@ impl<'a> Ctx<'a> {
             repo_root: None,
             allow_mounts: Vec::new(),
             index: std::sync::OnceLock::new(),
+            default_image: None,
+            upstream: false,
         }
     }
 

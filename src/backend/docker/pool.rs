@@ -151,6 +151,7 @@ mod tests {
 
     fn svc(id: &str, image: &str, line: u32) -> ServiceSpec {
         ServiceSpec {
+            depends_on: Vec::new(),
             id: id.into(),
             image: Some(image.into()),
             cmd: None,
@@ -191,20 +192,7 @@ mod tests {
         let mk = |name: &str, suite: bool| {
             let mut s = svc("a", "img:1", 3);
             (s.reuse, s.reuse_suite) = (true, suite);
-            crate::suite::TestSpec {
-                path: format!("{name}.clnrm.toml").into(),
-                name: name.into(),
-                description: None,
-                tags: vec![],
-                timeout: None,
-                retries: None,
-                services: BTreeMap::from([("a".to_string(), s)]),
-                scenarios: vec![],
-                perf: Default::default(),
-                determinism: Default::default(),
-                dialect: crate::suite::Dialect::Current,
-                content_hash: String::new(),
-            }
+            crate::suite::TestSpec::named(name).with_service(s)
         };
         assert_ne!(
             key_of_test(&mk("one", false)),
