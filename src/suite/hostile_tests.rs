@@ -146,7 +146,7 @@ fn mounts_resolve_relative_to_the_file_and_obey_the_allowlist() {
         .expect_err("refused");
     assert_eq!(
         (diags[0].line, diags[0].column),
-        (Some(5), Some(10)),
+        (Some(5), Some(11)),
         "{}",
         diags[0]
     );
