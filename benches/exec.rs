@@ -46,6 +46,7 @@ fn test_spec() -> TestSpec {
         limits: Limits::default(),
         ready: None,
         reuse: false,
+        reuse_suite: false,
         mounts: vec![],
         network_access: false,
         line: 1,
@@ -185,6 +186,7 @@ fn benches(c: &mut Criterion) {
             pull: false,
             pool_size: 4,
             otel_endpoint: None,
+            container_defaults: Default::default(),
             reuse_all: false,
         })
         .await

@@ -12,9 +12,11 @@ pub mod plan;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod secrets;
 pub mod settings;
 pub mod suite;
 pub mod telemetry;
+pub mod tempfiles;
 pub mod watch;
 
 mod commands;

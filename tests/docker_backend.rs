@@ -31,6 +31,7 @@ async fn connect(run_id: &str) -> DockerBackend {
         pull: false,
         pool_size: 4,
         otel_endpoint: None,
+        container_defaults: Default::default(),
         reuse_all: false,
     };
     DockerBackend::connect(cfg)

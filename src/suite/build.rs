@@ -55,6 +55,7 @@ impl ServiceSpec {
             limits: Limits::default(),
             ready: None,
             reuse: false,
+            reuse_suite: false,
             mounts: Vec::new(),
             network_access: false,
             line: 1,

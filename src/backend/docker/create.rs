@@ -122,7 +122,7 @@ async fn build(
     };
     let created = join_all(services.values().map(|svc| {
         let name = format!("{base}-{}", svc.id);
-        let mut body = container_body(svc, network, labels);
+        let mut body = container_body(svc, network, labels, &shared.cfg.container_defaults);
         if let (Some(endpoint), Some(env)) = (otel, body.env.as_mut()) {
             env.extend(crate::telemetry::handle::service_otel_env(
                 svc, endpoint, base,
@@ -212,6 +212,7 @@ fn container_body(
     svc: &ServiceSpec,
     network: Option<&str>,
     labels: &HashMap<String, String>,
+    defaults: &crate::backend::ContainerDefaults,
 ) -> ContainerCreateBody {
     let cmd = svc
         .cmd
@@ -233,13 +234,17 @@ fn container_body(
             init: Some(true),
             privileged: Some(false),
             network_mode: Some(network.unwrap_or("none").to_string()),
-            memory: svc.limits.memory_bytes.and_then(|m| i64::try_from(m).ok()),
+            memory: svc
+                .limits
+                .memory_bytes
+                .or(defaults.memory_bytes)
+                .and_then(|m| i64::try_from(m).ok()),
             // milli-cpus -> nano-cpus.
             nano_cpus: svc
                 .limits
                 .cpus_milli
                 .and_then(|c| i64::try_from(c.saturating_mul(1_000_000)).ok()),
-            pids_limit: svc.limits.pids,
+            pids_limit: svc.limits.pids.or(defaults.pids),
             binds: (!svc.mounts.is_empty()).then(|| svc.mounts.clone()),
             ..Default::default()
         }),
