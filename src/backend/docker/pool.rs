@@ -147,23 +147,11 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::suite::Limits;
 
     fn svc(id: &str, image: &str, line: u32) -> ServiceSpec {
         ServiceSpec {
-            depends_on: Vec::new(),
-            id: id.into(),
-            image: Some(image.into()),
-            cmd: None,
-            env: BTreeMap::new(),
-            workdir: None,
-            limits: Limits::default(),
-            ready: None,
-            reuse: false,
-            reuse_suite: false,
-            mounts: vec![],
-            network_access: false,
             line,
+            ..ServiceSpec::named(id).with_image(image)
         }
     }
 
