@@ -68,6 +68,18 @@ pub enum Command {
     /// Check test files for reproducibility and clarity problems.
     #[command(after_help = HELP_TABLE)]
     Lint(LintArgs),
+    /// Print a shell completion script on stdout (e.g. `clnrm completions bash >
+    /// ~/.local/share/bash-completion/completions/clnrm`).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout (e.g. `clnrm man > ~/.local/share/man/man1/clnrm.1`).
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ use crate::cli::{Cli, ColorArg, Command};
 use crate::exit;
 
 mod baseline;
+mod completions;
 mod fmt;
 mod init;
 mod list;
@@ -102,6 +103,8 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         Command::Baseline(c) => baseline::baseline(c, printer),
         Command::Fmt(a) => fmt::fmt(a, printer),
         Command::Lint(a) => fmt::lint(a, printer),
+        Command::Completions(a) => completions::completions(a, printer),
+        Command::Man => completions::man(printer),
     };
     ExitCode::from(code)
 }
