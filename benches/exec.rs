@@ -180,6 +180,7 @@ fn benches(c: &mut Criterion) {
             run_id: run_id(),
             pull: false,
             pool_size: 4,
+            reuse_all: false,
         })
         .await
         .expect("backend")

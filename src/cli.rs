@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::exit::HELP_TABLE;
+use crate::report::ColorChoice;
+use crate::settings::BackendChoice;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -16,17 +18,10 @@ use crate::exit::HELP_TABLE;
 )]
 pub struct Cli {
     /// When to use colours on stderr/stdout (NO_COLOR is honoured in `auto`).
-    #[arg(long, value_enum, default_value_t = ColorArg::Auto, global = true)]
-    pub color: ColorArg,
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorArg {
-    Auto,
-    Always,
-    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -283,23 +278,15 @@ pub struct InitArgs {
     pub dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum BackendArg {
-    /// Docker when a daemon answers; local when none does and no service needs an image.
-    #[default]
-    Auto,
-    Docker,
-    Local,
-}
-
 /// Where and what to run: shared by `run` and `baseline record`.
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// Scenarios running at once (default: number of cores).
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
-    #[arg(long, value_enum, default_value_t)]
-    pub backend: BackendArg,
+    /// Where to run (default: the config's `backend`, else `auto`).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendChoice>,
     /// Select tests or scenarios whose name (`test/scenario`) or path contains this.
     #[arg(long = "filter", value_name = "TEXT")]
     pub filters: Vec<String>,

@@ -6,7 +6,73 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+use crate::results::{display_path, LoadError, Phase};
 use crate::suite::TestSpec;
+
+/// What one run executes: the selected tests in order, and what identifies the run.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub tests: Vec<Arc<TestSpec>>,
+    /// sha256 over the sorted names of every loaded test: shards of one suite share it.
+    pub suite_id: String,
+    pub shard: Option<ShardSpec>,
+    /// Invalid test files: when there are any, nothing runs (what validates is what runs).
+    pub load_errors: Vec<LoadError>,
+    /// Tool phases spent before the run: `discover`, `validate`, `plan`.
+    pub phases: BTreeMap<Phase, f64>,
+}
+
+impl Plan {
+    /// Select from every loaded test. `durations` (test path -> expected ms) balances shards.
+    pub fn new(all: Vec<TestSpec>, sel: &Selection, durations: &BTreeMap<String, f64>) -> Plan {
+        let suite_id = suite_id(&all);
+        Plan {
+            tests: select(all, sel, durations),
+            suite_id,
+            shard: sel.shard,
+            load_errors: Vec::new(),
+            phases: BTreeMap::new(),
+        }
+    }
+
+    /// The same run reduced to the scenarios named by `keys` (`path#scenario`): what the
+    /// gate re-measures.
+    pub fn only_scenarios(&self, keys: &[String]) -> Plan {
+        let tests = self
+            .tests
+            .iter()
+            .filter_map(|t| {
+                let path = display_path(&t.path);
+                let mut t2 = (**t).clone();
+                t2.scenarios
+                    .retain(|s| keys.contains(&crate::perf::measure::scenario_key(&path, &s.name)));
+                (!t2.scenarios.is_empty()).then(|| Arc::new(t2))
+            })
+            .collect();
+        Plan {
+            tests,
+            ..self.clone()
+        }
+    }
+
+    pub fn scenarios(&self) -> usize {
+        self.tests.iter().map(|t| t.scenarios.len()).sum()
+    }
+
+    /// Whether any service names an image (and so needs Docker).
+    pub fn needs_image(&self) -> bool {
+        self.tests
+            .iter()
+            .any(|t| t.services.values().any(|s| s.image.is_some()))
+    }
+}
+
+/// sha256 over the sorted test names.
+fn suite_id(tests: &[TestSpec]) -> String {
+    let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
+    names.sort_unstable();
+    hex::encode(&Sha256::digest(names.join("\n").as_bytes())[..8])
+}
 
 /// `--shard k/n`: this job runs shard `index` (1-based) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use clnrm::backend::docker::{clean_run, docker_available, DockerBackend};
 use clnrm::backend::{Backend, BackendConfig, BackendError, ExecRequest};
+use clnrm::results::Phase;
 use tokio::sync::Mutex;
 
 use clnrm::suite::{Determinism, Dialect, Limits, PerfSpec, ReadyProbe, ServiceSpec, TestSpec};
@@ -51,6 +52,7 @@ async fn connect(run_id: &str) -> DockerBackend {
         run_id: run_id.to_string(),
         pull: false,
         pool_size: 4,
+        reuse_all: false,
     };
     DockerBackend::connect(cfg)
         .await
@@ -166,7 +168,7 @@ async fn step_runs_in_its_named_service() {
     }
     let phases = env.phases();
     assert!(
-        phases["create"] > 0.0 && phases["start"] > 0.0,
+        phases[&Phase::Create] > 0.0 && phases[&Phase::Start] > 0.0,
         "{phases:?}"
     );
     env.release(true).await.expect("release");
@@ -284,7 +286,7 @@ async fn readiness_probe_waits_and_times_out() {
         .acquire(&spec("ready", vec![s.clone()]))
         .await
         .expect("acquire");
-    let ready_ms = env.phases()["ready"];
+    let ready_ms = env.phases()[&Phase::Ready];
     assert!(
         ready_ms >= 700.0,
         "ready after {ready_ms} ms, before the file existed?"
@@ -355,7 +357,7 @@ async fn prewarmed_env_is_ready_without_waiting_and_reuse_keeps_state() {
     b.prewarm(&fresh, 2);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let env = b.acquire(&fresh).await.expect("acquire");
-    assert!(env.phases()["env_wait"] < 50.0, "{:?}", env.phases());
+    assert!(env.phases()[&Phase::EnvWait] < 50.0, "{:?}", env.phases());
     assert!(!env.reused());
     env.exec("box", &req(&["touch", "/tmp/mark"]))
         .await
@@ -384,7 +386,7 @@ async fn prewarmed_env_is_ready_without_waiting_and_reuse_keeps_state() {
         .await
         .unwrap();
     assert_eq!((env.reused(), out.exit_code), (true, Some(0)));
-    assert_eq!(env.phases()["create"], 0.0);
+    assert_eq!(env.phases()[&Phase::Create], 0.0);
     // An unhealthy release destroys it: the next one is fresh.
     env.release(false).await.expect("release");
     let env = b.acquire(&reusable).await.expect("acquire");

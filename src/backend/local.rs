@@ -15,7 +15,9 @@ use async_trait::async_trait;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 
+use super::probe::{self, ProbeError};
 use super::{Backend, BackendConfig, BackendError, Env, ExecOutput, ExecRequest};
+use crate::results::{BackendKind, Phase};
 use crate::suite::{ServiceSpec, TestSpec};
 
 /// How long output readers may take to finish after the process group was killed (a
@@ -39,8 +41,8 @@ impl LocalBackend {
 
 #[async_trait]
 impl Backend for LocalBackend {
-    fn name(&self) -> &'static str {
-        "local"
+    fn kind(&self) -> BackendKind {
+        BackendKind::Local
     }
 
     async fn acquire(&self, test: &TestSpec) -> Result<Box<dyn Env>, BackendError> {
@@ -57,7 +59,7 @@ impl Backend for LocalBackend {
                 .map_err(|e| service_err(&svc.id, format!("create temp dir: {e}")))?;
             services.insert(svc.id.clone(), (svc.clone(), dir));
         }
-        env.phases.insert("create".into(), ms(t.elapsed()));
+        env.phases.insert(Phase::Create, ms(t.elapsed()));
         let t = Instant::now();
         for (id, (svc, dir)) in services {
             let main = match &svc.cmd {
@@ -86,15 +88,15 @@ impl Backend for LocalBackend {
                 },
             );
         }
-        env.phases.insert("start".into(), ms(t.elapsed()));
+        env.phases.insert(Phase::Start, ms(t.elapsed()));
         let t = Instant::now();
         for s in env.services.values() {
             if let Some(probe) = &s.spec.ready {
                 wait_ready(s, probe).await?;
             }
         }
-        env.phases.insert("ready".into(), ms(t.elapsed()));
-        env.phases.insert("env_wait".into(), 0.0);
+        env.phases.insert(Phase::Ready, ms(t.elapsed()));
+        env.phases.insert(Phase::EnvWait, 0.0);
         Ok(Box::new(env))
     }
 
@@ -112,7 +114,7 @@ struct LocalService {
 
 struct LocalEnv {
     services: BTreeMap<String, LocalService>,
-    phases: BTreeMap<String, f64>,
+    phases: BTreeMap<Phase, f64>,
 }
 
 #[async_trait]
@@ -125,7 +127,7 @@ impl Env for LocalEnv {
         run(&s.spec, s.dir.path(), req).await
     }
 
-    fn phases(&self) -> BTreeMap<String, f64> {
+    fn phases(&self) -> BTreeMap<Phase, f64> {
         self.phases.clone()
     }
 
@@ -267,46 +269,18 @@ async fn wait_ready(
     s: &LocalService,
     probe: &crate::suite::ReadyProbe,
 ) -> Result<(), BackendError> {
-    let start = Instant::now();
-    let mut last = String::from("probe never ran");
-    let mut attempts = 0u32;
-    loop {
-        let left = probe.timeout.saturating_sub(start.elapsed());
-        if left.is_zero() {
-            return Err(BackendError::NotReady {
-                service: s.spec.id.clone(),
-                timeout_ms: probe.timeout.as_millis() as u64,
-                last,
-            });
-        }
+    probe::wait_ready(&s.spec.id, probe, |left| async move {
         let req = ExecRequest {
             argv: probe.cmd.clone(),
             env: BTreeMap::new(),
             workdir: None,
             timeout: left,
         };
-        match run(&s.spec, s.dir.path(), &req).await {
-            Ok(out) if out.exit_code == Some(0) => return Ok(()),
-            Ok(out) if out.timed_out => {
-                // An attempt cut short by the overall deadline says less than the
-                // previous complete one; keep that if there was one.
-                if attempts == 0 {
-                    last = format!("probe still running after {} ms", left.as_millis());
-                }
-            }
-            Ok(out) => {
-                attempts += 1;
-                last = crate::backend::describe_probe(&out)
-            }
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(
-            probe
-                .interval
-                .min(probe.timeout.saturating_sub(start.elapsed())),
-        )
-        .await;
-    }
+        run(&s.spec, s.dir.path(), &req)
+            .await
+            .map_err(|e| ProbeError::Retry(e.to_string()))
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -361,6 +335,7 @@ mod tests {
             run_id: "local-unit".into(),
             pull: false,
             pool_size: 2,
+            reuse_all: false,
         })
     }
 
@@ -500,7 +475,11 @@ mod tests {
             .acquire(&spec(vec![s.clone()]))
             .await
             .expect("acquire");
-        assert!(env.phases()["ready"] >= 250.0, "phases {:?}", env.phases());
+        assert!(
+            env.phases()[&Phase::Ready] >= 250.0,
+            "phases {:?}",
+            env.phases()
+        );
         env.release(true).await.expect("release");
 
         s.ready = Some(ReadyProbe {

@@ -4,15 +4,20 @@
 //! `local` runs steps as host processes, `fake` scripts results for unit tests of the runner.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::results::{BackendKind, Phase};
 use crate::suite::TestSpec;
 
 pub mod docker;
 pub mod fake;
 pub mod local;
+pub(crate) mod probe;
+
+pub use docker::clean_all;
 
 /// Label keys put on every container and network clnrm creates.
 pub const LABEL_RUN: &str = "clnrm.run";
@@ -29,6 +34,20 @@ pub struct BackendConfig {
     pub pull: bool,
     /// Upper bound on environments kept warm or being warmed at once.
     pub pool_size: usize,
+    /// Keep every healthy environment warm for reuse (watch mode), not only `reuse = true`.
+    pub reuse_all: bool,
+}
+
+/// The one factory: open the backend of `kind`. Docker connects, negotiates the API and reaps
+/// leftovers of dead runs; no daemon is [`BackendError::Unavailable`].
+pub async fn open(kind: BackendKind, cfg: BackendConfig) -> Result<Arc<dyn Backend>, BackendError> {
+    match kind {
+        BackendKind::Docker => Ok(Arc::new(docker::DockerBackend::connect(cfg).await?)),
+        BackendKind::Local => Ok(Arc::new(local::LocalBackend::new(cfg))),
+        BackendKind::Fake => Err(BackendError::Other(
+            "the fake backend is built by tests with a script".into(),
+        )),
+    }
 }
 
 /// One command to execute in a service of an environment.
@@ -102,7 +121,12 @@ pub(crate) fn describe_probe(out: &ExecOutput) -> String {
 /// A place where scenarios run.
 #[async_trait]
 pub trait Backend: Send + Sync {
-    fn name(&self) -> &'static str;
+    fn kind(&self) -> BackendKind;
+
+    /// Version of what runs the environments (the Docker daemon's), for the run fingerprint.
+    async fn version(&self) -> Option<String> {
+        None
+    }
 
     /// Announce that `count` environments for `test` will be acquired soon, so a pooling
     /// backend can create and start them ahead of demand. Must not block.
@@ -124,7 +148,7 @@ pub trait Env: Send + Sync {
 
     /// Infrastructure phases spent on this environment, ms: `env_wait` (time the caller
     /// waited in `acquire`), `create`, `start`, `ready`. Zero for a reused environment.
-    fn phases(&self) -> BTreeMap<String, f64>;
+    fn phases(&self) -> BTreeMap<Phase, f64>;
 
     /// Whether this environment was reused from an earlier scenario or run.
     fn reused(&self) -> bool {

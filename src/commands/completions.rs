@@ -4,11 +4,11 @@ use std::io::Write;
 
 use clap::CommandFactory;
 
-use super::Printer;
 use crate::cli::{Cli, CompletionsArgs};
 use crate::exit;
+use crate::report::Printer;
 
-pub fn completions(args: CompletionsArgs, printer: Printer) -> u8 {
+pub fn completions(args: &CompletionsArgs, printer: Printer) -> u8 {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "clnrm", &mut out);

@@ -1,11 +1,14 @@
 //! `clnrm list`: tests and scenarios found, with tags.
 
-use super::{load_suite, Printer};
+use super::load::load_suite;
 use crate::cli::{ListArgs, OutputFormat};
 use crate::exit;
+use crate::settings::Settings;
+use crate::suite::Loader;
 
-pub fn list(args: ListArgs, printer: Printer) -> u8 {
-    let (_, loaded) = match load_suite(&args.paths, &args.load, printer) {
+pub fn list(settings: &Settings, args: &ListArgs) -> u8 {
+    let printer = settings.printer;
+    let loaded = match load_suite(settings, &Loader::new(settings.load.clone())) {
         Ok(l) => l,
         Err(code) => return code,
     };

@@ -1,15 +1,13 @@
 //! `clnrm render FILE`: the rendered TOML on stdout, or the variable map with `--map`.
 
-use super::{load::loader, Printer};
 use crate::cli::RenderArgs;
 use crate::exit;
-use crate::suite::VarSource;
+use crate::settings::Settings;
+use crate::suite::{Loader, VarSource};
 
-pub fn render(args: RenderArgs, printer: Printer) -> u8 {
-    let loader = match loader(&args.load, printer) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+pub fn render(settings: &Settings, args: &RenderArgs) -> u8 {
+    let printer = settings.printer;
+    let loader = Loader::new(settings.load.clone());
     match loader.render(&args.file) {
         Ok(rendered) => {
             if args.map {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::backend::{Backend, ExecRequest};
-use crate::results::{truncate_output, ScenarioResult, Status, StepResult, OUTPUT_LIMIT};
+use crate::results::{truncate_output, Phase, ScenarioResult, Status, StepResult, OUTPUT_LIMIT};
 use crate::runner::expect;
 use crate::suite::{ScenarioSpec, TestSpec, DEFAULT_STEP_TIMEOUT};
 
@@ -236,7 +236,7 @@ async fn run_attempt(
     }
     match env.release(healthy).await {
         Ok(cleanup_ms) => {
-            result.phases.insert("cleanup".into(), cleanup_ms);
+            result.phases.insert(Phase::Cleanup, cleanup_ms);
         }
         Err(e) => {
             // The scenario's verdict stands; a cleanup problem is still worth surfacing.

@@ -1,19 +1,24 @@
 //! Scheduler: runs the scenarios of a plan on a backend, in parallel up to `jobs`, and emits
-//! [`RunEvent`]s. Pass/fail is not decided here: results go to `crate::outcome`.
+//! [`RunEvent`]s; [`run_plan`] collects them into the run's results. Pass/fail is not decided
+//! here: results go to `crate::outcome`.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 
-use crate::backend::Backend;
 use crate::results::{ScenarioResult, Status, TestResult};
 use crate::suite::TestSpec;
 
+mod cancel;
+mod collect;
 pub mod event;
 pub mod executor;
 pub mod expect;
 
+pub use crate::backend::{clean_all, open as open_backend, Backend, BackendConfig, BackendError};
+pub use cancel::Cancel;
+pub use collect::{ms_since, now_rfc3339, results_without_run, run_plan, Collector, RunHeader};
 pub use event::RunEvent;
 use executor::{ms, run_scenario, ScenarioJob};
 
@@ -40,16 +45,18 @@ impl Default for RunOptions {
     }
 }
 
-/// Run every scenario of `tests` (already filtered and ordered by the plan). Flipping `cancel`
-/// to true stops the run: nothing new starts, in-flight execs are abandoned and reported as
-/// skipped. Results come back in the order of `tests`.
-pub async fn run(
+/// Run every scenario of `tests` (already filtered and ordered by the plan) and report each
+/// outcome as an event; a `TestFinished` per test, in the order of `tests`, ends the stream.
+/// Cancelling stops the run: nothing new starts, in-flight execs are abandoned and reported
+/// as skipped.
+async fn schedule(
     tests: Vec<Arc<TestSpec>>,
     backend: Arc<dyn Backend>,
-    opts: &RunOptions,
-    events: Option<mpsc::UnboundedSender<RunEvent>>,
-    cancel: Arc<watch::Sender<bool>>,
-) -> Vec<TestResult> {
+    opts: RunOptions,
+    events: mpsc::UnboundedSender<RunEvent>,
+    cancel: Cancel,
+) {
+    let events = Some(events);
     let jobs = opts.jobs.max(1);
     let mut queue = Vec::new();
     let deadlines: Vec<Arc<OnceLock<Option<Instant>>>> =
@@ -79,7 +86,7 @@ pub async fn run(
     for (k, &(ti, si)) in queue.iter().enumerate() {
         let permit = tokio::select! {
             p = semaphore.clone().acquire_owned() => p.expect("semaphore is never closed"),
-            _ = async { cancel.subscribe().wait_for(|c| *c).await.ok(); } => {
+            _ = cancel.cancelled() => {
                 // Cancelled while waiting for a slot: the rest is reported as skipped below.
                 handles.push((ti, None));
                 for &(tj, _) in &queue[k + 1..] {
@@ -106,11 +113,11 @@ pub async fn run(
         };
         let backend = backend.clone();
         let events = events.clone();
-        let cancel_tx = cancel.clone();
+        let cancel_run = cancel.clone();
         let fail_fast = opts.fail_fast;
         let handle = tokio::spawn(async move {
             let _permit = permit;
-            let rx = cancel_tx.subscribe();
+            let rx = cancel_run.subscribe();
             let sc = job.scenario();
             send(
                 &events,
@@ -133,7 +140,7 @@ pub async fn run(
             })
             .await;
             if fail_fast && result.status.is_failure() {
-                cancel_tx.send_replace(true);
+                cancel_run.cancel("stopped by --fail-fast");
             }
             send(
                 &events,
@@ -181,7 +188,6 @@ pub async fn run(
         })
         .collect();
 
-    let mut out = Vec::with_capacity(tests.len());
     for (test, scenarios) in tests.iter().zip(per_test) {
         let result = TestResult {
             name: test.name.clone(),
@@ -191,10 +197,8 @@ pub async fn run(
             duration_ms: scenarios.iter().map(|s| s.duration_ms).sum(),
             scenarios,
         };
-        send(&events, RunEvent::TestFinished(result.clone()));
-        out.push(result);
+        send(&events, RunEvent::TestFinished(result));
     }
-    out
 }
 
 /// A test's status from its scenarios: any failure fails it, else flaky, else passed; only

@@ -6,10 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use super::*;
 use crate::backend::fake::{FakeBackend, FakeReply};
+use crate::plan::Plan;
 use crate::suite::*;
 
 fn step(name: &str, sh: &str) -> StepSpec {
@@ -95,9 +94,42 @@ async fn run_with(
     opts: RunOptions,
 ) -> (Vec<TestResult>, Arc<crate::backend::fake::FakeStats>) {
     let stats = backend.stats.clone();
-    let (tx, _rx) = watch::channel(false);
-    let results = run(tests, Arc::new(backend), &opts, None, Arc::new(tx)).await;
+    let results = run(tests, Arc::new(backend), &opts, &Cancel::new()).await;
     (results, stats)
+}
+
+/// One run through [`run_plan`]: the results are collected from the events.
+async fn run(
+    tests: Vec<Arc<TestSpec>>,
+    backend: Arc<dyn Backend>,
+    opts: &RunOptions,
+    cancel: &Cancel,
+) -> Vec<TestResult> {
+    let plan = Plan {
+        tests,
+        ..Default::default()
+    };
+    let mut events = Vec::new();
+    let results = run_plan(&plan, &backend, opts, &RunHeader::default(), cancel, |ev| {
+        events.push(ev.clone())
+    })
+    .await;
+    // Every scenario reports once, and each test closes the stream in plan order.
+    let finished = events
+        .iter()
+        .filter(|e| matches!(e, RunEvent::ScenarioFinished { .. }))
+        .count();
+    let scenarios: usize = plan.tests.iter().map(|t| t.scenarios.len()).sum();
+    let started = events
+        .iter()
+        .filter(|e| matches!(e, RunEvent::ScenarioStarted { .. }))
+        .count();
+    assert!(finished <= scenarios && started == finished, "{events:#?}");
+    assert_eq!(
+        results.backend.kinds(),
+        &[crate::results::BackendKind::Fake]
+    );
+    results.tests
 }
 
 #[tokio::test]
@@ -278,19 +310,18 @@ async fn cancel_mid_run_reports_skipped_without_hanging() {
         test("a", vec![("1", vec![step("s", "sleep 10000")])]),
         test("b", vec![("1", vec![step("s", "echo ok")])]),
     ];
-    let (tx, _rx) = watch::channel(false);
-    let tx = Arc::new(tx);
-    let canceller = tx.clone();
+    let cancel = Cancel::new();
+    let canceller = cancel.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        canceller.send_replace(true);
+        canceller.cancel("interrupted by SIGINT");
     });
     let opts = RunOptions {
         jobs: 1,
         ..Default::default()
     };
     let started = std::time::Instant::now();
-    let results = run(tests, Arc::new(scripted()), &opts, None, tx).await;
+    let results = run(tests, Arc::new(scripted()), &opts, &cancel).await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(results[0].scenarios[0].status, Status::Skipped);
     assert_eq!(results[1].scenarios[0].status, Status::Skipped);

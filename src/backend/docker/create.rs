@@ -14,7 +14,9 @@ use futures_util::future::join_all;
 use super::error::api_error;
 use super::exec::exec_in;
 use super::Shared;
+use crate::backend::probe::{self, ProbeError};
 use crate::backend::BackendError;
+use crate::results::Phase;
 use crate::suite::ServiceSpec;
 
 /// Main process of a service without `cmd`: the imported test image (and many minimal
@@ -30,7 +32,7 @@ pub(crate) struct EnvParts {
     /// Service id -> container id.
     pub containers: BTreeMap<String, String>,
     /// `create`, `start`, `ready` wall times in ms.
-    pub phases: BTreeMap<String, f64>,
+    pub phases: BTreeMap<Phase, f64>,
     pub reusable: bool,
     /// Served a scenario already (reuse pool entries only).
     pub used: bool,
@@ -141,7 +143,7 @@ async fn build(
     if let Some(e) = first_err {
         return Err(e);
     }
-    parts.phases.insert("create".into(), ms(t.elapsed()));
+    parts.phases.insert(Phase::Create, ms(t.elapsed()));
 
     let t = Instant::now();
     let started = join_all(parts.containers.iter().map(|(id, cid)| async move {
@@ -157,7 +159,7 @@ async fn build(
             });
         }
     }
-    parts.phases.insert("start".into(), ms(t.elapsed()));
+    parts.phases.insert(Phase::Start, ms(t.elapsed()));
 
     let t = Instant::now();
     let probes = join_all(services.values().filter_map(|svc| {
@@ -167,7 +169,7 @@ async fn build(
     }))
     .await;
     probes.into_iter().collect::<Result<Vec<()>, _>>()?;
-    parts.phases.insert("ready".into(), ms(t.elapsed()));
+    parts.phases.insert(Phase::Ready, ms(t.elapsed()));
     Ok(())
 }
 
@@ -219,58 +221,27 @@ fn container_body(
     }
 }
 
-/// Exec the probe every `interval` until it exits 0; give up after `timeout` with the last
-/// output so the user sees why.
+/// Exec the probe until it passes (see [`crate::backend::probe`]); a main process that
+/// exited will never become ready, so that ends the wait at once.
 async fn wait_ready(
     docker: &Docker,
     service: &str,
     container: &str,
     probe: &crate::suite::ReadyProbe,
 ) -> Result<(), BackendError> {
-    let start = Instant::now();
-    let mut last = String::from("probe never ran");
-    let mut attempts = 0u32;
-    loop {
-        let left = probe.timeout.saturating_sub(start.elapsed());
-        if left.is_zero() {
-            return Err(BackendError::NotReady {
-                service: service.to_string(),
-                timeout_ms: probe.timeout.as_millis() as u64,
-                last,
-            });
-        }
+    probe::wait_ready(service, probe, |left| async move {
         match exec_in(docker, container, &probe.cmd, &BTreeMap::new(), None, left).await {
-            Ok((out, _)) if out.exit_code == Some(0) => return Ok(()),
-            Ok((out, _)) if out.timed_out => {
-                // An attempt cut short by the overall deadline says less than the
-                // previous complete one; keep that if there was one.
-                if attempts == 0 {
-                    last = format!("probe still running after {} ms", left.as_millis());
-                }
-            }
-            Ok((out, _)) => {
-                attempts += 1;
-                last = crate::backend::describe_probe(&out)
-            }
-            Err(e) => {
-                // A main process that exited will never become ready: say so now instead
-                // of retrying until the timeout.
-                if let Some(code) = exited(docker, container).await {
-                    return Err(BackendError::Service {
-                        service: service.to_string(),
-                        message: format!("container exited with code {code} before it was ready"),
-                    });
-                }
-                last = e.to_string()
-            }
+            Ok((out, _)) => Ok(out),
+            Err(e) => match exited(docker, container).await {
+                Some(code) => Err(ProbeError::Fatal(BackendError::Service {
+                    service: service.to_string(),
+                    message: format!("container exited with code {code} before it was ready"),
+                })),
+                None => Err(ProbeError::Retry(e.to_string())),
+            },
         }
-        tokio::time::sleep(
-            probe
-                .interval
-                .min(probe.timeout.saturating_sub(start.elapsed())),
-        )
-        .await;
-    }
+    })
+    .await
 }
 
 /// The exit code of the container's main process, if it is no longer running.

@@ -36,6 +36,7 @@ use labels::{is_dead_leftover, RunLabels};
 use pool::{key_of, Pending, Pool, Take};
 
 use super::{Backend, BackendConfig, BackendError, Env, LABEL_RUN};
+use crate::results::BackendKind;
 use crate::suite::TestSpec;
 
 /// How long connecting and pinging may take before the daemon counts as unavailable.
@@ -57,6 +58,8 @@ pub(crate) struct Shared {
     images: tokio::sync::Mutex<HashMap<String, bool>>,
     seq: AtomicU64,
     reuse_all: AtomicBool,
+    /// The daemon's version, asked once.
+    version: tokio::sync::OnceCell<Option<String>>,
     pool: Mutex<Pool>,
     /// Creations and removals running in the background; `shutdown` awaits them.
     tasks: Mutex<JoinSet<()>>,
@@ -158,6 +161,7 @@ impl DockerBackend {
     /// (see [`DockerBackend::reaped`]).
     pub async fn connect(cfg: BackendConfig) -> Result<DockerBackend, BackendError> {
         let docker = connect_docker().await?;
+        let reuse_all = cfg.reuse_all;
         let labels = RunLabels::for_this_process(&cfg.run_id);
         let reaped = remove_labelled(&docker, |l| is_dead_leftover(l, &labels.host)).await?;
         Ok(DockerBackend {
@@ -167,7 +171,8 @@ impl DockerBackend {
                 labels,
                 images: tokio::sync::Mutex::new(HashMap::new()),
                 seq: AtomicU64::new(0),
-                reuse_all: AtomicBool::new(false),
+                reuse_all: AtomicBool::new(reuse_all),
+                version: tokio::sync::OnceCell::new(),
                 pool: Mutex::new(Pool::default()),
                 tasks: Mutex::new(JoinSet::new()),
             }),
@@ -188,8 +193,16 @@ impl DockerBackend {
 
 #[async_trait]
 impl Backend for DockerBackend {
-    fn name(&self) -> &'static str {
-        "docker"
+    fn kind(&self) -> BackendKind {
+        BackendKind::Docker
+    }
+
+    async fn version(&self) -> Option<String> {
+        self.shared
+            .version
+            .get_or_init(|| async { self.shared.docker.version().await.ok()?.version })
+            .await
+            .clone()
     }
 
     fn prewarm(&self, test: &TestSpec, count: usize) {
