@@ -38,6 +38,7 @@ fn large_run() -> RunResults {
                         attempts: 1,
                         phases: BTreeMap::from([(Phase::Start, 160.0)]),
                         message: None,
+                        previous_attempts: Vec::new(),
                         steps: (0..3)
                             .map(|k| StepResult {
                                 name: format!("step {k}"),

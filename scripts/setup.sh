@@ -9,10 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real consumers of our reports in the tests: junitparser reads the JUnit XML, cmarkgfm renders
-# the markdown summary the way GitHub's renderer does.
-if ! python3 -c 'import junitparser, cmarkgfm' >/dev/null 2>&1; then
-  echo "setup: installing junitparser and cmarkgfm (PyPI)" >&2
-  python3 -m pip install -q junitparser cmarkgfm
+# the markdown summary the way GitHub's renderer does, xmlschema checks the JUnit XML against
+# the Jenkins JUnit schema in tests/fixtures/report.
+if ! python3 -c 'import junitparser, cmarkgfm, xmlschema' >/dev/null 2>&1; then
+  echo "setup: installing junitparser, cmarkgfm and xmlschema (PyPI)" >&2
+  python3 -m pip install -q junitparser cmarkgfm xmlschema
 fi
 # ci/install.sh downloads with curl; ci/action-run.sh reads the results with jq (both are on
 # GitHub's hosted runners).

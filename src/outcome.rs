@@ -59,6 +59,7 @@ mod tests {
                         phases: BTreeMap::new(),
                         steps: vec![],
                         message: None,
+                        previous_attempts: Vec::new(),
                     })
                     .collect(),
             }],

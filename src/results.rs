@@ -166,6 +166,35 @@ pub struct ScenarioResult {
     pub steps: Vec<StepResult>,
     /// Failure summary (first failing step or infrastructure error).
     pub message: Option<String>,
+    /// The failed attempts before the final one (which is this result), oldest first: each
+    /// with its own steps and output. Empty when the first attempt was the final one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_attempts: Vec<AttemptResult>,
+}
+
+/// One failed attempt of a scenario that was retried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptResult {
+    /// 1-based attempt number.
+    pub attempt: u32,
+    pub status: Status,
+    /// Wall time of the attempt, including waiting for its environment, ms.
+    pub duration_ms: f64,
+    pub steps: Vec<StepResult>,
+    pub message: Option<String>,
+}
+
+impl AttemptResult {
+    /// The record of `result`, a finished attempt.
+    pub fn of(result: &ScenarioResult) -> AttemptResult {
+        AttemptResult {
+            attempt: result.attempts,
+            status: result.status,
+            duration_ms: result.duration_ms,
+            steps: result.steps.clone(),
+            message: result.message.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -116,6 +116,7 @@ pub(crate) mod fixtures {
             phases: BTreeMap::new(),
             steps: vec![],
             message: None,
+            previous_attempts: Vec::new(),
         }
     }
 

@@ -155,6 +155,7 @@ pub fn build_results(
             phases: BTreeMap::new(),
             steps: vec![],
             message: None,
+            previous_attempts: Vec::new(),
         });
     }
     RunResults {

@@ -42,6 +42,7 @@ pub fn scenario(
         phases: BTreeMap::from([(Phase::Create, 12.0), (Phase::Start, 160.0)]),
         steps,
         message: None,
+        previous_attempts: Vec::new(),
     }
 }
 

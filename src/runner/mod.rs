@@ -233,6 +233,7 @@ fn error_result(test: &TestSpec, si: usize, message: &str) -> ScenarioResult {
         phases: Default::default(),
         steps: Vec::new(),
         message: Some(message.to_string()),
+        previous_attempts: Vec::new(),
     }
 }
 

@@ -137,6 +137,7 @@ mod tests {
                 .collect(),
             steps: Vec::new(),
             message: None,
+            previous_attempts: Vec::new(),
         }
     }
 
