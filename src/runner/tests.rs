@@ -246,7 +246,10 @@ async fn retries_exhausted_stay_failed() {
     assert_eq!(results[0].scenarios[0].attempts, 2);
     let previous = &results[0].scenarios[0].previous_attempts;
     assert_eq!(previous.len(), 1);
-    assert_eq!((previous[0].attempt, previous[0].status), (1, Status::Failed));
+    assert_eq!(
+        (previous[0].attempt, previous[0].status),
+        (1, Status::Failed)
+    );
     assert_eq!(stats.acquired.load(Ordering::SeqCst), 2);
 }
 
