@@ -87,6 +87,8 @@ fn large_run() -> RunResults {
         tests,
         perf: None,
         aborted: None,
+        empty_shard: false,
+        missing_shards: Vec::new(),
     }
 }
 

@@ -123,6 +123,9 @@ pub struct ReportArgs {
     pub format: ReportFormat,
     #[arg(long)]
     pub flaky_fail: bool,
+    /// Fail (exit 2) when results of a shard of the run are missing, instead of warning.
+    #[arg(long)]
+    pub require_all_shards: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -43,6 +43,32 @@ pub struct RunResults {
     /// Whether the run was cut short (signal, fail-fast).
     #[serde(default)]
     pub aborted: Option<String>,
+    /// This shard was given none of the selected tests (fewer tests than shards, or the
+    /// balance left it none): nothing ran, and that is not a failure.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub empty_shard: bool,
+    /// Shards of the run whose results were not given to a merge (`clnrm report`), by index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_shards: Vec<u32>,
+}
+
+/// Shards of a run absent from `inputs`, by index: empty unless the inputs are shards of one
+/// `count`. Every shard writes results (an empty one too), so an absent one is a job that
+/// failed before writing or an artifact that was not downloaded.
+pub fn missing_shards<'a>(inputs: impl IntoIterator<Item = &'a RunResults>) -> Vec<u32> {
+    let mut count = None;
+    let mut present = std::collections::BTreeSet::new();
+    for r in inputs {
+        let Some(s) = &r.shard else {
+            return Vec::new();
+        };
+        count = Some(s.count);
+        present.insert(s.index);
+    }
+    match count {
+        Some(n) => (1..=n).filter(|i| !present.contains(i)).collect(),
+        None => Vec::new(),
+    }
 }
 
 impl RunResults {
@@ -565,6 +591,18 @@ pub fn truncate_output(bytes: &[u8], limit: usize) -> (String, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_shards_are_the_indexes_not_given() {
+        let shard = |index, count| RunResults {
+            shard: Some(Shard { index, count }),
+            ..crate::report::fixtures::results(Vec::new())
+        };
+        assert_eq!(missing_shards([&shard(1, 4), &shard(3, 4)]), [2, 4]);
+        assert!(missing_shards([&shard(1, 2), &shard(2, 2)]).is_empty());
+        assert!(missing_shards([&crate::report::fixtures::results(Vec::new())]).is_empty());
+        assert!(missing_shards([]).is_empty());
+    }
 
     #[test]
     fn truncation_respects_char_boundaries() {

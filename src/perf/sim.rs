@@ -183,6 +183,8 @@ pub fn build_results(
             .collect(),
         perf: None,
         aborted: None,
+        empty_shard: false,
+        missing_shards: Vec::new(),
     }
 }
 

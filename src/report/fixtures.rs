@@ -89,6 +89,8 @@ pub fn results(tests: Vec<TestResult>) -> RunResults {
         tests,
         perf: None,
         aborted: None,
+        empty_shard: false,
+        missing_shards: Vec::new(),
     }
 }
 
