@@ -562,3 +562,30 @@ fn empty_shards_write_results_and_report_names_missing_shards() {
     assert_eq!(strict.status.code(), Some(2), "{}", text(&strict.stderr));
     assert!(text(&strict.stderr).contains("error: results of shard 2/3 are missing"));
 }
+
+#[test]
+fn under_github_actions_stdout_is_data_and_annotations_go_to_stderr_from_the_repo_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let out = Command::new(cargo_bin("clnrm"))
+        .args(["run", "--backend", "local", "--json", "-"])
+        .current_dir(fixture("local-fail"))
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_WORKSPACE", env!("CARGO_MANIFEST_DIR"))
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("clnrm runs");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // stdout is exactly the JSON results: no workflow command after it.
+    let r: Value = serde_json::from_slice(&out.stdout).expect("stdout is only JSON");
+    assert_eq!(r["tests"][0]["scenarios"][0]["status"], "failed");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("::error file=tests/fixtures/cli/local-fail/host-fail.clnrm.toml,line="),
+        "{stderr}"
+    );
+    assert!(std::fs::read_to_string(&summary)
+        .unwrap()
+        .contains("host-fail"));
+}
