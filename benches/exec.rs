@@ -37,6 +37,7 @@ fn labels() -> HashMap<String, String> {
 
 fn test_spec() -> TestSpec {
     let svc = ServiceSpec {
+        depends_on: Vec::new(),
         id: "box".into(),
         image: Some(IMAGE.into()),
         cmd: None,
@@ -50,6 +51,8 @@ fn test_spec() -> TestSpec {
         line: 1,
     };
     TestSpec {
+        skip: None,
+        report: Default::default(),
         path: PathBuf::from("bench.clnrm.toml"),
         name: "bench".into(),
         description: None,

@@ -221,6 +221,10 @@ pub struct LoadArgs {
     /// Freeze `now_rfc3339()` at this RFC 3339 instant.
     #[arg(long, value_name = "RFC3339")]
     pub freeze_clock: Option<String>,
+    /// Image of the default service, which runs steps that name no service (overrides
+    /// `default_image` in `.clnrm/config.toml`).
+    #[arg(long, value_name = "IMAGE")]
+    pub default_image: Option<String>,
 }
 
 pub fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -270,6 +274,15 @@ pub struct ListArgs {
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub load: LoadArgs,
+    /// Same selection as `run --filter` (`!slow`, `name~^api`, `tag:smoke`, globs).
+    #[arg(long = "filter", value_name = "EXPR", value_parser = crate::plan::check_filter)]
+    pub filters: Vec<String>,
+    /// Select tests or scenarios carrying this tag.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// List only shard K of N (e.g. `2/4`), split as `run --shard` splits it.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::plan::ShardSpec>,
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
 }
@@ -290,8 +303,10 @@ pub struct ExecArgs {
     /// Where to run (default: the config's `backend`, else `auto`).
     #[arg(long, value_enum)]
     pub backend: Option<BackendChoice>,
-    /// Select tests or scenarios whose name (`test/scenario`) or path contains this.
-    #[arg(long = "filter", value_name = "TEXT")]
+    /// Select scenarios: `TEXT` (in `test/scenario` or the path), a glob (`api-*`),
+    /// `name~REGEX`, `tag:TAG`, `path:GLOB`; `!` negates (`!slow`). Repeatable: any positive
+    /// filter selects, any negated one excludes.
+    #[arg(long = "filter", value_name = "EXPR", value_parser = crate::plan::check_filter)]
     pub filters: Vec<String>,
     /// Select tests or scenarios carrying this tag.
     #[arg(long = "tag", value_name = "TAG")]

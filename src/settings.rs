@@ -30,6 +30,8 @@ pub struct ProjectConfig {
     pub backend: Option<BackendChoice>,
     /// Baseline file (relative to the config's project).
     pub baseline: Option<PathBuf>,
+    /// Image of the default service, which runs steps that name no service.
+    pub default_image: Option<String>,
 }
 
 /// Where to run: asked for by `--backend` or the config's `backend`.
@@ -206,6 +208,10 @@ impl Settings {
             Command::List(a) => {
                 s.paths = paths_or_default(&a.paths);
                 s.load = load_options(&a.load, env)?;
+                // `list` selects and shards exactly as `run` does.
+                s.selection.filters = a.filters.clone();
+                s.selection.tags = a.tags.clone();
+                s.selection.shard = a.shard;
             }
             Command::Render(a) => s.load = load_options(&a.load, env)?,
             Command::Lint(a) => {
@@ -276,6 +282,10 @@ impl Settings {
                 }
             }
             Command::Init(_) | Command::Clean | Command::Completions(_) | Command::Man => {}
+        }
+        // `--default-image` wins over the config's `default_image`.
+        if s.load.default_image.is_none() {
+            s.load.default_image = config.default_image.clone();
         }
         s.jobs = jobs_flag
             .or(config.jobs)
@@ -366,6 +376,7 @@ fn load_options(a: &LoadArgs, env: &Environment) -> Result<LoadOptions, Settings
             .collect(),
         freeze_clock: a.freeze_clock.clone(),
         include_root: None,
+        default_image: a.default_image.clone(),
     })
 }
 

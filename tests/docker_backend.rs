@@ -2,9 +2,7 @@
 //! and scripts/test-image.sh first, and `ensure_test_image` builds the image if missing).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command as Proc;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use clnrm::backend::docker::{clean_run, docker_available, DockerBackend};
@@ -12,30 +10,10 @@ use clnrm::backend::{Backend, BackendConfig, BackendError, ExecRequest};
 use clnrm::results::Phase;
 use tokio::sync::Mutex;
 
-use clnrm::suite::{Determinism, Dialect, Limits, PerfSpec, ReadyProbe, ServiceSpec, TestSpec};
+use clnrm::suite::{Limits, ReadyProbe, ServiceSpec, TestSpec};
 
-const IMAGE: &str = "clnrm-test/busybox:latest";
-
-/// Build the test image once per test binary if it is missing.
-fn ensure_test_image() {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let present = Proc::new("docker")
-            .args(["image", "inspect", IMAGE])
-            .output()
-            .expect("docker CLI runs")
-            .status
-            .success();
-        if !present {
-            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/test-image.sh");
-            let st = Proc::new("bash")
-                .arg(script)
-                .status()
-                .expect("run test-image.sh");
-            assert!(st.success(), "scripts/test-image.sh failed");
-        }
-    });
-}
+mod support;
+use support::{ensure_test_image, text, IMAGE};
 
 /// Connects are serialised: each one reaps dead leftovers, and the reaping test holds this
 /// from planting its leftovers until its own connect has counted them.
@@ -64,36 +42,13 @@ fn run_id(name: &str) -> String {
 }
 
 fn svc(id: &str) -> ServiceSpec {
-    ServiceSpec {
-        id: id.into(),
-        image: Some(IMAGE.into()),
-        cmd: None,
-        env: BTreeMap::new(),
-        workdir: None,
-        limits: Limits::default(),
-        ready: None,
-        reuse: false,
-        mounts: vec![],
-        network_access: false,
-        line: 1,
-    }
+    ServiceSpec::named(id).with_image(IMAGE)
 }
 
 fn spec(name: &str, services: Vec<ServiceSpec>) -> TestSpec {
-    TestSpec {
-        path: PathBuf::from(format!("{name}.clnrm.toml")),
-        name: name.into(),
-        description: None,
-        tags: vec![],
-        timeout: None,
-        retries: None,
-        services: services.into_iter().map(|s| (s.id.clone(), s)).collect(),
-        scenarios: vec![],
-        perf: PerfSpec::default(),
-        determinism: Determinism::default(),
-        dialect: Dialect::Current,
-        content_hash: String::new(),
-    }
+    services
+        .into_iter()
+        .fold(TestSpec::named(name), TestSpec::with_service)
 }
 
 fn req(argv: &[&str]) -> ExecRequest {
@@ -103,10 +58,6 @@ fn req(argv: &[&str]) -> ExecRequest {
         workdir: None,
         timeout: Duration::from_secs(20),
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Ids of containers and networks still labelled with this run.

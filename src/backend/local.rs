@@ -60,42 +60,55 @@ impl Backend for LocalBackend {
             services.insert(svc.id.clone(), (svc.clone(), dir));
         }
         env.phases.insert(Phase::Create, ms(t.elapsed()));
-        let t = Instant::now();
-        for (id, (svc, dir)) in services {
-            let main = match &svc.cmd {
-                Some(argv) => {
-                    let req = ExecRequest {
-                        argv: argv.clone(),
-                        env: BTreeMap::new(),
-                        workdir: None,
-                        timeout: Duration::MAX,
+        // `depends_on`: services start in waves, each once the previous wave is ready.
+        let waves = crate::suite::start_waves(&test.services)
+            .unwrap_or_else(|| vec![test.services.keys().cloned().collect()]);
+        let (mut start_ms, mut ready_ms) = (0.0, 0.0);
+        for wave in waves {
+            let t = Instant::now();
+            for id in &wave {
+                let Some((svc, dir)) = services.remove(id) else {
+                    continue;
+                };
+                let main =
+                    match &svc.cmd {
+                        Some(argv) => {
+                            let req = ExecRequest {
+                                argv: argv.clone(),
+                                env: BTreeMap::new(),
+                                workdir: None,
+                                timeout: Duration::MAX,
+                            };
+                            let mut cmd = command(&svc, dir.path(), &req)?;
+                            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+                            Some(cmd.spawn().map_err(|e| {
+                                service_err(id, format!("start `{}`: {e}", argv[0]))
+                            })?)
+                        }
+                        None => None,
                     };
-                    let mut cmd = command(&svc, dir.path(), &req)?;
-                    cmd.stdout(Stdio::null()).stderr(Stdio::null());
-                    Some(
-                        cmd.spawn()
-                            .map_err(|e| service_err(&id, format!("start `{}`: {e}", argv[0])))?,
-                    )
-                }
-                None => None,
-            };
-            env.services.insert(
-                id,
-                LocalService {
-                    spec: svc,
-                    dir,
-                    main,
-                },
-            );
-        }
-        env.phases.insert(Phase::Start, ms(t.elapsed()));
-        let t = Instant::now();
-        for s in env.services.values() {
-            if let Some(probe) = &s.spec.ready {
-                wait_ready(s, probe).await?;
+                env.services.insert(
+                    id.clone(),
+                    LocalService {
+                        spec: svc,
+                        dir,
+                        main,
+                    },
+                );
             }
+            start_ms += ms(t.elapsed());
+            let t = Instant::now();
+            for id in &wave {
+                if let Some(s) = env.services.get(id) {
+                    if let Some(probe) = &s.spec.ready {
+                        wait_ready(s, probe).await?;
+                    }
+                }
+            }
+            ready_ms += ms(t.elapsed());
         }
-        env.phases.insert(Phase::Ready, ms(t.elapsed()));
+        env.phases.insert(Phase::Start, start_ms);
+        env.phases.insert(Phase::Ready, ready_ms);
         env.phases.insert(Phase::EnvWait, 0.0);
         Ok(Box::new(env))
     }
@@ -286,38 +299,18 @@ async fn wait_ready(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::suite::{Determinism, Dialect, Limits, PerfSpec, ReadyProbe};
+    use crate::suite::ReadyProbe;
 
     fn spec(services: Vec<ServiceSpec>) -> TestSpec {
-        TestSpec {
-            path: PathBuf::from("t.clnrm.toml"),
-            name: "local-test".into(),
-            description: None,
-            tags: vec![],
-            timeout: None,
-            retries: None,
-            services: services.into_iter().map(|s| (s.id.clone(), s)).collect(),
-            scenarios: vec![],
-            perf: PerfSpec::default(),
-            determinism: Determinism::default(),
-            dialect: Dialect::Current,
-            content_hash: String::new(),
-        }
+        services
+            .into_iter()
+            .fold(TestSpec::named("local-test"), TestSpec::with_service)
     }
 
     fn host(id: &str) -> ServiceSpec {
         ServiceSpec {
-            id: id.into(),
-            image: None,
-            cmd: None,
             env: BTreeMap::from([("SVC_VAR".to_string(), "from-service".to_string())]),
-            workdir: None,
-            limits: Limits::default(),
-            ready: None,
-            reuse: false,
-            mounts: vec![],
-            network_access: false,
-            line: 1,
+            ..ServiceSpec::named(id)
         }
     }
 
@@ -498,5 +491,44 @@ mod tests {
             Err(e) => panic!("unexpected error {e}"),
             Ok(_) => panic!("probe of a missing file must not pass"),
         }
+    }
+
+    #[tokio::test]
+    async fn depends_on_starts_a_service_after_its_dependency_is_ready() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let (mark, seen) = (d.path().join("mark"), d.path().join("seen"));
+        let probe = |path: &std::path::Path| ReadyProbe {
+            cmd: vec!["test".into(), "-f".into(), path.display().to_string()],
+            interval: Duration::from_millis(20),
+            timeout: Duration::from_secs(5),
+        };
+        let mut a = host("a");
+        a.cmd = Some(vec![
+            "sh".into(),
+            "-c".into(),
+            format!("sleep 0.3; touch {}; sleep 60", mark.display()),
+        ]);
+        a.ready = Some(probe(&mark));
+        let mut b = host("b");
+        // `b` reports ready only if `a` was ready when `b` started.
+        b.cmd = Some(vec![
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "test -f {} && touch {}; sleep 60",
+                mark.display(),
+                seen.display()
+            ),
+        ]);
+        b.ready = Some(ReadyProbe {
+            timeout: Duration::from_millis(800),
+            ..probe(&seen)
+        });
+        b.depends_on = vec!["a".into()];
+        let env = backend()
+            .acquire(&spec(vec![a, b]))
+            .await
+            .expect("b started after a was ready");
+        env.release(true).await.expect("release");
     }
 }

@@ -93,7 +93,7 @@ pub fn load_plan(settings: &Settings, loader: &Loader) -> Result<Plan, u8> {
 
 /// Expected duration per test path from the settings' baseline (the file the gate reads
 /// too), to balance shards.
-fn shard_durations(settings: &Settings) -> BTreeMap<String, f64> {
+pub(crate) fn shard_durations(settings: &Settings) -> BTreeMap<String, f64> {
     if settings.selection.shard.is_none() {
         return BTreeMap::new();
     }

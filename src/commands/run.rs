@@ -20,6 +20,8 @@ pub fn run(settings: &Settings, args: &RunArgs) -> u8 {
         Ok(p) => p,
         Err(code) => return code,
     };
+    // `[report]` of the test files: report paths used when the command line names none.
+    let settings = &with_declared_reports(settings, &plan);
     let header = pipeline::header();
     // Invalid files, or an empty shard: results without a run (an empty shard's say so).
     if !plan.load_errors.is_empty() || plan.empty_shard {
@@ -58,6 +60,21 @@ pub fn run(settings: &Settings, args: &RunArgs) -> u8 {
         Ok(results) => pipeline::finish(settings, &results),
         Err(code) => code,
     }
+}
+
+/// The settings with the files' `[report]` paths filling the outputs the command line left
+/// unset (files that disagree on a path are reported, and that report is not written).
+fn with_declared_reports(settings: &Settings, plan: &crate::plan::Plan) -> Settings {
+    let (declared, notes) = crate::suite::ReportSpec::merged(plan.tests.iter().map(|t| t.as_ref()));
+    for n in notes {
+        settings.printer.warn(n);
+    }
+    let mut s = settings.clone();
+    let o = &mut s.outputs;
+    o.json = o.json.take().or(declared.json);
+    o.junit = o.junit.take().or(declared.junit);
+    o.markdown = o.markdown.take().or(declared.markdown);
+    s
 }
 
 pub fn clean(settings: &Settings) -> u8 {

@@ -89,6 +89,12 @@ async fn run_attempt(
         message: None,
         previous_attempts: Vec::new(),
     };
+    if let Some(why) = sc.skip.as_ref().or(job.test.skip.as_ref()) {
+        result.status = Status::Skipped;
+        result.message = Some(format!("skipped: {why}"));
+        result.steps = skipped_steps(job, 0);
+        return result;
+    }
     if *cancel.borrow() {
         result.status = Status::Skipped;
         result.message = Some("run cancelled before the scenario started".into());
@@ -156,12 +162,24 @@ async fn run_attempt(
             stderr_truncated: false,
             failures: Vec::new(),
         };
-        let exec = {
-            let mut cancel = cancel.clone();
-            tokio::select! {
-                out = env.exec(&step.service, &req) => Some(out),
-                _ = cancel.wait_for(|c| *c) => None,
+        let mut tries = 0;
+        let exec = loop {
+            let exec = {
+                let mut cancel = cancel.clone();
+                tokio::select! {
+                    out = env.exec(&step.service, &req) => Some(out),
+                    _ = cancel.wait_for(|c| *c) => None,
+                }
+            };
+            // `retries` on a step: run it again while it misses its expectations (a timeout
+            // is not retried: the scenario's deadline would be spent twice).
+            let retry = tries < step.retries
+                && matches!(&exec, Some(Ok(out)) if !out.timed_out
+                    && !expect::check(&step.expect, out, timeout.as_millis() as u64).is_empty());
+            if !retry {
+                break exec;
             }
+            tries += 1;
         };
         match exec {
             None => {

@@ -1,7 +1,5 @@
 //! Scheduler behaviour on the fake backend: scripted exit codes, outputs and durations.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,58 +11,19 @@ use crate::suite::*;
 
 fn step(name: &str, sh: &str) -> StepSpec {
     StepSpec {
-        name: name.into(),
-        service: "app".into(),
-        run: Command::Shell(sh.into()),
-        env: BTreeMap::new(),
-        workdir: None,
-        timeout: None,
-        expect: Expect::default(),
-        continue_on_failure: false,
         line: 10,
+        ..StepSpec::shell(name, "app", sh)
     }
 }
 
 fn test(name: &str, scenarios: Vec<(&str, Vec<StepSpec>)>) -> Arc<TestSpec> {
-    let service = ServiceSpec {
-        id: "app".into(),
-        image: Some("img".into()),
-        cmd: None,
-        env: BTreeMap::new(),
-        workdir: None,
-        limits: Limits::default(),
-        ready: None,
-        reuse: false,
-        mounts: vec![],
-        network_access: false,
-        line: 3,
-    };
-    Arc::new(TestSpec {
-        path: PathBuf::from(format!("{name}.clnrm.toml")),
-        name: name.into(),
-        description: None,
-        tags: vec![],
-        timeout: None,
-        retries: None,
-        services: BTreeMap::from([("app".to_string(), service)]),
-        scenarios: scenarios
-            .into_iter()
-            .map(|(n, steps)| ScenarioSpec {
-                name: n.into(),
-                description: None,
-                service: None,
-                timeout: None,
-                retries: None,
-                tags: vec![],
-                steps,
-                line: 5,
-            })
-            .collect(),
-        perf: PerfSpec::default(),
-        determinism: Determinism::default(),
-        dialect: Dialect::Current,
-        content_hash: String::new(),
-    })
+    let test = TestSpec::named(name).with_service(ServiceSpec::named("app").with_image("img"));
+    Arc::new(scenarios.into_iter().fold(test, |t, (n, steps)| {
+        t.with_scenario(ScenarioSpec {
+            line: 5,
+            ..ScenarioSpec::new(n, steps)
+        })
+    }))
 }
 
 /// Script: `exit N` exits N, `echo X` prints X, `sleep MS` takes MS milliseconds.
@@ -337,4 +296,73 @@ async fn cancel_mid_run_reports_skipped_without_hanging() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(results[0].scenarios[0].status, Status::Skipped);
     assert_eq!(results[1].scenarios[0].status, Status::Skipped);
+}
+
+#[tokio::test]
+async fn skipped_tests_and_scenarios_never_run_and_say_why() {
+    let mut t = (*test(
+        "t",
+        vec![
+            ("a", vec![step("s", "echo a")]),
+            ("b", vec![step("s", "echo b")]),
+        ],
+    ))
+    .clone();
+    t.scenarios[1].skip = Some("waits for a fix".into());
+    let mut whole = (*test("w", vec![("c", vec![step("s", "echo c")])])).clone();
+    whole.skip = Some("not on this runner".into());
+    let (results, stats) = run_with(
+        scripted(),
+        vec![Arc::new(t), Arc::new(whole)],
+        RunOptions::default(),
+    )
+    .await;
+    assert_eq!(results[0].scenarios[0].status, Status::Passed);
+    let b = &results[0].scenarios[1];
+    assert_eq!(b.status, Status::Skipped);
+    assert_eq!(b.message.as_deref(), Some("skipped: waits for a fix"));
+    assert_eq!(b.steps[0].status, Status::Skipped);
+    assert_eq!(results[1].status, Status::Skipped);
+    assert_eq!(
+        results[1].scenarios[0].message.as_deref(),
+        Some("skipped: not on this runner")
+    );
+    // Only scenario `a` acquired an environment.
+    assert_eq!(stats.released_healthy.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn step_retries_rerun_a_step_until_it_meets_its_expectations() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    // Fails twice, then passes.
+    let backend = FakeBackend::new(move |_svc, _req| {
+        let n = seen.fetch_add(1, Ordering::SeqCst);
+        Ok(FakeReply {
+            exit_code: if n < 2 { 1 } else { 0 },
+            ..FakeReply::default()
+        })
+    });
+    let mut flaky = step("flaky", "x");
+    flaky.retries = 2;
+    let t = test("t", vec![("a", vec![flaky])]);
+    let (results, _) = run_with(backend, vec![t], RunOptions::default()).await;
+    assert_eq!(results[0].scenarios[0].status, Status::Passed);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let backend = FakeBackend::new(move |_svc, _req| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        Ok(FakeReply {
+            exit_code: 1,
+            ..FakeReply::default()
+        })
+    });
+    let mut failing = step("failing", "x");
+    failing.retries = 1;
+    let t = test("t", vec![("a", vec![failing])]);
+    let (results, _) = run_with(backend, vec![t], RunOptions::default()).await;
+    assert_eq!(results[0].scenarios[0].status, Status::Failed);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
 }

@@ -6,12 +6,61 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+/// Where a problem is: a file, and the 1-based line and column when known. Every located
+/// error (test files, baselines, `fmt`, `lint`) names its place through this type, so they all
+/// read `path:line:col`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Location {
+    pub path: PathBuf,
+    pub line: Option<u32>,
+    /// In characters.
+    pub column: Option<u32>,
+}
+
+impl Location {
+    pub fn new(path: &Path, line: Option<u32>, column: Option<u32>) -> Location {
+        Location {
+            path: path.to_path_buf(),
+            line,
+            column: line.and(column),
+        }
+    }
+
+    /// The line and column of byte `offset` in `text`.
+    pub fn at_offset(path: &Path, text: &str, offset: usize) -> Location {
+        let spot = locate(text, offset..offset);
+        Location::new(path, Some(spot.line), Some(spot.column))
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// How bad a diagnostic is: errors make the file invalid (exit 2), warnings do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
     Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
 }
 
 impl fmt::Display for Severity {
@@ -112,7 +161,7 @@ impl Diagnostic {
 }
 
 /// Where a byte span starts, in human terms.
-struct Location {
+struct Spot {
     line: u32,
     column: u32,
     text: String,
@@ -121,7 +170,7 @@ struct Location {
 
 /// Turn a byte span into line, column (characters), the line text and a caret width clipped to
 /// that line. Spans from the TOML parser can be empty (e.g. "expected a value" at end of line).
-fn locate(src: &str, span: Range<usize>) -> Location {
+fn locate(src: &str, span: Range<usize>) -> Spot {
     let start = floor_char_boundary(src, span.start.min(src.len()));
     let end = floor_char_boundary(src, span.end.clamp(start, src.len()));
     let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
@@ -130,7 +179,7 @@ fn locate(src: &str, span: Range<usize>) -> Location {
     let column = src[line_start..start].chars().count() as u32 + 1;
     let text = src[line_start..line_end].trim_end_matches('\r').to_string();
     let width = src[start..end.min(line_end)].chars().count().max(1) as u32;
-    Location {
+    Spot {
         line,
         column,
         text,
@@ -145,16 +194,18 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
+impl Diagnostic {
+    pub fn location(&self) -> Location {
+        Location::new(&self.path, self.line, self.column)
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.severity, self.message)?;
         let digits = self.line.map_or(1, |l| l.to_string().len());
         let pad = " ".repeat(digits + 1);
-        match (self.line, self.column) {
-            (Some(l), Some(c)) => write!(f, "\n{pad}--> {}:{l}:{c}", self.path.display())?,
-            (Some(l), None) => write!(f, "\n{pad}--> {}:{l}", self.path.display())?,
-            _ => write!(f, "\n{pad}--> {}", self.path.display())?,
-        }
+        write!(f, "\n{pad}--> {}", self.location())?;
         if let (Some(line), Some(text)) = (self.line, &self.source_line) {
             write!(f, "\n{pad} |\n {line:>digits$} | {text}")?;
             let col = self.column.unwrap_or(1).max(1) as usize;

@@ -21,6 +21,12 @@ pub(crate) struct FnState {
 }
 
 pub(crate) fn register(tera: &mut Tera, state: FnState) {
+    super::generators::register(
+        tera,
+        state.seed,
+        state.freeze_clock.as_deref(),
+        state.used_real_clock.clone(),
+    );
     tera.register_function("env", env);
     tera.register_function("sha256", |args: &HashMap<String, Value>| {
         let v = arg(args, "sha256", "s")?;

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use toml::de::DeTable;
 
 use super::diagnostic::{Diagnostic, Severity};
-use super::model::TestSpec;
+use super::model::{Dialect, TestSpec};
 use super::reader::Ctx;
 use super::template::{self, Compiled, ResolvedVar};
 use super::{schema, upstream};
@@ -35,6 +35,9 @@ pub struct LoadOptions {
     /// Highest directory searched for included templates (the discovery root); `None` stops at
     /// the first directory holding `.git` or `.clnrm`.
     pub include_root: Option<PathBuf>,
+    /// Image of the default service that runs steps naming no service (`--default-image`,
+    /// else `default_image` in `.clnrm/config.toml`).
+    pub default_image: Option<String>,
 }
 
 impl LoadOptions {
@@ -52,6 +55,7 @@ impl LoadOptions {
             env_vars,
             freeze_clock,
             include_root: None,
+            default_image: None,
         }
     }
 
@@ -123,6 +127,8 @@ impl Loader {
             h.update(format!("{}={}\0", v.len(), v));
         }
         h.update(opts.freeze_clock.as_deref().unwrap_or("-"));
+        h.update(b"\0");
+        h.update(opts.default_image.as_deref().unwrap_or("-"));
         Loader {
             fingerprint: h.finalize().into(),
             opts,
@@ -264,7 +270,7 @@ impl Loader {
         let pre = template::prepass(path, text)?;
         let (vars, resolved) =
             template::resolve_vars(&pre.vars, &self.opts.env_vars, &self.opts.cli_vars);
-        if !is_template(path) {
+        if !is_template(path) && !template::looks_like_template(text) {
             return Ok(RenderOut {
                 text: text.to_string(),
                 vars: resolved,
@@ -346,7 +352,7 @@ impl Loader {
             Err(d) => {
                 // A template that failed to render does not know its includes, so its
                 // cache key would miss a fix made in one of them: do not cache it.
-                w.cacheable = !is_template(path);
+                w.cacheable = !is_template(path) && !template::looks_like_template(text);
                 w.result = Err(d);
                 return w;
             }
@@ -356,13 +362,14 @@ impl Loader {
         w.cacheable = r.cacheable;
         let rendered = r.text;
         let mut ctx = Ctx::new(path, &rendered);
-        if is_template(path) {
+        ctx.default_image = self.opts.default_image.clone();
+        if is_template(path) || rendered != text {
             ctx.rendered_note = Some(format!(
                 "line numbers refer to the rendered TOML: see `clnrm render {}`",
                 path.display()
             ));
         }
-        let (doc, errors) = DeTable::parse_recoverable(&rendered);
+        let (mut doc, errors) = DeTable::parse_recoverable(&rendered);
         if !errors.is_empty() {
             let mut dup_headers = Vec::new();
             for e in errors {
@@ -371,14 +378,15 @@ impl Loader {
             w.result = Err(ctx.diags);
             return w;
         }
-        let root = doc.get_ref();
-        let built = if upstream::is_upstream(root) {
-            upstream::build_upstream(&mut ctx, root, doc.span())
-        } else {
-            schema::build_current(&mut ctx, root, doc.span())
-        };
+        let normalised = upstream::normalise(&mut ctx, doc.get_mut());
+        ctx.upstream = normalised.upstream;
+        let built = schema::build_current(&mut ctx, doc.get_ref(), doc.span());
         match built {
             Some(mut b) if !ctx.has_errors() => {
+                if normalised.upstream {
+                    b.spec.dialect = Dialect::Upstream;
+                    upstream::apply_limits(&mut b.spec.services, &normalised.limits);
+                }
                 b.spec.content_hash = hex::encode(Sha256::digest(rendered.as_bytes()));
                 if let Some(c) = &self.opts.freeze_clock {
                     b.spec.determinism.freeze_clock = Some(c.clone());
@@ -390,6 +398,7 @@ impl Loader {
                     Severity::Error,
                     "",
                 ));
+                ctx.diags.sort_by_key(|d| (d.line, d.column));
                 w.result = Ok(Loaded {
                     spec: b.spec,
                     warnings: ctx.diags,

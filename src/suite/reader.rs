@@ -22,6 +22,11 @@ pub(crate) struct Ctx<'a> {
     /// Added to the hint of every diagnostic of a rendered template, whose line numbers refer
     /// to the rendered text rather than the template source.
     pub rendered_note: Option<String>,
+    /// Image of the default service that runs steps naming no service (`default_image` in
+    /// `.clnrm/config.toml` or `--default-image`).
+    pub default_image: Option<String>,
+    /// The document was written in the upstream dialect (normalised before validation).
+    pub upstream: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -31,6 +36,8 @@ impl<'a> Ctx<'a> {
             src,
             diags: Vec::new(),
             rendered_note: None,
+            default_image: None,
+            upstream: false,
         }
     }
 

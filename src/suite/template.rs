@@ -61,31 +61,19 @@ pub(crate) fn prepass(path: &Path, src: &str) -> Result<Prepass, Vec<Diagnostic>
                     .and_then(|v| v.get_ref().as_table())
                     .unwrap_or(&empty);
                 for (k, v) in vars.iter() {
-                    let val = match v.get_ref() {
-                        DeValue::String(s) => tera::Value::String(s.to_string()),
-                        DeValue::Boolean(b) => tera::Value::Bool(*b),
-                        DeValue::Integer(_) | DeValue::Float(_) => {
-                            let n = super::reader::number(v.get_ref()).unwrap_or(0.0);
-                            if n.fract() == 0.0 && n.abs() < 9e15 {
-                                tera::Value::from(n as i64)
-                            } else {
-                                tera::Value::from(n)
-                            }
-                        }
-                        other => {
-                            diags.push(Diagnostic::at(
-                                path,
-                                &t,
-                                v.span(),
-                                Severity::Error,
-                                format!(
-                                    "`vars.{}` must be a string, number or boolean, found {}",
-                                    k.get_ref(),
-                                    other.type_str()
-                                ),
-                            ));
-                            continue;
-                        }
+                    let Some(val) = var_value(v.get_ref()) else {
+                        diags.push(Diagnostic::at(
+                            path,
+                            &t,
+                            v.span(),
+                            Severity::Error,
+                            format!(
+                                "`vars.{}` must be a string, number, boolean, array or table, found {}",
+                                k.get_ref(),
+                                v.get_ref().type_str()
+                            ),
+                        ));
+                        continue;
                     };
                     out.vars.insert(k.get_ref().to_string(), val);
                 }
@@ -127,6 +115,40 @@ pub(crate) fn prepass(path: &Path, src: &str) -> Result<Prepass, Vec<Diagnostic>
     } else {
         Err(diags)
     }
+}
+
+/// A `[vars]` value as a template value: scalars, and arrays and tables of them (so a template
+/// can loop over a list or read `vars.db.port`). `None` for dates (no template form).
+fn var_value(v: &DeValue<'_>) -> Option<tera::Value> {
+    Some(match v {
+        DeValue::String(s) => tera::Value::String(s.to_string()),
+        DeValue::Boolean(b) => tera::Value::Bool(*b),
+        DeValue::Integer(_) | DeValue::Float(_) => {
+            let n = super::reader::number(v).unwrap_or(0.0);
+            if n.fract() == 0.0 && n.abs() < 9e15 {
+                tera::Value::from(n as i64)
+            } else {
+                tera::Value::from(n)
+            }
+        }
+        DeValue::Array(a) => tera::Value::Array(
+            a.iter()
+                .map(|e| var_value(e.get_ref()))
+                .collect::<Option<Vec<_>>>()?,
+        ),
+        DeValue::Table(t) => tera::Value::Object(
+            t.iter()
+                .map(|(k, e)| Some((k.get_ref().to_string(), var_value(e.get_ref())?)))
+                .collect::<Option<serde_json::Map<_, _>>>()?,
+        ),
+        DeValue::Datetime(_) => return None,
+    })
+}
+
+/// A plain `.clnrm.toml` holding Tera syntax (`{{ }}` or `{% %}`) is rendered like a
+/// `.tera` file, as upstream does; `clnrm lint` suggests the rename.
+pub(crate) fn looks_like_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%")
 }
 
 /// The text of table `[name]` with every other line blanked, so spans and line numbers of a

@@ -145,31 +145,51 @@ async fn build(
     }
     parts.phases.insert(Phase::Create, ms(t.elapsed()));
 
-    let t = Instant::now();
-    let started = join_all(parts.containers.iter().map(|(id, cid)| async move {
-        let r = docker.start_container(cid, None).await;
-        (id.clone(), r)
-    }))
-    .await;
-    for (id, r) in started {
-        if let Err(e) = r {
-            return Err(BackendError::Service {
-                service: id,
-                message: format!("start container: {e}"),
-            });
+    // `depends_on`: services start in waves, each wave once the previous one is ready.
+    // Without dependencies there is one wave: every service starts at once.
+    let waves = crate::suite::start_waves(services)
+        .unwrap_or_else(|| vec![services.keys().cloned().collect()]);
+    let (mut start_ms, mut ready_ms) = (0.0, 0.0);
+    for wave in &waves {
+        let t = Instant::now();
+        let started = join_all(
+            parts
+                .containers
+                .iter()
+                .filter(|(id, _)| wave.contains(id))
+                .map(|(id, cid)| async move {
+                    let r = docker.start_container(cid, None).await;
+                    (id.clone(), r)
+                }),
+        )
+        .await;
+        for (id, r) in started {
+            if let Err(e) = r {
+                return Err(BackendError::Service {
+                    service: id,
+                    message: format!("start container: {e}"),
+                });
+            }
         }
-    }
-    parts.phases.insert(Phase::Start, ms(t.elapsed()));
+        start_ms += ms(t.elapsed());
 
-    let t = Instant::now();
-    let probes = join_all(services.values().filter_map(|svc| {
-        let probe = svc.ready.as_ref()?;
-        let cid = parts.containers.get(&svc.id)?.clone();
-        Some(async move { wait_ready(docker, &svc.id, &cid, probe).await })
-    }))
-    .await;
-    probes.into_iter().collect::<Result<Vec<()>, _>>()?;
-    parts.phases.insert(Phase::Ready, ms(t.elapsed()));
+        let t = Instant::now();
+        let probes = join_all(
+            services
+                .values()
+                .filter(|svc| wave.contains(&svc.id))
+                .filter_map(|svc| {
+                    let probe = svc.ready.as_ref()?;
+                    let cid = parts.containers.get(&svc.id)?.clone();
+                    Some(async move { wait_ready(docker, &svc.id, &cid, probe).await })
+                }),
+        )
+        .await;
+        probes.into_iter().collect::<Result<Vec<()>, _>>()?;
+        ready_ms += ms(t.elapsed());
+    }
+    parts.phases.insert(Phase::Start, start_ms);
+    parts.phases.insert(Phase::Ready, ready_ms);
     Ok(())
 }
 

@@ -137,6 +137,7 @@ mod tests {
 
     fn svc(id: &str, image: &str, line: u32) -> ServiceSpec {
         ServiceSpec {
+            depends_on: Vec::new(),
             id: id.into(),
             image: Some(image.into()),
             cmd: None,
