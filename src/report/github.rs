@@ -192,10 +192,11 @@ fn scenario_annotations(out: &mut String, test: &TestResult, sc: &ScenarioResult
     let title = format!("clnrm: {} › {}", test.name, sc.name);
     let path = Some(test.path.as_str());
     if sc.status == Status::Flaky {
+        let failed = sc.attempts.saturating_sub(1) as usize;
         let msg = format!(
-            "flaky: passed on attempt {} after {} failed attempt(s)",
+            "flaky: passed on attempt {} after {failed} failed attempt{}",
             sc.attempts,
-            sc.attempts.saturating_sub(1)
+            super::plural(failed)
         );
         out.push_str(&command("warning", path, Some(sc.line), None, &title, &msg));
         return;
