@@ -46,6 +46,7 @@ fn test_spec() -> TestSpec {
         limits: Limits::default(),
         ready: None,
         reuse: false,
+        reuse_suite: false,
         mounts: vec![],
         network_access: false,
         line: 1,
@@ -183,6 +184,7 @@ fn benches(c: &mut Criterion) {
             run_id: run_id(),
             pull: false,
             pool_size: 4,
+            container_defaults: Default::default(),
             reuse_all: false,
         })
         .await

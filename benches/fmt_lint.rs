@@ -50,6 +50,7 @@ fn file(i: usize) -> (String, TestSpec) {
                 limits: Limits::default(),
                 ready: None,
                 reuse: false,
+                reuse_suite: false,
                 mounts: vec![],
                 network_access: false,
                 line: 10 + 5 * n as u32,

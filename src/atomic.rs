@@ -5,7 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Prefix and suffix of the temporary files, so leftovers of a killed process are
-/// recognisable (`.clnrm-*.tmp` next to the target).
+/// recognisable (`.clnrm-<pid>.*.tmp` next to the target; the pid lets the next write
+/// remove those of dead writers).
 pub const TEMP_PREFIX: &str = ".clnrm-";
 pub const TEMP_SUFFIX: &str = ".tmp";
 
@@ -37,8 +38,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AtomicError> {
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir).map_err(err("create the directory of"))?;
+    // Leftovers of writers killed mid-write (their pid is in the name) go first.
+    crate::tempfiles::sweep(&dir, TEMP_PREFIX);
     let mut tmp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
+        .prefix(&crate::tempfiles::prefix(TEMP_PREFIX))
         .suffix(TEMP_SUFFIX)
         .tempfile_in(&dir)
         .map_err(err("create a temporary file next to"))?;

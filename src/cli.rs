@@ -151,6 +151,8 @@ pub struct GateCmdArgs {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum BaselineCmd {
     /// Run the suite N times and append each run's medians to the baseline history.
     Record(BaselineRecordArgs),
@@ -221,6 +223,14 @@ pub struct LoadArgs {
     /// Freeze `now_rfc3339()` at this RFC 3339 instant.
     #[arg(long, value_name = "RFC3339")]
     pub freeze_clock: Option<String>,
+    /// Let test files bind-mount this host path (and below) even outside the repository
+    /// (added to `allow_mounts` of `.clnrm/config.toml`); repeatable.
+    #[arg(long = "allow-mount", value_name = "PATH")]
+    pub allow_mounts: Vec<std::path::PathBuf>,
+    /// Mask the value of this environment variable as `***` in every report and log line
+    /// (added to `mask_env` of `.clnrm/config.toml`); repeatable.
+    #[arg(long = "mask-env", value_name = "NAME")]
+    pub mask_env: Vec<String>,
     /// Image of the default service, which runs steps that name no service (overrides
     /// `default_image` in `.clnrm/config.toml`).
     #[arg(long, value_name = "IMAGE")]

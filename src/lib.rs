@@ -12,8 +12,10 @@ pub mod plan;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod secrets;
 pub mod settings;
 pub mod suite;
+pub mod tempfiles;
 pub mod watch;
 
 mod commands;

@@ -588,6 +588,35 @@ pub fn truncate_output(bytes: &[u8], limit: usize) -> (String, bool) {
     (s[..end].to_string(), true)
 }
 
+/// Keep at most about `limit` bytes of a captured stream as (lossy) UTF-8: its head and its
+/// tail, with a marker stating how many bytes were cut between them (`cut_at_capture` bytes
+/// already dropped by the backend's bounded capture, plus what this cut removes).
+pub fn clip_output(bytes: &[u8], cut_at_capture: u64, limit: usize) -> (String, bool) {
+    if bytes.len() <= limit && cut_at_capture == 0 {
+        return (String::from_utf8_lossy(bytes).into_owned(), false);
+    }
+    let (head, tail, dropped) = if bytes.len() <= limit {
+        // The capture already split the stream: the seam is at its head limit.
+        let h = bytes.len().min(crate::backend::capture::CAPTURE_HEAD);
+        (&bytes[..h], &bytes[h..], 0)
+    } else {
+        let half = limit / 2;
+        (
+            &bytes[..half],
+            &bytes[bytes.len() - half..],
+            bytes.len() - 2 * half,
+        )
+    };
+    let cut = cut_at_capture + dropped as u64;
+    // Lossy decoding at the seams replaces a split character with U+FFFD, never panics.
+    let text = format!(
+        "{}\n[... {cut} bytes cut ...]\n{}",
+        String::from_utf8_lossy(head),
+        String::from_utf8_lossy(tail)
+    );
+    (text, true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -602,6 +631,17 @@ mod tests {
         assert!(missing_shards([&shard(1, 2), &shard(2, 2)]).is_empty());
         assert!(missing_shards([&crate::report::fixtures::results(Vec::new())]).is_empty());
         assert!(missing_shards([]).is_empty());
+    }
+
+    #[test]
+    fn clipping_keeps_head_and_tail_and_states_the_cut() {
+        let (s, cut) = clip_output(b"0123456789", 0, 4);
+        assert_eq!(s, "01\n[... 6 bytes cut ...]\n89");
+        assert!(cut);
+        let (s, cut) = clip_output(b"abc", 0, 4);
+        assert_eq!((s.as_str(), cut), ("abc", false));
+        let (s, _) = clip_output(b"0123456789", 1000, 4);
+        assert_eq!(s, "01\n[... 1006 bytes cut ...]\n89");
     }
 
     #[test]

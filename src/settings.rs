@@ -30,6 +30,19 @@ pub struct ProjectConfig {
     pub backend: Option<BackendChoice>,
     /// Baseline file (relative to the config's project).
     pub baseline: Option<PathBuf>,
+    /// Host paths test files may bind-mount outside the repository (relative to the project
+    /// root); `--allow-mount` adds to them.
+    #[serde(default)]
+    pub allow_mounts: Vec<PathBuf>,
+    /// Environment variables whose values are masked (`***`) in every report and log line;
+    /// `--mask-env` adds to them.
+    #[serde(default)]
+    pub mask_env: Vec<String>,
+    /// Default container memory limit of services that set none (`"1g"`, `"512m"`; `"none"`
+    /// for no limit).
+    pub container_memory: Option<String>,
+    /// Default pids limit of services that set none (`0` for no limit).
+    pub container_pids: Option<i64>,
     /// Image of the default service, which runs steps that name no service.
     pub default_image: Option<String>,
 }
@@ -145,6 +158,10 @@ pub struct Settings {
     /// Named set of defaults; `ci` when the `CI` variable is set.
     pub profile: Option<String>,
     pub printer: Printer,
+    /// Memory and pids limits of containers whose service sets none.
+    pub container_defaults: crate::backend::ContainerDefaults,
+    /// Environment variables whose values are masked everywhere (`mask_env`, `--mask-env`).
+    pub mask_env: Vec<String>,
 }
 
 impl Settings {
@@ -187,7 +204,19 @@ impl Settings {
             outputs: Outputs::default(),
             profile: env.is_ci().then(|| "ci".to_string()),
             printer,
+            container_defaults: crate::backend::ContainerDefaults::from_config(
+                config.container_memory.as_deref(),
+                config.container_pids,
+            ),
+            mask_env: config.mask_env.clone(),
         };
+        // Host paths test files may mount outside their repository: the config's (relative
+        // to the project), then `--allow-mount` (relative to the current folder).
+        let config_allow: Vec<PathBuf> = config
+            .allow_mounts
+            .iter()
+            .map(|p| env.cwd.join(in_project(p)))
+            .collect();
         let mut jobs_flag = None;
         let paths_or_default = |paths: &[PathBuf]| -> Vec<PathBuf> {
             if !paths.is_empty() {
@@ -292,6 +321,22 @@ impl Settings {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
             .max(1);
         s.pool_size = s.jobs + 2;
+        let cli_load = match &cli.command {
+            Command::Validate(a) => Some(&a.load),
+            Command::List(a) => Some(&a.load),
+            Command::Render(a) => Some(&a.load),
+            Command::Lint(a) => Some(&a.load),
+            Command::Run(a) | Command::Dev(a) => Some(&a.load),
+            Command::Baseline(crate::cli::BaselineCmd::Record(a)) => Some(&a.load),
+            _ => None,
+        };
+        s.load.allow_mounts = config_allow;
+        if let Some(l) = cli_load {
+            s.load
+                .allow_mounts
+                .extend(l.allow_mounts.iter().map(|p| env.cwd.join(p)));
+            s.mask_env.extend(l.mask_env.iter().cloned());
+        }
         Ok(s)
     }
 
@@ -375,8 +420,8 @@ fn load_options(a: &LoadArgs, env: &Environment) -> Result<LoadOptions, Settings
             .filter(|(k, _)| !k.is_empty())
             .collect(),
         freeze_clock: a.freeze_clock.clone(),
-        include_root: None,
         default_image: a.default_image.clone(),
+        ..LoadOptions::default()
     })
 }
 
@@ -409,10 +454,21 @@ fn read_config(path: &Path, shown: &Path) -> Result<ProjectConfig, SettingsError
         path: shown.to_path_buf(),
         message: e.to_string(),
     })?;
-    toml::from_str(&text).map_err(|e| SettingsError::BadConfig {
+    let config: ProjectConfig = toml::from_str(&text).map_err(|e| SettingsError::BadConfig {
         path: shown.to_path_buf(),
         message: e.to_string(),
-    })
+    })?;
+    if let Some(m) = &config.container_memory {
+        if m != "none" && crate::suite::parse_memory(m).is_none() {
+            return Err(SettingsError::BadConfig {
+                path: shown.to_path_buf(),
+                message: format!(
+                    "`container_memory = \"{m}\"` is not a size (`\"1g\"`, `\"512m\"`) or `\"none\"`"
+                ),
+            });
+        }
+    }
+    Ok(config)
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ async fn connect(run_id: &str) -> DockerBackend {
         run_id: run_id.to_string(),
         pull: false,
         pool_size: 4,
+        container_defaults: Default::default(),
         reuse_all: false,
     };
     DockerBackend::connect(cfg)

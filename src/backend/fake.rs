@@ -114,6 +114,7 @@ impl Env for FakeEnv {
             stderr: reply.stderr.into_bytes(),
             timed_out: false,
             duration: reply.delay,
+            ..Default::default()
         })
     }
 

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 
+use super::capture::Capture;
 use super::probe::{self, ProbeError};
 use super::{Backend, BackendConfig, BackendError, Env, ExecOutput, ExecRequest};
 use crate::results::{BackendKind, Phase};
@@ -238,16 +239,8 @@ async fn run(svc: &ServiceSpec, dir: &Path, req: &ExecRequest) -> Result<ExecOut
     let pid = child.id();
     let mut so = child.stdout.take().expect("stdout was piped");
     let mut se = child.stderr.take().expect("stderr was piped");
-    let out_task = tokio::spawn(async move {
-        let mut b = Vec::new();
-        let _ = so.read_to_end(&mut b).await;
-        b
-    });
-    let err_task = tokio::spawn(async move {
-        let mut b = Vec::new();
-        let _ = se.read_to_end(&mut b).await;
-        b
-    });
+    let out_task = tokio::spawn(async move { drain(&mut so).await });
+    let err_task = tokio::spawn(async move { drain(&mut se).await });
     let mut out = ExecOutput::default();
     match tokio::time::timeout(req.timeout, child.wait()).await {
         Ok(status) => {
@@ -264,18 +257,31 @@ async fn run(svc: &ServiceSpec, dir: &Path, req: &ExecRequest) -> Result<ExecOut
             out.timed_out = true;
         }
     }
-    out.stdout = tokio::time::timeout(DRAIN_GRACE, out_task)
+    (out.stdout, out.stdout_cut) = tokio::time::timeout(DRAIN_GRACE, out_task)
         .await
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    out.stderr = tokio::time::timeout(DRAIN_GRACE, err_task)
+    (out.stderr, out.stderr_cut) = tokio::time::timeout(DRAIN_GRACE, err_task)
         .await
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
     out.duration = started.elapsed();
     Ok(out)
+}
+
+/// Read a pipe to its end into a bounded capture: kept bytes and bytes dropped.
+async fn drain(r: &mut (impl tokio::io::AsyncRead + Unpin)) -> (Vec<u8>, u64) {
+    let mut c = Capture::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => c.push(&buf[..n]),
+        }
+    }
+    c.finish()
 }
 
 async fn wait_ready(
@@ -328,6 +334,7 @@ mod tests {
             run_id: "local-unit".into(),
             pull: false,
             pool_size: 2,
+            container_defaults: Default::default(),
             reuse_all: false,
         })
     }

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use crate::results::{BackendKind, Phase};
 use crate::suite::TestSpec;
 
+pub mod capture;
 pub mod docker;
 pub mod fake;
 pub mod local;
@@ -34,6 +35,8 @@ pub struct BackendConfig {
     pub pull: bool,
     /// Upper bound on environments kept warm or being warmed at once.
     pub pool_size: usize,
+    /// Limits of containers whose service sets none ([`ContainerDefaults::standard`]).
+    pub container_defaults: ContainerDefaults,
     /// Keep every healthy environment warm for reuse (watch mode), not only `reuse = true`.
     pub reuse_all: bool,
 }
@@ -47,6 +50,53 @@ pub async fn open(kind: BackendKind, cfg: BackendConfig) -> Result<Arc<dyn Backe
         BackendKind::Fake => Err(BackendError::Other(
             "the fake backend is built by tests with a script".into(),
         )),
+    }
+}
+
+/// Default memory and pids limits of service containers: a step that leaks memory or forks
+/// without end hits its own container's limit, not the CI machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContainerDefaults {
+    /// `None`: no memory limit.
+    pub memory_bytes: Option<u64>,
+    /// `None`: no pids limit.
+    pub pids: Option<i64>,
+}
+
+impl ContainerDefaults {
+    /// 2 GiB of memory, 1024 processes.
+    pub const MEMORY_BYTES: u64 = 2 << 30;
+    pub const PIDS: i64 = 1024;
+
+    pub fn standard() -> ContainerDefaults {
+        ContainerDefaults {
+            memory_bytes: Some(Self::MEMORY_BYTES),
+            pids: Some(Self::PIDS),
+        }
+    }
+
+    /// From `.clnrm/config.toml` (`container_memory = "none"` / `container_pids = 0` lift a
+    /// limit), already validated by the config loader.
+    pub fn from_config(memory: Option<&str>, pids: Option<i64>) -> ContainerDefaults {
+        let std = Self::standard();
+        ContainerDefaults {
+            memory_bytes: match memory {
+                None => std.memory_bytes,
+                Some("none") => None,
+                Some(m) => crate::suite::parse_memory(m).or(std.memory_bytes),
+            },
+            pids: match pids {
+                None => std.pids,
+                Some(p) if p <= 0 => None,
+                Some(p) => Some(p),
+            },
+        }
+    }
+}
+
+impl Default for ContainerDefaults {
+    fn default() -> Self {
+        Self::standard()
     }
 }
 
@@ -71,6 +121,10 @@ pub struct ExecOutput {
     pub timed_out: bool,
     /// Monotonic time around the exec itself.
     pub duration: Duration,
+    /// Bytes dropped from the middle of stdout / stderr by the bounded capture
+    /// ([`capture::Capture`]): `stdout` holds the head and the tail around them.
+    pub stdout_cut: u64,
+    pub stderr_cut: u64,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -47,10 +47,10 @@ pub fn load_suite(settings: &Settings, loader: &Loader) -> Result<LoadedSuite, u
     let suite = loader.load_suite(&files);
     let validate_ms = t1.elapsed().as_secs_f64() * 1000.0;
     for w in &suite.warnings {
-        eprintln!("{w}");
+        eprintln!("{}", crate::secrets::terminal(&w.to_string(), false));
     }
     for e in &suite.errors {
-        eprintln!("{e}");
+        eprintln!("{}", crate::secrets::terminal(&e.to_string(), false));
     }
     Ok(LoadedSuite {
         suite,

@@ -45,6 +45,9 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
+    // Values never to print: registered (and, under GitHub Actions, `::add-mask::`ed) before
+    // anything is loaded or printed.
+    crate::secrets::register_env(&settings.mask_env);
     let s = &settings;
     let code = match &cli.command {
         Command::Validate(a) => validate::validate(s, a),

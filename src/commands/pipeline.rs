@@ -135,6 +135,7 @@ pub async fn open(
         run_id: run_id.to_string(),
         pull: settings.pull,
         pool_size: settings.pool_size,
+        container_defaults: settings.container_defaults,
         reuse_all,
     };
     open_backend(kind, cfg).await.map_err(|e| {
@@ -258,6 +259,13 @@ pub async fn gate(
 pub fn finish(settings: &Settings, results: &RunResults) -> u8 {
     if !settings.outputs.write(results, settings.printer) {
         return exit::USAGE;
+    }
+    if crate::runner::backend_was_lost(results) {
+        settings.printer.error(
+            "the backend was lost during the run: unfinished scenarios are marked `error`",
+            Some("an infrastructure failure, not a test failure: check the Docker daemon, then run again"),
+        );
+        return exit::BACKEND_UNAVAILABLE;
     }
     let code = outcome::exit_code(results, settings.flaky_fail);
     match interrupted_by() {

@@ -17,10 +17,12 @@ pub fn render(settings: &Settings, args: &RenderArgs) -> u8 {
                         VarSource::Env(name) => format!("env {name}"),
                         VarSource::Cli => "--var".to_string(),
                     };
-                    println!("{} = {:?}  # from {source}", v.name, v.value);
+                    let value = crate::secrets::mask(&v.value);
+                    println!("{} = {:?}  # from {source}", v.name, value);
                 }
             } else {
-                print!("{}", rendered.text);
+                // Values read with `env()` are masked here too: CI logs keep what render prints.
+                print!("{}", crate::secrets::mask(&rendered.text));
                 if !rendered.text.ends_with('\n') {
                     println!();
                 }
@@ -29,7 +31,10 @@ pub fn render(settings: &Settings, args: &RenderArgs) -> u8 {
         }
         Err(diags) => {
             for d in &diags {
-                eprintln!("{d}");
+                eprintln!(
+                    "{}",
+                    crate::secrets::terminal(&d.to_string(), printer.color)
+                );
             }
             printer.error(format!("cannot render `{}`", args.file.display()), None);
             exit::USAGE

@@ -264,10 +264,10 @@ impl Session<'_> {
         let reloaded = self.set.reload(&self.loader, &changes.reload);
         timing.load_ms = ms(t_load.elapsed());
         for w in &reloaded.warnings {
-            eprintln!("{w}");
+            eprintln!("{}", crate::secrets::terminal(&w.to_string(), false));
         }
         for e in &reloaded.errors {
-            eprintln!("{e}");
+            eprintln!("{}", crate::secrets::terminal(&e.to_string(), false));
         }
         let selection = Selection {
             shard: None,

@@ -20,6 +20,7 @@ fn service(id: &str, image: &str, line: u32) -> ServiceSpec {
         limits: Limits::default(),
         ready: None,
         reuse: false,
+        reuse_suite: false,
         mounts: vec![],
         network_access: false,
         line,

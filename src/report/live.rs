@@ -118,6 +118,7 @@ impl<W: Write> LiveDisplay<W> {
     }
 
     fn line(&mut self, line: String) {
+        let line = crate::secrets::terminal(&line, self.printer.color).into_owned();
         match &self.bar {
             Some(pb) => pb.println(line),
             // One write per line: a script polling the output never reads half of one.

@@ -118,6 +118,9 @@ impl Outputs {
     /// Render and write every report. Each failure is printed; the others are still written
     /// (partial results survive). Returns false when anything could not be written.
     pub fn write(&self, results: &RunResults, printer: Printer) -> bool {
+        // Every report is serialised from these: secrets are masked once, here (files are
+        // masked again byte-wise by the writer, as a last line of defence).
+        let results = &crate::secrets::mask_results(results.clone());
         let rendered = match self.render(results, printer.color) {
             Ok(r) => r,
             Err(e) => {
@@ -132,13 +135,16 @@ impl Outputs {
                 Target::Append(p) => super::append(p, &r.bytes).map_err(|e| e.to_string()),
                 Target::Stdout => {
                     let mut o = std::io::stdout().lock();
-                    o.write_all(&r.bytes)
+                    o.write_all(&crate::secrets::mask_bytes(&r.bytes))
                         .and_then(|_| o.flush())
                         .map_err(|e| e.to_string())
                 }
                 Target::Stderr => std::io::stderr()
                     .lock()
-                    .write_all(&r.bytes)
+                    .write_all(
+                        crate::secrets::terminal(&String::from_utf8_lossy(&r.bytes), printer.color)
+                            .as_bytes(),
+                    )
                     .map_err(|e| e.to_string()),
             };
             if let Err(e) = res {

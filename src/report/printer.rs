@@ -78,6 +78,9 @@ impl Printer {
 
     /// One write call per message, so lines of concurrent writers never interleave.
     fn emit(&self, text: &str) {
+        // Messages quote test files and step output: untrusted text (secrets, escapes,
+        // workflow commands) is made safe here, once for every message.
+        let text = crate::secrets::terminal(text, self.color);
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 }

@@ -9,6 +9,8 @@ use super::error::ReportError;
 /// Write `bytes` to `path` atomically (see [`crate::atomic::write_atomic`]); `-` writes to
 /// standard output instead.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    // Last line of defence: no report file or stream carries a registered secret.
+    let bytes = &*crate::secrets::mask_bytes(bytes);
     if path == Path::new("-") {
         let write_err = |source| ReportError::Write {
             path: path.to_path_buf(),
@@ -28,6 +30,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
 /// `$GITHUB_STEP_SUMMARY`, which other commands of the same step may also write to, so it
 /// must not be replaced.
 pub fn append(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let bytes = &*crate::secrets::mask_bytes(bytes);
     let write_err = |source| ReportError::Write {
         path: path.to_path_buf(),
         source,

@@ -97,6 +97,9 @@ pub async fn run_plan(
     let _ = scheduler.await;
     results.tests = collector.into_tests();
     results.aborted = run_cancel.reason().map(str::to_string);
+    if results.aborted.as_deref() == Some(super::BACKEND_LOST_REASON) {
+        super::mark_backend_lost(&mut results.tests);
+    }
     let run_ms = ms_since(t0);
     results.phases.insert(Phase::Run, run_ms);
     results.duration_ms = run_ms + tool_ms(&plan.phases);

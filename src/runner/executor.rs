@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::backend::{Backend, ExecRequest};
+use crate::backend::{Backend, BackendError, ExecRequest};
 use crate::results::{
-    truncate_output, AttemptResult, Phase, ScenarioResult, Status, StepResult, OUTPUT_LIMIT,
+    clip_output, AttemptResult, Phase, ScenarioResult, Status, StepResult, OUTPUT_LIMIT,
 };
 use crate::runner::expect;
 use crate::suite::{ScenarioSpec, TestSpec, DEFAULT_STEP_TIMEOUT};
@@ -117,6 +117,13 @@ async fn run_attempt(
             result.duration_ms = ms(started.elapsed());
             return result;
         }
+        Some(Err(e @ BackendError::Unavailable(_))) => {
+            result.status = Status::Error;
+            result.message = Some(backend_lost(&e));
+            result.steps = skipped_steps(job, 0);
+            result.duration_ms = ms(started.elapsed());
+            return result;
+        }
         Some(Err(e)) => {
             result.status = Status::Error;
             result.message = Some(match e.hint() {
@@ -195,7 +202,10 @@ async fn run_attempt(
                 healthy = false;
                 step_result.status = Status::Error;
                 result.status = Status::Error;
-                result.message = Some(format!("step `{}`: {e}", step.name));
+                result.message = Some(match e {
+                    BackendError::Unavailable(_) => backend_lost(&e),
+                    _ => format!("step `{}`: {e}", step.name),
+                });
                 result.steps.push(step_result);
                 result.steps.extend(skipped_steps(job, i + 1));
                 break;
@@ -204,8 +214,8 @@ async fn run_attempt(
                 step_result.duration_ms = ms(out.duration);
                 result.step_ms += step_result.duration_ms;
                 step_result.exit_code = out.exit_code;
-                let (so, so_cut) = truncate_output(&out.stdout, OUTPUT_LIMIT);
-                let (se, se_cut) = truncate_output(&out.stderr, OUTPUT_LIMIT);
+                let (so, so_cut) = clip_output(&out.stdout, out.stdout_cut, OUTPUT_LIMIT);
+                let (se, se_cut) = clip_output(&out.stderr, out.stderr_cut, OUTPUT_LIMIT);
                 step_result.stdout = so;
                 step_result.stderr = se;
                 step_result.stdout_truncated = so_cut;
@@ -291,6 +301,23 @@ fn skipped_steps(job: &ScenarioJob, from: usize) -> Vec<StepResult> {
             failures: Vec::new(),
         })
         .collect()
+}
+
+/// Message prefix of a scenario ended by the loss of its backend (the daemon went away): an
+/// infrastructure failure, not a test failure. The runner stops the run on it and `run`
+/// exits 5.
+pub const BACKEND_LOST: &str = "backend lost";
+
+fn backend_lost(e: &BackendError) -> String {
+    format!("{BACKEND_LOST}: {e}")
+}
+
+/// Whether a scenario ended because its backend went away.
+pub fn is_backend_lost(r: &ScenarioResult) -> bool {
+    r.status == Status::Error
+        && r.message
+            .as_deref()
+            .is_some_and(|m| m.starts_with(BACKEND_LOST))
 }
 
 pub fn ms(d: Duration) -> f64 {

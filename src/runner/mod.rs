@@ -141,6 +141,9 @@ async fn schedule(
             .await;
             if fail_fast && result.status.is_failure() {
                 cancel_run.cancel("stopped by --fail-fast");
+            } else if executor::is_backend_lost(&result) {
+                // A lost daemon fails every scenario that follows: stop at once.
+                cancel_run.cancel(BACKEND_LOST_REASON);
             }
             send(
                 &events,
@@ -219,6 +222,41 @@ pub fn test_status(scenarios: &[ScenarioResult]) -> Status {
         return Status::Skipped;
     }
     Status::Passed
+}
+
+/// `aborted` of a run stopped because its backend went away.
+pub const BACKEND_LOST_REASON: &str =
+    "backend lost: the Docker daemon stopped answering during the run";
+
+/// Whether `results` are those of a run its backend was lost in (exit 5).
+pub fn backend_was_lost(results: &crate::results::RunResults) -> bool {
+    results.aborted.as_deref() == Some(BACKEND_LOST_REASON)
+}
+
+/// After a run: when a scenario lost its backend, the scenarios the stop left unfinished
+/// (skipped by the cancellation) are errors with the same cause, not skips. Returns whether
+/// the backend was lost.
+pub fn mark_backend_lost(tests: &mut [TestResult]) -> bool {
+    let lost = tests
+        .iter()
+        .flat_map(|t| &t.scenarios)
+        .any(executor::is_backend_lost);
+    if !lost {
+        return false;
+    }
+    for t in tests.iter_mut() {
+        for sc in &mut t.scenarios {
+            if sc.status == Status::Skipped {
+                sc.status = Status::Error;
+                sc.message = Some(format!(
+                    "{}: the run stopped before this scenario finished",
+                    executor::BACKEND_LOST
+                ));
+            }
+        }
+        t.status = test_status(&t.scenarios);
+    }
+    true
 }
 
 fn error_result(test: &TestSpec, si: usize, message: &str) -> ScenarioResult {

@@ -299,6 +299,63 @@ async fn cancel_mid_run_reports_skipped_without_hanging() {
 }
 
 #[tokio::test]
+async fn a_lost_backend_stops_the_run_and_names_the_cause() {
+    // The daemon "dies" at the first exec of scenario `b`: every exec after that fails too.
+    let dead = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = dead.clone();
+    let backend = FakeBackend::new(move |_svc, req| {
+        let cmd = req.argv.last().cloned().unwrap_or_default();
+        if cmd == "die" {
+            flag.store(true, Ordering::SeqCst);
+        }
+        if flag.load(Ordering::SeqCst) {
+            return Err(crate::backend::BackendError::Unavailable(
+                "read exec output: error in the hyper legacy client".into(),
+            ));
+        }
+        Ok(FakeReply::default())
+    });
+    let scenarios: Vec<(&str, Vec<StepSpec>)> = vec![
+        ("a", vec![step("s", "true")]),
+        ("b", vec![step("s", "die")]),
+        ("c", vec![step("s", "true")]),
+        ("d", vec![step("s", "true")]),
+    ];
+    let t = test("t", scenarios);
+    let opts = RunOptions {
+        jobs: 1,
+        ..Default::default()
+    };
+    let (mut results, stats) = run_with(backend, vec![t], opts).await;
+    assert!(mark_backend_lost(&mut results));
+    let got: Vec<(Status, String)> = results[0]
+        .scenarios
+        .iter()
+        .map(|s| (s.status, s.message.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(got[0], (Status::Passed, String::new()));
+    assert_eq!(
+        got[1],
+        (
+            Status::Error,
+            "backend lost: docker daemon unavailable: read exec output: error in the hyper legacy client".into()
+        )
+    );
+    for g in &got[2..] {
+        assert_eq!(
+            g,
+            &(
+                Status::Error,
+                "backend lost: the run stopped before this scenario finished".into()
+            )
+        );
+    }
+    // Promptly: nothing ran after the loss.
+    assert_eq!(stats.execs.lock().expect("lock").len(), 2);
+    assert_eq!(results[0].status, Status::Error);
+}
+
+#[tokio::test]
 async fn skipped_tests_and_scenarios_never_run_and_say_why() {
     let mut t = (*test(
         "t",

@@ -54,6 +54,7 @@ impl ServiceSpec {
             limits: Limits::default(),
             ready: None,
             reuse: false,
+            reuse_suite: false,
             mounts: Vec::new(),
             network_access: false,
             line: 1,

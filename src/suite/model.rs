@@ -69,6 +69,10 @@ pub struct ServiceSpec {
     pub ready: Option<ReadyProbe>,
     /// Reuse a healthy container across scenarios and runs instead of a fresh one each time.
     pub reuse: bool,
+    /// `reuse = "suite"`: the healthy environment may also serve other tests whose services
+    /// are identical (faster, not hermetic between tests). `reuse = true` keeps it to the
+    /// scenarios of this test.
+    pub reuse_suite: bool,
     /// Host mounts, only when the file asks (`mounts = ["host:container[:ro]"]`).
     pub mounts: Vec<String>,
     /// Allow network access beyond the test network (default false: internal network only).

@@ -8,6 +8,7 @@ use toml::de::{DeTable, DeValue};
 use super::model::*;
 use super::reader::{did_you_mean, quote_list, Ctx, Span, Tbl};
 pub(crate) use super::sections::{read_determinism, read_perf};
+use super::trust;
 
 /// What a dialect builder produces; path and content hash are filled in by the loader.
 pub(crate) struct Built {
@@ -231,12 +232,7 @@ fn read_services(ctx: &mut Ctx<'_>, root: &Tbl<'_, '_>) -> BTreeMap<String, Serv
                 timeout: r.duration(ctx, "timeout").unwrap_or(DEFAULT_READY_TIMEOUT),
             })
         });
-        let mounts = s.str_list(ctx, "mounts").unwrap_or_default();
-        if let Some(mv) = s.get("mounts") {
-            for m in &mounts {
-                check_mount(ctx, m, mv.span());
-            }
-        }
+        let mounts = read_mounts(ctx, &s);
         let memory_bytes = s.get("memory").and_then(|mv| {
             let parsed = match mv.get_ref() {
                 DeValue::String(text) => parse_memory(text),
@@ -254,6 +250,7 @@ fn read_services(ctx: &mut Ctx<'_>, root: &Tbl<'_, '_>) -> BTreeMap<String, Serv
             }
             parsed
         });
+        let reuse = read_reuse(ctx, &s);
         let service = ServiceSpec {
             id: id.clone(),
             image: s.str(ctx, "image").map(|i| i.0),
@@ -266,7 +263,8 @@ fn read_services(ctx: &mut Ctx<'_>, root: &Tbl<'_, '_>) -> BTreeMap<String, Serv
                 pids: s.int(ctx, "pids", 1, i64::MAX).map(|p| p.0),
             },
             ready,
-            reuse: s.bool(ctx, "reuse").unwrap_or(false),
+            reuse: reuse.is_some(),
+            reuse_suite: reuse == Some(true),
             mounts,
             network_access: s.bool(ctx, "network_access").unwrap_or(false),
             line: ctx.line_of(&v.span()),
@@ -292,7 +290,55 @@ pub(crate) fn check_service_id(ctx: &mut Ctx<'_>, id: &str, span: Span) {
     }
 }
 
-fn check_mount(ctx: &mut Ctx<'_>, m: &str, span: Span) {
+/// `reuse`: `true` (this test's scenarios share a healthy environment: `Some(false)`),
+/// `"suite"` (other tests with identical services may share it too: `Some(true)`), or
+/// `false` / absent (`None`).
+fn read_reuse(ctx: &mut Ctx<'_>, s: &Tbl<'_, '_>) -> Option<bool> {
+    let v = s.get("reuse")?;
+    match v.get_ref() {
+        DeValue::Boolean(true) => Some(false),
+        DeValue::Boolean(false) => None,
+        DeValue::String(t) if t == "suite" => Some(true),
+        DeValue::String(t) if t == "test" => Some(false),
+        other => {
+            ctx.error(
+                v.span(),
+                format!(
+                    "`reuse` in `{}` must be `true`, `false`, `\"test\"` or `\"suite\"`, found {}",
+                    s.name,
+                    match other {
+                        DeValue::String(t) => format!("`\"{t}\"`"),
+                        o => o.type_str().to_string(),
+                    }
+                ),
+                Some("`true` shares one environment among this test's scenarios; `\"suite\"` also with other tests".into()),
+            );
+            None
+        }
+    }
+}
+
+/// `mounts`, each checked against the trust boundary and resolved to what Docker receives.
+fn read_mounts(ctx: &mut Ctx<'_>, s: &Tbl<'_, '_>) -> Vec<String> {
+    let list = s.str_list(ctx, "mounts").unwrap_or_default();
+    let spans: Vec<Span> = match s.get("mounts") {
+        Some(v) => match v.get_ref().as_array() {
+            Some(a) => a.iter().map(|e| e.span()).collect(),
+            None => vec![v.span()],
+        },
+        None => Vec::new(),
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, m) in list.iter().enumerate() {
+        let span = spans.get(i).cloned().unwrap_or(s.span.clone());
+        if let Some(r) = check_mount(ctx, m, span) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+pub(crate) fn check_mount(ctx: &mut Ctx<'_>, m: &str, span: Span) -> Option<String> {
     let parts: Vec<&str> = m.split(':').collect();
     let ok = match parts.as_slice() {
         [h, c] => !h.is_empty() && c.starts_with('/'),
@@ -305,11 +351,23 @@ fn check_mount(ctx: &mut Ctx<'_>, m: &str, span: Span) {
             format!("invalid mount `{m}`"),
             Some("write `host_path:/container/path` or `host_path:/container/path:ro`".into()),
         );
+        return None;
+    }
+    let root = ctx
+        .repo_root
+        .clone()
+        .unwrap_or_else(|| trust::repo_root(ctx.path, None));
+    match trust::resolve_mount(ctx.path, &root, &ctx.allow_mounts, m) {
+        Ok(r) => Some(r),
+        Err(r) => {
+            ctx.error(span, r.message, Some(r.hint));
+            None
+        }
     }
 }
 
 /// "256m", "1g", "512k", "1024", "1.5g" (binary units, as Docker reads them).
-pub(crate) fn parse_memory(s: &str) -> Option<u64> {
+pub fn parse_memory(s: &str) -> Option<u64> {
     let s = s.trim().to_ascii_lowercase();
     let s = s.strip_suffix('b').unwrap_or(&s);
     let (num, mult) = match s.chars().last()? {

@@ -241,6 +241,7 @@ seed = 7
 fn current_dialect_normalises_every_key() {
     let d = tempfile::tempdir().expect("tempdir");
     let p = write(d.path(), "full.clnrm.toml", FULL);
+    std::fs::create_dir(d.path().join("data")).expect("mkdir");
     let l = loader().load(&p).expect("valid");
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
     let s = l.spec;
@@ -265,7 +266,17 @@ fn current_dialect_normalises_every_key() {
     );
     assert_eq!(
         (db.reuse, db.line, db.mounts.clone()),
-        (true, 11, vec!["./data:/data:ro".to_string()])
+        (
+            true,
+            11,
+            // Relative sources are resolved against the test file's folder.
+            vec![format!(
+                "{}:/data:ro",
+                std::fs::canonicalize(d.path().join("data"))
+                    .expect("exists")
+                    .display()
+            )]
+        )
     );
     assert_eq!(s.services["host"].image, None);
     let sc = &s.scenarios[0];

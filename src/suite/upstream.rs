@@ -364,10 +364,11 @@ fn volumes(n: &mut Norm<'_, '_>, mounts: &mut Val<'_>) {
     let DeValue::Array(a) = mounts.get_ref() else {
         return;
     };
-    let mut out = Vec::new();
+    // Every element keeps its own span, so a refused mount is pointed at precisely.
+    let mut out: Vec<(Span, String)> = Vec::new();
     for e in a.iter() {
         match e.get_ref() {
-            DeValue::String(s) => out.push(s.to_string()),
+            DeValue::String(s) => out.push((e.span(), s.to_string())),
             DeValue::Table(t) => {
                 let get = |k: &str| t.get(k).and_then(|v| v.get_ref().as_str());
                 let (Some(h), Some(c)) = (get("host_path"), get("container_path")) else {
@@ -382,12 +383,16 @@ fn volumes(n: &mut Norm<'_, '_>, mounts: &mut Val<'_>) {
                     .get("read_only")
                     .and_then(|v| v.get_ref().as_bool())
                     .unwrap_or(false);
-                out.push(format!("{h}:{c}{}", if ro { ":ro" } else { "" }));
+                out.push((e.span(), format!("{h}:{c}{}", if ro { ":ro" } else { "" })));
             }
             _ => return,
         }
     }
-    *mounts = strings(span, &out);
+    let mut arr = DeArray::new();
+    for (sp, text) in out {
+        arr.push(string(sp, text));
+    }
+    *mounts = Spanned::new(span, DeValue::Array(arr));
 }
 
 /// Top-level `[[steps]]` -> one `[[scenario]]` named after the test.

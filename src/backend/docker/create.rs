@@ -118,7 +118,7 @@ async fn build(
     };
     let created = join_all(services.values().map(|svc| {
         let name = format!("{base}-{}", svc.id);
-        let body = container_body(svc, network, labels);
+        let body = container_body(svc, network, labels, &shared.cfg.container_defaults);
         async move {
             let opts = CreateContainerOptionsBuilder::default().name(&name).build();
             let r = docker.create_container(Some(opts), body).await;
@@ -203,6 +203,7 @@ fn container_body(
     svc: &ServiceSpec,
     network: Option<&str>,
     labels: &HashMap<String, String>,
+    defaults: &crate::backend::ContainerDefaults,
 ) -> ContainerCreateBody {
     let cmd = svc
         .cmd
@@ -224,13 +225,17 @@ fn container_body(
             init: Some(true),
             privileged: Some(false),
             network_mode: Some(network.unwrap_or("none").to_string()),
-            memory: svc.limits.memory_bytes.and_then(|m| i64::try_from(m).ok()),
+            memory: svc
+                .limits
+                .memory_bytes
+                .or(defaults.memory_bytes)
+                .and_then(|m| i64::try_from(m).ok()),
             // milli-cpus -> nano-cpus.
             nano_cpus: svc
                 .limits
                 .cpus_milli
                 .and_then(|c| i64::try_from(c.saturating_mul(1_000_000)).ok()),
-            pids_limit: svc.limits.pids,
+            pids_limit: svc.limits.pids.or(defaults.pids),
             binds: (!svc.mounts.is_empty()).then(|| svc.mounts.clone()),
             ..Default::default()
         }),

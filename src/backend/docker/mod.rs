@@ -33,7 +33,7 @@ use create::{create_env, remove_env};
 use env::DockerEnv;
 use error::{api_error, status_of};
 use labels::{is_dead_leftover, RunLabels};
-use pool::{key_of, Pending, Pool, Take};
+use pool::{key_of_test, Pending, Pool, Take};
 
 use super::{Backend, BackendConfig, BackendError, Env, LABEL_RUN};
 use crate::results::BackendKind;
@@ -206,7 +206,7 @@ impl Backend for DockerBackend {
     }
 
     fn prewarm(&self, test: &TestSpec, count: usize) {
-        let key = key_of(&test.services);
+        let key = key_of_test(test);
         let mut pool = self.shared.pool.lock().expect("pool lock poisoned");
         if pool.is_closed() {
             return;
@@ -225,7 +225,7 @@ impl Backend for DockerBackend {
 
     async fn acquire(&self, test: &TestSpec) -> Result<Box<dyn Env>, BackendError> {
         let t = Instant::now();
-        let key = key_of(&test.services);
+        let key = key_of_test(test);
         let parts = loop {
             // Either an idle environment or a creation to wait for (one already warming,
             // else a new one started now).
@@ -270,7 +270,13 @@ impl Backend for DockerBackend {
         while tasks.join_next().await.is_some() {}
         // Environments still held by callers, or left by a cancelled creation.
         let run = self.shared.labels.run_id.clone();
-        remove_labelled(&self.shared.docker, |l| l.get(LABEL_RUN) == Some(&run)).await?;
+        let host = self.shared.labels.host.clone();
+        // Own objects, and a second sweep for dead runs: creates a killed run still had in
+        // flight when `connect` reaped may have landed since (they were not listed then).
+        remove_labelled(&self.shared.docker, |l| {
+            l.get(LABEL_RUN) == Some(&run) || is_dead_leftover(l, &host)
+        })
+        .await?;
         Ok(())
     }
 }
@@ -314,7 +320,15 @@ pub async fn docker_available() -> bool {
 /// `clnrm clean`: remove every clnrm-labelled container and network, of any run.
 pub async fn clean_all() -> Result<CleanReport, BackendError> {
     let docker = connect_docker().await?;
-    remove_labelled(&docker, |_| true).await
+    let mut report = remove_labelled(&docker, |_| true).await?;
+    if report.containers + report.networks > 0 {
+        // A killed run's creates may still be in flight: sweep again once they settle.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let again = remove_labelled(&docker, |_| true).await?;
+        report.containers += again.containers;
+        report.networks += again.networks;
+    }
+    Ok(report)
 }
 
 /// Remove the labelled containers and networks of one run, whoever owns it.
