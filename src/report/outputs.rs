@@ -39,6 +39,9 @@ pub enum Target {
     Append(PathBuf),
     Stdout,
     Stderr,
+    /// stderr, unfiltered: workflow commands clnrm built itself, whose text from tests is
+    /// already escaped (`gh_data`); the terminal filter would defuse them.
+    WorkflowCommands,
 }
 
 /// One rendered report.
@@ -100,7 +103,7 @@ impl Outputs {
                 // Workflow commands are read from stderr too: stdout stays data only, so
                 // `--junit -` and `--json -` are never corrupted under GitHub Actions.
                 what: "workflow annotations",
-                target: Target::Stderr,
+                target: Target::WorkflowCommands,
                 bytes: github_step_annotations(results, &gh.path_prefix, STEP_ANNOTATION_LIMIT)
                     .into_bytes(),
             });
@@ -137,6 +140,12 @@ impl Outputs {
                     let mut o = std::io::stdout().lock();
                     o.write_all(&crate::secrets::mask_bytes(&r.bytes))
                         .and_then(|_| o.flush())
+                        .map_err(|e| e.to_string())
+                }
+                Target::WorkflowCommands => {
+                    let mut e = std::io::stderr().lock();
+                    e.write_all(&r.bytes)
+                        .and_then(|_| e.flush())
                         .map_err(|e| e.to_string())
                 }
                 Target::Stderr => std::io::stderr()
@@ -187,7 +196,7 @@ mod tests {
                 ("summary table", &Target::Stderr),
                 ("JSON results", &Target::Stdout),
                 ("JUnit XML", &Target::File(PathBuf::from("out/junit.xml"))),
-                ("workflow annotations", &Target::Stderr),
+                ("workflow annotations", &Target::WorkflowCommands),
                 ("job summary", &Target::Append(PathBuf::from("summary.md"))),
             ]
         );
