@@ -39,6 +39,7 @@ fn large_run() -> RunResults {
                         phases: BTreeMap::from([(Phase::Start, 160.0)]),
                         message: None,
                         telemetry: None,
+                        previous_attempts: Vec::new(),
                         steps: (0..3)
                             .map(|k| StepResult {
                                 name: format!("step {k}"),
@@ -87,6 +88,8 @@ fn large_run() -> RunResults {
         tests,
         perf: None,
         aborted: None,
+        empty_shard: false,
+        missing_shards: Vec::new(),
     }
 }
 

@@ -73,6 +73,11 @@ pub enum Command {
     /// duration changes. Exits 1 when the structure differs.
     #[command(after_help = HELP_TABLE)]
     Diff(DiffArgs),
+    /// Print a shell completion script on stdout (e.g. `clnrm completions bash >
+    /// ~/.local/share/bash-completion/completions/clnrm`).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout (e.g. `clnrm man > ~/.local/share/man/man1/clnrm.1`).
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +120,13 @@ pub struct DiffArgs {
     /// Report a duration change only above this fraction of the old duration.
     #[arg(long, value_name = "RATIO", default_value_t = 0.2)]
     pub duration_ratio: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +175,9 @@ pub struct ReportArgs {
     pub format: ReportFormat,
     #[arg(long)]
     pub flaky_fail: bool,
+    /// Fail (exit 2) when results of a shard of the run are missing, instead of warning.
+    #[arg(long)]
+    pub require_all_shards: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

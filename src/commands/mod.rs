@@ -12,6 +12,7 @@ use crate::report::Printer;
 use crate::settings::{Environment, Settings};
 
 mod baseline;
+mod completions;
 mod fmt;
 mod init;
 mod list;
@@ -65,6 +66,8 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         Command::Spans(a) => telemetry::spans(s, a),
         Command::Analyze(a) => telemetry::analyze(s, a),
         Command::Diff(a) => telemetry::diff(s, a),
+        Command::Completions(a) => completions::completions(a, s.printer),
+        Command::Man => completions::man(s.printer),
     };
     ExitCode::from(code)
 }

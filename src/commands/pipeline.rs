@@ -72,6 +72,15 @@ pub fn load_plan(settings: &Settings, loader: &Loader) -> Result<Plan, u8> {
         plan.load_errors = load_errors;
         return Ok(plan);
     }
+    if plan.empty_shard {
+        if let Some(shard) = plan.shard {
+            settings.printer.warn(format!(
+                "shard {}/{} was given none of the selected tests; its results say so",
+                shard.index, shard.count
+            ));
+        }
+        return Ok(plan);
+    }
     if plan.tests.is_empty() {
         settings.printer.error(
             "no tests selected",

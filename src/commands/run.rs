@@ -24,7 +24,8 @@ pub fn run(settings: &Settings, args: &RunArgs) -> u8 {
     // `[report]` of the test files: report paths used when the command line names none.
     let settings = &with_declared_reports(settings, &plan);
     let header = pipeline::header();
-    if !plan.load_errors.is_empty() {
+    // Invalid files, or an empty shard: results without a run (an empty shard's say so).
+    if !plan.load_errors.is_empty() || plan.empty_shard {
         return pipeline::finish(settings, &results_without_run(&plan, &header));
     }
     let rt = match pipeline::runtime(printer) {

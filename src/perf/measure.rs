@@ -117,6 +117,7 @@ pub(crate) mod fixtures {
             steps: vec![],
             message: None,
             telemetry: None,
+            previous_attempts: Vec::new(),
         }
     }
 

@@ -156,6 +156,7 @@ pub fn build_results(
             steps: vec![],
             message: None,
             telemetry: None,
+            previous_attempts: Vec::new(),
         });
     }
     RunResults {
@@ -183,6 +184,8 @@ pub fn build_results(
             .collect(),
         perf: None,
         aborted: None,
+        empty_shard: false,
+        missing_shards: Vec::new(),
     }
 }
 

@@ -43,6 +43,7 @@ pub fn scenario(
         steps,
         message: None,
         telemetry: None,
+        previous_attempts: Vec::new(),
     }
 }
 
@@ -89,6 +90,8 @@ pub fn results(tests: Vec<TestResult>) -> RunResults {
         tests,
         perf: None,
         aborted: None,
+        empty_shard: false,
+        missing_shards: Vec::new(),
     }
 }
 

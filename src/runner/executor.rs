@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::backend::{Backend, BackendError, ExecRequest};
-use crate::results::{clip_output, Phase, ScenarioResult, Status, StepResult, OUTPUT_LIMIT};
+use crate::results::{
+    clip_output, AttemptResult, Phase, ScenarioResult, Status, StepResult, OUTPUT_LIMIT,
+};
 use crate::runner::expect;
 use crate::suite::{ScenarioSpec, TestSpec, DEFAULT_STEP_TIMEOUT};
 
@@ -45,19 +47,20 @@ where
     F: FnMut(u32, &str),
 {
     let mut attempt = 1;
-    let mut failed_before = false;
+    let mut previous = Vec::new();
     loop {
         let mut result = run_attempt(backend, job, cancel, attempt).await;
         result.attempts = attempt;
         let passed = result.status == Status::Passed;
-        if passed && failed_before {
+        if passed && !previous.is_empty() {
             result.status = Status::Flaky;
         }
         let cancelled = *cancel.borrow();
         if passed || attempt > job.retries || cancelled || result.status == Status::Skipped {
+            result.previous_attempts = previous;
             return result;
         }
-        failed_before = true;
+        previous.push(AttemptResult::of(&result));
         on_retry(attempt, result.message.as_deref().unwrap_or("failed"));
         tokio::time::sleep(backoff(attempt)).await;
         attempt += 1;
@@ -88,6 +91,7 @@ async fn run_attempt(
         steps: Vec::new(),
         message: None,
         telemetry: None,
+        previous_attempts: Vec::new(),
     };
     if let Some(why) = sc.skip.as_ref().or(job.test.skip.as_ref()) {
         result.status = Status::Skipped;

@@ -276,6 +276,7 @@ fn error_result(test: &TestSpec, si: usize, message: &str) -> ScenarioResult {
         steps: Vec::new(),
         message: Some(message.to_string()),
         telemetry: None,
+        previous_attempts: Vec::new(),
     }
 }
 

@@ -185,6 +185,12 @@ async fn retries_mark_flaky_and_count_attempts() {
     assert_eq!(sc.status, Status::Flaky);
     assert_eq!(sc.attempts, 2);
     assert_eq!(results[0].status, Status::Flaky);
+    // The failed first attempt is kept with its own steps; the final one is the result.
+    assert_eq!(sc.previous_attempts.len(), 1);
+    let first = &sc.previous_attempts[0];
+    assert_eq!((first.attempt, first.status), (1, Status::Failed));
+    assert_eq!(first.steps[0].exit_code, Some(1));
+    assert_eq!(sc.steps[0].exit_code, Some(0));
 }
 
 #[tokio::test]
@@ -197,6 +203,12 @@ async fn retries_exhausted_stay_failed() {
     let (results, stats) = run_with(scripted(), vec![t], opts).await;
     assert_eq!(results[0].scenarios[0].status, Status::Failed);
     assert_eq!(results[0].scenarios[0].attempts, 2);
+    let previous = &results[0].scenarios[0].previous_attempts;
+    assert_eq!(previous.len(), 1);
+    assert_eq!(
+        (previous[0].attempt, previous[0].status),
+        (1, Status::Failed)
+    );
     assert_eq!(stats.acquired.load(Ordering::SeqCst), 2);
 }
 

@@ -138,6 +138,7 @@ mod tests {
             steps: Vec::new(),
             message: None,
             telemetry: None,
+            previous_attempts: Vec::new(),
         }
     }
 
