@@ -456,4 +456,70 @@ mod tests {
         );
         assert!(w.iter().any(|w| w.contains("span cap of 2")), "{w:#?}");
     }
+
+    /// Seeds of the decoder fuzzing: `tests/corpus/otlp/` (written from [`payload`] with
+    /// `CLNRM_UPDATE_FIXTURES=1`, plus hand-written JSON).
+    fn otlp_corpus() -> Vec<(bool, Vec<u8>)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/otlp");
+        if std::env::var("CLNRM_UPDATE_FIXTURES").is_ok_and(|v| v == "1") {
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::write(dir.join("three-spans.pb"), payload(3).encode_to_vec()).expect("pb");
+            let json = serde_json::to_vec_pretty(&payload(2)).expect("json");
+            std::fs::write(dir.join("two-spans.json"), json).expect("json");
+        }
+        let mut seeds: Vec<(bool, Vec<u8>)> = std::fs::read_dir(&dir)
+            .expect("corpus folder")
+            .map(|e| e.expect("entry").path())
+            .map(|p| {
+                let json = p.extension().is_some_and(|x| x == "json");
+                (json, std::fs::read(&p).expect("seed"))
+            })
+            .collect();
+        seeds.sort();
+        assert!(seeds.len() >= 3, "corpus seeds missing");
+        seeds
+    }
+
+    #[test]
+    fn every_corpus_seed_decodes_to_spans() {
+        for (json, body) in otlp_corpus() {
+            let req = if json {
+                serde_json::from_slice::<ExportTraceServiceRequest>(&body).expect("OTLP JSON")
+            } else {
+                ExportTraceServiceRequest::decode(&body[..]).expect("OTLP protobuf")
+            };
+            let (spans, rejected) = from_request(&req);
+            assert!(!spans.is_empty() && rejected.is_none(), "{json} seed");
+        }
+    }
+
+    proptest::proptest! {
+        /// Mutated and truncated bodies, protobuf and JSON: decoding and conversion into the
+        /// trace model return errors or spans, never a panic.
+        #[test]
+        fn mutated_bodies_never_panic_the_decoder(
+            seed in 0usize..64,
+            flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 0..24),
+            cut in proptest::prelude::any::<usize>(),
+        ) {
+            let corpus = otlp_corpus();
+            let (json, mut body) = corpus[seed % corpus.len()].clone();
+            for (i, v) in flips {
+                if !body.is_empty() {
+                    let n = body.len();
+                    body[i % n] = v;
+                }
+            }
+            body.truncate(cut % (body.len() + 1));
+            let decoded = if json {
+                serde_json::from_slice::<ExportTraceServiceRequest>(&body).ok()
+            } else {
+                ExportTraceServiceRequest::decode(&body[..]).ok()
+            };
+            if let Some(req) = decoded {
+                let (spans, _) = from_request(&req);
+                proptest::prop_assert!(spans.len() <= 1_000_000);
+            }
+        }
+    }
 }
