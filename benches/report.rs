@@ -40,6 +40,7 @@ fn large_run() -> RunResults {
                         message: None,
                         telemetry: None,
                         previous_attempts: Vec::new(),
+                        environment: None,
                         steps: (0..3)
                             .map(|k| StepResult {
                                 name: format!("step {k}"),

@@ -62,6 +62,7 @@ mod tests {
                         message: None,
                         telemetry: None,
                         previous_attempts: Vec::new(),
+                        environment: None,
                     })
                     .collect(),
             }],

@@ -199,6 +199,28 @@ pub struct ScenarioResult {
     /// with its own steps and output. Empty when the first attempt was the final one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub previous_attempts: Vec<AttemptResult>,
+    /// How the final attempt's environment was shared, when its services asked for reuse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<EnvironmentUse>,
+}
+
+/// Reuse of a scenario's environment, shown in the results so a shared state is never a
+/// surprise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentUse {
+    /// Who may share it: the scenarios of one test, or every test with identical services.
+    pub reuse: ReuseScope,
+    /// It had served an earlier scenario already.
+    pub reused: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReuseScope {
+    /// `reuse = true`: the scenarios of one test.
+    Test,
+    /// `reuse = "suite"`: every test whose services are identical.
+    Suite,
 }
 
 /// What the telemetry of a scenario came to (plain data for reporters).

@@ -118,6 +118,7 @@ pub(crate) mod fixtures {
             message: None,
             telemetry: None,
             previous_attempts: Vec::new(),
+            environment: None,
         }
     }
 

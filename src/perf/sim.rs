@@ -157,6 +157,7 @@ pub fn build_results(
             message: None,
             telemetry: None,
             previous_attempts: Vec::new(),
+            environment: None,
         });
     }
     RunResults {

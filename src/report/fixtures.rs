@@ -44,6 +44,7 @@ pub fn scenario(
         message: None,
         telemetry: None,
         previous_attempts: Vec::new(),
+        environment: None,
     }
 }
 

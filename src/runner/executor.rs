@@ -8,10 +8,26 @@ use tokio::sync::watch;
 
 use crate::backend::{Backend, BackendError, ExecRequest};
 use crate::results::{
-    clip_output, AttemptResult, Phase, ScenarioResult, Status, StepResult, OUTPUT_LIMIT,
+    clip_output, AttemptResult, EnvironmentUse, Phase, ReuseScope, ScenarioResult, Status,
+    StepResult, OUTPUT_LIMIT,
 };
 use crate::runner::expect;
 use crate::suite::{ScenarioSpec, TestSpec, DEFAULT_STEP_TIMEOUT};
+
+/// The reuse scope of `test`'s environment, as the pool keys it: suite when every service
+/// says `reuse = "suite"`, test when every service asks for reuse.
+fn environment_use(test: &TestSpec, reused: bool) -> Option<EnvironmentUse> {
+    let services = || test.services.values();
+    if test.services.is_empty() || !services().all(|s| s.reuse) {
+        return None;
+    }
+    let reuse = if services().all(|s| s.reuse_suite) {
+        ReuseScope::Suite
+    } else {
+        ReuseScope::Test
+    };
+    Some(EnvironmentUse { reuse, reused })
+}
 
 /// Backoff before retry `n` (1-based): short, the point is to get past a transient hiccup.
 fn backoff(attempt: u32) -> Duration {
@@ -92,6 +108,7 @@ async fn run_attempt(
         message: None,
         telemetry: None,
         previous_attempts: Vec::new(),
+        environment: None,
     };
     if let Some(why) = sc.skip.as_ref().or(job.test.skip.as_ref()) {
         result.status = Status::Skipped;
@@ -141,6 +158,7 @@ async fn run_attempt(
         Some(Ok(env)) => env,
     };
     result.phases = env.phases();
+    result.environment = environment_use(&job.test, env.reused());
     let trace = job
         .telemetry
         .as_ref()

@@ -277,6 +277,7 @@ fn error_result(test: &TestSpec, si: usize, message: &str) -> ScenarioResult {
         message: Some(message.to_string()),
         telemetry: None,
         previous_attempts: Vec::new(),
+        environment: None,
     }
 }
 

@@ -423,3 +423,28 @@ async fn step_retries_rerun_a_step_until_it_meets_its_expectations() {
     assert_eq!(results[0].scenarios[0].status, Status::Failed);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn results_show_how_an_environment_is_shared() {
+    let shared = |reuse: bool, suite: bool| {
+        let t = test("r", vec![("1", vec![step("s", "echo ok")])]);
+        let mut t = (*t).clone();
+        for s in t.services.values_mut() {
+            (s.reuse, s.reuse_suite) = (reuse, suite);
+        }
+        Arc::new(t)
+    };
+    let opts = RunOptions::default();
+    let (r, _) = run_with(scripted(), vec![shared(false, false)], opts.clone()).await;
+    assert_eq!(r[0].scenarios[0].environment, None);
+    let (r, _) = run_with(scripted(), vec![shared(true, false)], opts.clone()).await;
+    let env = r[0].scenarios[0].environment.expect("reuse shown");
+    assert_eq!(env.reuse, crate::results::ReuseScope::Test);
+    let (r, _) = run_with(scripted(), vec![shared(true, true)], opts).await;
+    let env = r[0].scenarios[0].environment.expect("reuse shown");
+    assert_eq!(env.reuse, crate::results::ReuseScope::Suite);
+    assert!(
+        !env.reused,
+        "the fake backend always builds a fresh environment"
+    );
+}

@@ -139,6 +139,7 @@ mod tests {
             message: None,
             telemetry: None,
             previous_attempts: Vec::new(),
+            environment: None,
         }
     }
 
