@@ -490,6 +490,36 @@ fn upstream_v1_and_old_forms_run_on_docker_with_a_default_image() {
 }
 
 #[test]
+fn published_ports_reach_steps_as_variables_and_nothing_stays_published() {
+    ensure_test_image();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = clnrm(
+        &fixture("docker-ports"),
+        &["run", "--json", json.to_str().unwrap()],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("not evaluated"), "{err}");
+    let r: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(r["backend"], "docker");
+    let sc = &r["tests"][0]["scenarios"][0];
+    assert_eq!(sc["status"], "passed", "{sc}");
+    let published = sc["steps"][1]["stdout"]
+        .as_str()
+        .unwrap()
+        .trim()
+        .to_string();
+    let (addr, port) = published.split_once(' ').unwrap();
+    let port: u16 = port.parse().unwrap();
+    assert_eq!(addr, format!("127.0.0.1:{port}"));
+    // The run is over: the port is closed and no container or network is left.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    let run_id = r["run_id"].as_str().unwrap();
+    assert_eq!(leftovers(&format!("clnrm.run={run_id}")), (0, 0));
+}
+
+#[test]
 fn list_selects_and_shards_like_run() {
     let dir = fixture("upstream-run");
     let names = |args: &[&str]| -> Vec<String> {

@@ -4,7 +4,9 @@
 //! service env, then the step env. Every process gets its own session (setsid), so a timeout
 //! kills the whole process group, not just the direct child. A service `cmd` is started as a
 //! background process in its directory (killed on release); the readiness probe runs as a
-//! process like any step. `image` is ignored here: that is what "local" means.
+//! process like any step. `image` is ignored here: that is what "local" means. So are the
+//! isolation and publishing of `ports`: a service process listens on the host itself, so
+//! port `N` is `127.0.0.1:N` and the step variables say exactly that.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -143,6 +145,20 @@ impl Env for LocalEnv {
 
     fn phases(&self) -> BTreeMap<Phase, f64> {
         self.phases.clone()
+    }
+
+    fn ports(&self) -> Vec<crate::suite::PublishedPort> {
+        self.services
+            .values()
+            .flat_map(|s| {
+                s.spec.ports.iter().map(|&p| crate::suite::PublishedPort {
+                    service: s.spec.id.clone(),
+                    container_port: p,
+                    host_port: p,
+                    in_network: format!("127.0.0.1:{p}"),
+                })
+            })
+            .collect()
     }
 
     async fn release(self: Box<Self>, _healthy: bool) -> Result<f64, BackendError> {

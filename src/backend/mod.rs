@@ -219,6 +219,12 @@ pub trait Env: Send + Sync {
         false
     }
 
+    /// The `ports` of its services as published for this environment; every step gets them
+    /// as variables ([`crate::suite::port_vars`]).
+    fn ports(&self) -> Vec<crate::suite::PublishedPort> {
+        Vec::new()
+    }
+
     /// Hand it back. `healthy = false` (a failure or timeout happened) destroys it; a reusable
     /// healthy one goes back to the pool. Removal may continue in the background; the
     /// backend's `shutdown` waits for it. Returns the time spent before returning, ms.

@@ -164,6 +164,8 @@ async fn run_attempt(
         .as_ref()
         .map(|t| t.begin(&job.test, job.index, attempt, env.id()));
 
+    // Published ports of the environment; a step's own `env` wins over them.
+    let port_vars = crate::suite::port_vars(&env.ports());
     let mut healthy = true;
     for (i, step) in sc.steps.iter().enumerate() {
         let mut timeout = step.timeout.unwrap_or(DEFAULT_STEP_TIMEOUT);
@@ -177,7 +179,11 @@ async fn run_attempt(
         }
         let mut req = ExecRequest {
             argv: step.run.to_argv(),
-            env: step.env.clone(),
+            env: port_vars
+                .iter()
+                .chain(&step.env)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             workdir: step.workdir.clone(),
             timeout,
         };
