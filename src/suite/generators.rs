@@ -758,11 +758,11 @@ mod tests {
     fn string_transforms() {
         assert_eq!(
             render(
-                "{{ slug(s=\"My Company, Inc.\") }}|{{ \"MyVariable\" | kebab }}|{{ snake(s=\"MyVariable name\") }}|{{ \"api gateway\" | camel }}|{{ \"A b\" | slugify }}|{{ \"api_gateway v2\" | pascal }}|{{ pascal(s=\"order-id\") }}",
+                "{{ slug(s=\"My Company, Inc.\") }}|{{ \"MyVariable\" | kebab }}|{{ snake(s=\"MyVariable name\") }}|{{ \"api gateway\" | camel }}|{{ \"A b\" | slugify }}|{{ \"api_gateway v2\" | pascal }}|{{ pascal(s=\"order-id\") }}|{{ \"Ab\" | upper }}{{ \"Ab\" | lower }}",
                 0,
                 None
             ),
-            "my-company-inc|my-variable|my_variable_name|apiGateway|a-b|ApiGatewayV2|OrderId"
+            "my-company-inc|my-variable|my_variable_name|apiGateway|a-b|ApiGatewayV2|OrderId|ABab"
         );
     }
 

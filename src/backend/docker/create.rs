@@ -39,8 +39,9 @@ pub(crate) struct EnvParts {
     pub reusable: bool,
     /// Served a scenario already (reuse pool entries only).
     pub used: bool,
-    /// `ports` of the services, published on 127.0.0.1.
-    pub published: Published,
+    /// `ports` of the services, published on 127.0.0.1 (boxed: most environments have none,
+    /// and `EnvParts` moves through the pool by value).
+    pub published: Box<Published>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -83,7 +84,7 @@ pub(crate) async fn create_env(
         phases: BTreeMap::new(),
         reusable,
         used: false,
-        published: Published::default(),
+        published: Box::default(),
     };
     let result = build(shared, &base, &labels, services, &mut parts).await;
     match result {
