@@ -374,6 +374,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn ports_are_the_hosts_own() {
+        let mut web = host("web");
+        web.ports = vec![18080, 18081];
+        let env = backend()
+            .acquire(&spec(vec![web, host("other")]))
+            .await
+            .expect("acquire");
+        let vars = crate::suite::port_vars(&env.ports());
+        assert_eq!(
+            vars.into_iter().collect::<Vec<_>>(),
+            [
+                ("CLNRM_WEB_ADDR_18080", "127.0.0.1:18080"),
+                ("CLNRM_WEB_ADDR_18081", "127.0.0.1:18081"),
+                ("CLNRM_WEB_PORT_18080", "18080"),
+                ("CLNRM_WEB_PORT_18081", "18081"),
+                ("CLNRM_WEB_PUBLISHED_18080", "127.0.0.1:18080"),
+                ("CLNRM_WEB_PUBLISHED_18081", "127.0.0.1:18081"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        env.release(true).await.expect("release");
+    }
+
+    #[tokio::test]
     async fn argv_is_not_joined() {
         let env = backend()
             .acquire(&spec(vec![host("h")]))
