@@ -202,6 +202,10 @@ pub struct ScenarioResult {
     /// How the final attempt's environment was shared, when its services asked for reuse.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<EnvironmentUse>,
+    /// The `ports` published for the final attempt's environment (on 127.0.0.1 of the
+    /// machine that ran it; closed once the environment was removed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<crate::suite::PublishedPort>,
 }
 
 /// Reuse of a scenario's environment, shown in the results so a shared state is never a

@@ -513,6 +513,16 @@ fn published_ports_reach_steps_as_variables_and_nothing_stays_published() {
     let (addr, port) = published.split_once(' ').unwrap();
     let port: u16 = port.parse().unwrap();
     assert_eq!(addr, format!("127.0.0.1:{port}"));
+    // The results name the mapping.
+    assert_eq!(
+        sc["published"],
+        serde_json::json!([{
+            "service": "web",
+            "container_port": 8080,
+            "host_port": port,
+            "in_network": "web:8080"
+        }])
+    );
     // The run is over: the port is closed and no container or network is left.
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     let run_id = r["run_id"].as_str().unwrap();

@@ -45,6 +45,7 @@ pub fn scenario(
         telemetry: None,
         previous_attempts: Vec::new(),
         environment: None,
+        published: Vec::new(),
     }
 }
 

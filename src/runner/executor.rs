@@ -109,6 +109,7 @@ async fn run_attempt(
         telemetry: None,
         previous_attempts: Vec::new(),
         environment: None,
+        published: Vec::new(),
     };
     if let Some(why) = sc.skip.as_ref().or(job.test.skip.as_ref()) {
         result.status = Status::Skipped;
@@ -165,7 +166,8 @@ async fn run_attempt(
         .map(|t| t.begin(&job.test, job.index, attempt, env.id()));
 
     // Published ports of the environment; a step's own `env` wins over them.
-    let port_vars = crate::suite::port_vars(&env.ports());
+    result.published = env.ports();
+    let port_vars = crate::suite::port_vars(&result.published);
     let mut healthy = true;
     for (i, step) in sc.steps.iter().enumerate() {
         let mut timeout = step.timeout.unwrap_or(DEFAULT_STEP_TIMEOUT);

@@ -278,6 +278,7 @@ fn error_result(test: &TestSpec, si: usize, message: &str) -> ScenarioResult {
         telemetry: None,
         previous_attempts: Vec::new(),
         environment: None,
+        published: Vec::new(),
     }
 }
 

@@ -313,7 +313,7 @@ pub fn service_var_name(id: &str) -> String {
 }
 
 /// One published port of an environment's service.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishedPort {
     pub service: String,
     pub container_port: u16,

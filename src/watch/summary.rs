@@ -140,6 +140,7 @@ mod tests {
             telemetry: None,
             previous_attempts: Vec::new(),
             environment: None,
+            published: Vec::new(),
         }
     }
 
