@@ -294,6 +294,9 @@ impl Session<'_> {
         };
         let line = latency_line(n, &results, reloaded.errors.len(), &timing, total);
         self.printer.info(line);
+        if let Some(line) = crate::watch::published_line(&results) {
+            self.printer.info(line);
+        }
         let status = match code {
             exit::OK if results.is_empty() => "none",
             exit::OK => "passed",
