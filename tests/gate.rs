@@ -76,6 +76,27 @@ fn gate_passes_unchanged_fails_a_confirmed_slowdown_and_honours_acks() {
         err.contains("notice: nothing was compared: `none.toml` holds no timing"),
         "{err}"
     );
+    // An empty placeholder file: the same, with its own warning.
+    write(d, "empty.toml", "# recorded by the nightly job\n");
+    let out = clnrm(
+        d,
+        &[
+            "run",
+            "suite",
+            "--backend",
+            "local",
+            "--gate",
+            "--baseline",
+            "empty.toml",
+        ],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning: the baseline `empty.toml` holds no timings yet"),
+        "{err}"
+    );
+    assert!(err.contains("notice: nothing was compared"), "{err}");
     record(d, "base.toml");
 
     // Every phase is measured on every recorded run: discover and validate are

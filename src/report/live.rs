@@ -118,11 +118,17 @@ impl<W: Write> LiveDisplay<W> {
             RunEvent::Slow {
                 test,
                 scenario,
+                attempt,
                 elapsed,
             } => {
+                let retry = if *attempt > 1 {
+                    format!("TRY {attempt} ")
+                } else {
+                    String::new()
+                };
                 let word = self
                     .printer
-                    .paint(&format!("SLOW [> {}]", seconds(*elapsed)), "33");
+                    .paint(&format!("{retry}SLOW [> {}]", seconds(*elapsed)), "33");
                 self.line(format!("{word} {test} / {scenario}"));
             }
             RunEvent::ScenarioFinished {
@@ -344,17 +350,19 @@ mod tests {
             d.on_event(&RunEvent::Slow {
                 test: "api".into(),
                 scenario: "boots".into(),
+                attempt: 1,
                 elapsed: Duration::from_secs(s),
             });
         }
         d.on_event(&RunEvent::Slow {
             test: "api".into(),
             scenario: "quick".into(),
+            attempt: 2,
             elapsed: Duration::from_millis(500),
         });
         assert_eq!(
             text(d),
-            "SLOW [> 60s] api / boots\nSLOW [> 120s] api / boots\nSLOW [> 0.5s] api / quick\n"
+            "SLOW [> 60s] api / boots\nSLOW [> 120s] api / boots\nTRY 2 SLOW [> 0.5s] api / quick\n"
         );
     }
 

@@ -25,11 +25,13 @@ pub enum RunEvent {
         /// Attempts the scenario may take in all (its retries + 1).
         max_attempts: u32,
     },
-    /// A scenario has been running for `elapsed` (a multiple of the run's slow timeout) and
-    /// is still running.
+    /// An attempt of a scenario has been running for `elapsed` (a multiple of the run's slow
+    /// timeout) and is still running.
     Slow {
         test: String,
         scenario: String,
+        /// 1-based; the timer starts again with each attempt.
+        attempt: u32,
         elapsed: Duration,
     },
     ScenarioFinished {

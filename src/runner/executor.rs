@@ -30,7 +30,7 @@ fn environment_use(test: &TestSpec, reused: bool) -> Option<EnvironmentUse> {
 }
 
 /// Backoff before retry `n` (1-based): short, the point is to get past a transient hiccup.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200 * u64::from(attempt.min(5)))
 }
 

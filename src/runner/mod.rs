@@ -2,7 +2,7 @@
 //! [`RunEvent`]s; [`run_plan`] collects them into the run's results. Pass/fail is not decided
 //! here: results go to `crate::outcome`.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Semaphore};
@@ -136,9 +136,21 @@ async fn schedule(
                     attempt: 1,
                 },
             );
-            let started = Instant::now();
             let max_attempts = retries + 1;
+            // The slow timer runs per attempt: a retry starts it again once its backoff is
+            // over, as nextest does.
+            let attempt_start = Mutex::new((1u32, Instant::now()));
+            let current = || {
+                *attempt_start
+                    .lock()
+                    .expect("never poisoned: no panic holds it")
+            };
             let running = run_scenario(backend.as_ref(), &job, &rx, |failed| {
+                let next = failed.attempt + 1;
+                *attempt_start
+                    .lock()
+                    .expect("never poisoned: no panic holds it") =
+                    (next, Instant::now() + executor::backoff(failed.attempt));
                 send(
                     &events,
                     RunEvent::Retrying {
@@ -151,19 +163,27 @@ async fn schedule(
             });
             tokio::pin!(running);
             let mut periods = 0u32;
+            let mut timed = current();
             let result = loop {
-                // Each multiple of the slow timeout the scenario is still running at is
-                // reported once; without a slow timeout this only awaits the scenario.
-                let next = slow_timeout.map(|p| started + p * (periods + 1));
+                // Each multiple of the slow timeout an attempt is still running at is reported
+                // once; without a slow timeout this only awaits the scenario.
+                let next = slow_timeout.map(|p| timed.1 + p * (periods + 1));
                 tokio::select! {
                     r = &mut running => break r,
                     _ = sleep_until(next) => {
+                        if current() != timed {
+                            // A retry started meanwhile: time it from its own start.
+                            timed = current();
+                            periods = 0;
+                            continue;
+                        }
                         periods += 1;
                         send(
                             &events,
                             RunEvent::Slow {
                                 test: job.test.name.clone(),
                                 scenario: sc.name.clone(),
+                                attempt: timed.0,
                                 elapsed: slow_timeout.unwrap_or_default() * periods,
                             },
                         );

@@ -292,6 +292,35 @@ async fn a_scenario_still_running_after_the_slow_timeout_is_reported_per_period(
 }
 
 #[tokio::test]
+async fn the_slow_timer_starts_again_with_each_attempt() {
+    let t = test("t", vec![("slow", vec![step("s", "sleep 250; exit 1")])]);
+    let opts = RunOptions {
+        retries: Some(1),
+        slow_timeout: Some(Duration::from_millis(150)),
+        ..Default::default()
+    };
+    let reported: Vec<(u32, Duration)> = events_of(scripted(), vec![t], opts)
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            RunEvent::Slow {
+                attempt, elapsed, ..
+            } => Some((attempt, elapsed)),
+            _ => None,
+        })
+        .collect();
+    // Timed over the whole scenario (with the backoff between attempts) it would be reported
+    // at 150, 300, 450 and 600 ms.
+    assert_eq!(
+        reported,
+        vec![
+            (1, Duration::from_millis(150)),
+            (2, Duration::from_millis(150))
+        ]
+    );
+}
+
+#[tokio::test]
 async fn retries_exhausted_stay_failed() {
     let t = test("t", vec![("a", vec![step("s", "exit 1")])]);
     let opts = RunOptions {
