@@ -132,7 +132,7 @@ pub struct DiffArgs {
     #[arg(long, value_enum, default_value_t, help_heading = TERMINAL)]
     pub format: DiffFormatArg,
     /// Report a duration change only above this fraction of the old duration.
-    #[arg(long, value_name = "RATIO", default_value_t = 0.2, help_heading = SELECTION)]
+    #[arg(long, value_name = "RATIO", default_value_t = 0.2, help_heading = TERMINAL)]
     pub duration_ratio: f64,
 }
 
@@ -429,8 +429,6 @@ pub struct RunArgs {
     /// Files or folders (default: the config's `paths`, else the current folder).
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
-    pub load: LoadArgs,
-    #[command(flatten)]
     pub exec: ExecArgs,
     /// Settings profile of `.clnrm/config.toml` (`[profile.NAME]`, on top of
     /// `[profile.default]`; default: `ci` when the `CI` variable is set).
@@ -474,6 +472,8 @@ pub struct RunArgs {
     /// Save each scenario's spans (OTLP JSON lines) here (default: `spans/` beside `--json`).
     #[arg(long, value_name = "DIR", help_heading = REPORTS)]
     pub spans_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub gate: GateArgs,
     /// Re-run on every save of a test file (local loop).
     #[arg(long, help_heading = WATCH)]
     pub watch: bool,
@@ -488,7 +488,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", hide = true)]
     pub max_cycles: Option<u64>,
     #[command(flatten)]
-    pub gate: GateArgs,
+    pub load: LoadArgs,
 }
 
 /// Perf gate options.
