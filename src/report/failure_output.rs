@@ -67,7 +67,12 @@ pub fn failed_steps_output(steps: &[StepResult], indent: &str) -> Vec<String> {
                 "{indent}--- {name} of step `{}`{cut} ---",
                 step.name
             ));
-            out.extend(tail.lines().map(|l| format!("{indent}{l}")));
+            // A `\r` inside a line (progress output) would move the cursor back over the indent:
+            // keep what a terminal would have shown last.
+            out.extend(tail.lines().map(|l| {
+                let shown = l.rsplit('\r').find(|p| !p.is_empty()).unwrap_or("");
+                format!("{indent}{shown}")
+            }));
         }
     }
     out
@@ -142,6 +147,15 @@ mod tests {
         // A single line longer than the budget keeps its end, never splitting a character.
         let (t, cut) = tail("xxxxxxxxxé", 10, 3);
         assert_eq!((t, cut), ("xé", 0));
+    }
+
+    #[test]
+    fn carriage_returns_do_not_reach_the_terminal() {
+        let out = failed_steps_output(
+            &[step(Status::Failed, "10%\r50%\r100%\r\ndone\r\n", "")],
+            "  ",
+        );
+        assert_eq!(out[1..], ["  100%".to_string(), "  done".to_string()]);
     }
 
     #[test]
