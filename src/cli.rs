@@ -435,8 +435,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME", help_heading = EXECUTION)]
     pub profile: Option<String>,
     /// Stop starting scenarios after the first failure.
-    #[arg(long, help_heading = EXECUTION)]
+    #[arg(long, help_heading = EXECUTION, overrides_with = "no_fail_fast")]
     pub fail_fast: bool,
+    /// Run every scenario even when the profile sets `fail_fast = true`.
+    #[arg(long, help_heading = EXECUTION, overrides_with = "fail_fast")]
+    pub no_fail_fast: bool,
     /// Retry a failing scenario up to N times (overrides the files' `retries`).
     #[arg(long, value_name = "N", help_heading = EXECUTION)]
     pub retries: Option<u32>,

@@ -285,7 +285,11 @@ impl Settings {
                 jobs_flag = exec(&mut s, &a.exec).or(p.jobs);
                 s.selection.shard = a.shard;
                 s.pull = a.pull;
-                s.fail_fast = a.fail_fast || p.fail_fast.unwrap_or(false);
+                s.fail_fast = if a.fail_fast || a.no_fail_fast {
+                    a.fail_fast
+                } else {
+                    p.fail_fast.unwrap_or(false)
+                };
                 s.retries = a.retries.or(p.retries);
                 s.flaky_fail = a.flaky_fail || p.flaky_fail.unwrap_or(false);
                 s.failure_output = a.failure_output.or(p.failure_output).unwrap_or_default();
@@ -778,6 +782,16 @@ slow_timeout = "0s"
         assert_eq!(s.failure_output, FailureOutput::Never);
         assert_eq!(s.slow_timeout, Some(Duration::from_secs(5)));
         assert_eq!(s.display(true).failure_output, FailureOutput::Never);
+        // `--no-fail-fast` undoes the profile's `fail_fast = true`; the last flag wins.
+        let s = settings(dir.path(), &["run", "--no-fail-fast"], &[("CI", "1")]).unwrap();
+        assert!(!s.fail_fast);
+        let s = settings(
+            dir.path(),
+            &["run", "--no-fail-fast", "--fail-fast"],
+            &[("CI", "1")],
+        )
+        .unwrap();
+        assert!(s.fail_fast);
     }
 
     #[test]
