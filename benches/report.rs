@@ -38,6 +38,8 @@ fn large_run() -> RunResults {
                         attempts: 1,
                         phases: BTreeMap::from([("start".to_string(), 160.0)]),
                         message: None,
+                        transport: None,
+                        transport_note: None,
                         steps: (0..3)
                             .map(|k| StepResult {
                                 name: format!("step {k}"),

@@ -68,6 +68,31 @@ pub enum Command {
     /// Check test files for reproducibility and clarity problems.
     #[command(after_help = HELP_TABLE)]
     Lint(LintArgs),
+    /// The step agent inside a service container (started by the Docker backend).
+    #[command(name = "__agent", hide = true)]
+    Agent(AgentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Unix socket to serve steps on.
+    #[arg(long, value_name = "PATH")]
+    pub socket: PathBuf,
+    /// The service's own process (entrypoint and command), run as a child.
+    #[arg(last = true)]
+    pub service: Vec<std::ffi::OsString>,
+}
+
+/// How steps reach a Docker service container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum StepTransportArg {
+    /// The agent where it can run, else one exec per step (the reason is recorded).
+    #[default]
+    Auto,
+    /// Always the agent; an environment where it cannot run fails.
+    Agent,
+    /// One `docker exec` per step.
+    Exec,
 }
 
 #[derive(Debug, Args)]
@@ -294,6 +319,9 @@ pub struct ExecArgs {
     /// Select tests or scenarios carrying this tag.
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
+    /// How steps reach Docker containers: an agent in the container, or one exec per step.
+    #[arg(long, value_enum, default_value_t, env = "CLNRM_STEP_TRANSPORT")]
+    pub step_transport: StepTransportArg,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! clnrm: hermetic, container-based integration tests with a performance regression gate.
 
+pub mod agent;
 pub mod backend;
 pub mod cli;
 pub mod exit;

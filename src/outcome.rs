@@ -59,6 +59,8 @@ mod tests {
                         phases: BTreeMap::new(),
                         steps: vec![],
                         message: None,
+                        transport: None,
+                        transport_note: None,
                     })
                     .collect(),
             }],

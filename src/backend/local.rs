@@ -355,6 +355,7 @@ mod tests {
 
     fn backend() -> LocalBackend {
         LocalBackend::new(BackendConfig {
+            step_transport: crate::backend::StepTransport::Auto,
             run_id: "local-unit".into(),
             pull: false,
             pool_size: 2,

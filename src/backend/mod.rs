@@ -29,6 +29,28 @@ pub struct BackendConfig {
     pub pull: bool,
     /// Upper bound on environments kept warm or being warmed at once.
     pub pool_size: usize,
+    /// How steps reach Docker containers (`--step-transport`).
+    pub step_transport: StepTransport,
+}
+
+/// How steps should reach Docker containers (`--step-transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StepTransport {
+    /// The agent where it can run, else one exec per step, with the reason recorded.
+    #[default]
+    Auto,
+    /// The agent or an error.
+    Agent,
+    /// One exec per step.
+    Exec,
+}
+
+/// A line of diagnostics on stderr when `CLNRM_DEBUG` is set (e.g. why the step agent is
+/// not used).
+pub fn debug(msg: impl std::fmt::Display) {
+    if std::env::var_os("CLNRM_DEBUG").is_some_and(|v| !v.is_empty() && v != "0") {
+        eprintln!("debug: {msg}");
+    }
 }
 
 /// One command to execute in a service of an environment.
@@ -129,6 +151,12 @@ pub trait Env: Send + Sync {
     /// Whether this environment was reused from an earlier scenario or run.
     fn reused(&self) -> bool {
         false
+    }
+
+    /// How steps reach its containers, and why not through the agent when they do not
+    /// (`None` for backends without containers).
+    fn transport(&self) -> Option<(crate::results::Transport, Option<String>)> {
+        None
     }
 
     /// Hand it back. `healthy = false` (a failure or timeout happened) destroys it; a reusable

@@ -170,7 +170,8 @@ fn record(args: BaselineRecordArgs, printer: Printer) -> u8 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let (opts, cfg) = session::options(args.exec.jobs, &config, &template.run_id, false);
+    let (opts, mut cfg) = session::options(args.exec.jobs, &config, &template.run_id, false);
+    cfg.step_transport = session::step_transport(args.exec.step_transport);
     let backend_arg = session::backend_arg(args.exec.backend, &config);
     let runs: Result<Vec<RunResults>, u8> = rt.block_on(async {
         let backend = session::choose_backend(

@@ -75,6 +75,10 @@ impl Printer {
     }
 }
 
+fn agent_exit(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
 pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
@@ -102,6 +106,7 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         Command::Baseline(c) => baseline::baseline(c, printer),
         Command::Fmt(a) => fmt::fmt(a, printer),
         Command::Lint(a) => fmt::lint(a, printer),
+        Command::Agent(a) => return agent_exit(crate::agent::run_agent(&a.socket, a.service)),
     };
     ExitCode::from(code)
 }

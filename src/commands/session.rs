@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, watch};
 use super::{load_suite, Printer};
 use crate::backend::docker::DockerBackend;
 use crate::backend::local::LocalBackend;
-use crate::backend::{Backend, BackendConfig};
+use crate::backend::{Backend, BackendConfig, StepTransport};
+use crate::cli::StepTransportArg;
 use crate::cli::{BackendArg, LoadArgs};
 use crate::exit;
 use crate::plan::{self, Selection};
@@ -178,8 +179,18 @@ pub fn options(
             run_id: run_id.to_string(),
             pull,
             pool_size: jobs + 2,
+            step_transport: StepTransport::Auto,
         },
     )
+}
+
+/// The backend's step transport for `--step-transport`.
+pub fn step_transport(arg: StepTransportArg) -> StepTransport {
+    match arg {
+        StepTransportArg::Auto => StepTransport::Auto,
+        StepTransportArg::Agent => StepTransport::Agent,
+        StepTransportArg::Exec => StepTransport::Exec,
+    }
 }
 
 /// Handles a run needs while it executes: cancellation wired to SIGINT/SIGTERM.

@@ -371,6 +371,7 @@ impl Session {
             run_id: self.run_id.clone(),
             pull: self.args.pull,
             pool_size: self.jobs + 2,
+            step_transport: run_session::step_transport(self.args.exec.step_transport),
         };
         let backend =
             run_session::choose_backend(self.backend_arg, needs_image, cfg, true, self.printer)

@@ -152,6 +152,8 @@ pub fn build_results(
             phases: BTreeMap::new(),
             steps: vec![],
             message: None,
+            transport: None,
+            transport_note: None,
         });
     }
     RunResults {

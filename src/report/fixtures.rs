@@ -41,6 +41,8 @@ pub fn scenario(
         phases: BTreeMap::from([("create".to_string(), 12.0), ("start".to_string(), 160.0)]),
         steps,
         message: None,
+        transport: None,
+        transport_note: None,
     }
 }
 

@@ -84,6 +84,8 @@ async fn run_attempt(
         phases: BTreeMap::new(),
         steps: Vec::new(),
         message: None,
+        transport: None,
+        transport_note: None,
     };
     if *cancel.borrow() {
         result.status = Status::Skipped;
@@ -120,6 +122,10 @@ async fn run_attempt(
         Some(Ok(env)) => env,
     };
     result.phases = env.phases();
+    if let Some((t, note)) = env.transport() {
+        result.transport = Some(t);
+        result.transport_note = note;
+    }
 
     let mut healthy = true;
     for (i, step) in sc.steps.iter().enumerate() {

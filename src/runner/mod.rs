@@ -229,6 +229,8 @@ fn error_result(test: &TestSpec, si: usize, message: &str) -> ScenarioResult {
         phases: Default::default(),
         steps: Vec::new(),
         message: Some(message.to_string()),
+        transport: None,
+        transport_note: None,
     }
 }
 

@@ -134,6 +134,8 @@ mod tests {
             phases: phases.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             steps: Vec::new(),
             message: None,
+            transport: None,
+            transport_note: None,
         }
     }
 

@@ -11,6 +11,7 @@ use super::create::EnvParts;
 use super::exec::exec_in;
 use super::Shared;
 use crate::backend::{BackendError, Env, ExecOutput, ExecRequest};
+use crate::results::Transport;
 
 pub(crate) struct DockerEnv {
     shared: Arc<Shared>,
@@ -45,15 +46,20 @@ impl Env for DockerEnv {
                     service: service.to_string(),
                     message: "no such service in this test".to_string(),
                 })?;
-        let r = exec_in(
-            &self.shared.docker,
-            container,
-            &req.argv,
-            &req.env,
-            req.workdir.as_deref(),
-            req.timeout,
-        )
-        .await;
+        let r = match self.parts.agents.get(service) {
+            Some(agent) => agent.run(req).await.map(|out| (out, true)),
+            None => {
+                exec_in(
+                    &self.shared.docker,
+                    container,
+                    &req.argv,
+                    &req.env,
+                    req.workdir.as_deref(),
+                    req.timeout,
+                )
+                .await
+            }
+        };
         match r {
             Ok((out, clean)) => {
                 if out.timed_out || !clean {
@@ -84,6 +90,10 @@ impl Env for DockerEnv {
 
     fn reused(&self) -> bool {
         self.reused
+    }
+
+    fn transport(&self) -> Option<(Transport, Option<String>)> {
+        Some((self.parts.transport, self.parts.transport_note.clone()))
     }
 
     async fn release(self: Box<Self>, healthy: bool) -> Result<f64, BackendError> {

@@ -9,6 +9,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use super::error::api_error;
+use crate::agent::protocol::STREAM_CAP;
 use crate::backend::{BackendError, ExecOutput};
 
 /// Run `argv` in `container` and collect its result. On timeout the exec's process tree is
@@ -50,15 +51,15 @@ pub(crate) async fn exec_in(
         StartExecResults::Attached { mut output, .. } => loop {
             match tokio::time::timeout_at(deadline, output.next()).await {
                 Ok(Some(Ok(LogOutput::StdOut { message }))) => {
-                    out.stdout.extend_from_slice(&message)
+                    append_capped(&mut out.stdout, &message)
                 }
                 Ok(Some(Ok(LogOutput::StdErr { message }))) => {
-                    out.stderr.extend_from_slice(&message)
+                    append_capped(&mut out.stderr, &message)
                 }
                 // Without a tty the daemon only sends stdout/stderr frames; anything else is
                 // console output that belongs with stdout.
                 Ok(Some(Ok(LogOutput::Console { message }))) => {
-                    out.stdout.extend_from_slice(&message)
+                    append_capped(&mut out.stdout, &message)
                 }
                 Ok(Some(Ok(LogOutput::StdIn { .. }))) => {}
                 Ok(Some(Err(e))) => return Err(api_error("read exec output", e)),
@@ -97,6 +98,13 @@ pub(crate) async fn exec_in(
     }
     out.duration = started.elapsed();
     Ok((out, clean))
+}
+
+/// Keep at most [`STREAM_CAP`] bytes of a stream (the rest is read and dropped), as the
+/// agent does, so both transports give the same output.
+fn append_capped(buf: &mut Vec<u8>, chunk: &[u8]) {
+    let room = STREAM_CAP.saturating_sub(buf.len()).min(chunk.len());
+    buf.extend_from_slice(&chunk[..room]);
 }
 
 /// Kill a timed-out exec and its descendants. The pid the daemon reports is in the daemon's

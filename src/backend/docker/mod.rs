@@ -5,6 +5,7 @@
 //! everything of this run (pool, background removals, then a sweep by run label), and
 //! [`clean_all`] removes every labelled object of any run.
 
+mod agent;
 mod create;
 mod env;
 mod error;
@@ -35,7 +36,7 @@ use error::{api_error, status_of};
 use labels::{is_dead_leftover, RunLabels};
 use pool::{key_of, Pending, Pool, Take};
 
-use super::{Backend, BackendConfig, BackendError, Env, LABEL_RUN};
+use super::{Backend, BackendConfig, BackendError, Env, StepTransport, LABEL_RUN};
 use crate::suite::TestSpec;
 
 /// How long connecting and pinging may take before the daemon counts as unavailable.
@@ -53,8 +54,11 @@ pub(crate) struct Shared {
     docker: Docker,
     cfg: BackendConfig,
     labels: RunLabels,
-    /// Image reference -> present locally (inspected once per image).
-    images: tokio::sync::Mutex<HashMap<String, bool>>,
+    /// Image reference -> what the image says, `None` when it is not present (inspected
+    /// once per image).
+    images: tokio::sync::Mutex<HashMap<String, Option<agent::ImageFacts>>>,
+    /// How steps reach containers (agent or exec, and why).
+    agent: agent::AgentState,
     seq: AtomicU64,
     reuse_all: AtomicBool,
     pool: Mutex<Pool>,
@@ -67,37 +71,41 @@ impl Shared {
         self.seq.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Fail with `ImageMissing` unless the image is present (or pulled with `--pull`).
-    async fn ensure_image(&self, image: &str) -> Result<(), BackendError> {
+    /// Fail with `ImageMissing` unless the image is present (or pulled with `--pull`);
+    /// what the agent needs to know about it otherwise.
+    async fn ensure_image(&self, image: &str) -> Result<agent::ImageFacts, BackendError> {
         let mut cache = self.images.lock().await;
-        if let Some(&present) = cache.get(image) {
-            return if present {
-                Ok(())
-            } else {
-                Err(BackendError::ImageMissing {
-                    image: image.to_string(),
-                })
-            };
-        }
-        let present = match self.docker.inspect_image(image).await {
-            Ok(_) => true,
-            Err(e) if status_of(&e) == Some(404) => {
-                if self.cfg.pull {
-                    self.pull(image).await?;
-                    true
-                } else {
-                    false
-                }
+        let facts = match cache.get(image) {
+            Some(f) => f.clone(),
+            None => {
+                let facts = match self.inspect_image(image).await? {
+                    Some(f) => Some(f),
+                    None if self.cfg.pull => {
+                        self.pull(image).await?;
+                        self.inspect_image(image).await?
+                    }
+                    None => None,
+                };
+                cache.insert(image.to_string(), facts.clone());
+                facts
             }
-            Err(e) => return Err(api_error("inspect image", e)),
         };
-        cache.insert(image.to_string(), present);
-        if present {
-            Ok(())
-        } else {
-            Err(BackendError::ImageMissing {
-                image: image.to_string(),
-            })
+        facts.ok_or_else(|| BackendError::ImageMissing {
+            image: image.to_string(),
+        })
+    }
+
+    async fn inspect_image(&self, image: &str) -> Result<Option<agent::ImageFacts>, BackendError> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(Some(agent::ImageFacts {
+                entrypoint: i
+                    .config
+                    .and_then(|c| c.entrypoint)
+                    .unwrap_or_default(),
+                arch: i.architecture,
+            })),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(api_error("inspect image", e)),
         }
     }
 
@@ -160,12 +168,14 @@ impl DockerBackend {
         let docker = connect_docker().await?;
         let labels = RunLabels::for_this_process(&cfg.run_id);
         let reaped = remove_labelled(&docker, |l| is_dead_leftover(l, &labels.host)).await?;
+        let agent = agent::AgentState::new(cfg.step_transport, &cfg.run_id);
         Ok(DockerBackend {
             shared: Arc::new(Shared {
                 docker,
                 cfg,
                 labels,
                 images: tokio::sync::Mutex::new(HashMap::new()),
+                agent,
                 seq: AtomicU64::new(0),
                 reuse_all: AtomicBool::new(false),
                 pool: Mutex::new(Pool::default()),
@@ -178,6 +188,17 @@ impl DockerBackend {
     /// Watch mode: reuse healthy environments across runs for every test.
     pub fn set_reuse_all(&self, on: bool) {
         self.shared.reuse_all.store(on, Ordering::Relaxed);
+    }
+
+    /// How steps reach containers in environments created from now on (`--step-transport`).
+    pub fn set_step_transport(&self, mode: StepTransport) {
+        self.shared.agent.set_mode(mode);
+    }
+
+    /// Use `path` as the agent binary (default: `CLNRM_AGENT_BIN`, else the running clnrm
+    /// when it is static).
+    pub fn set_agent_binary(&self, path: &std::path::Path) {
+        self.shared.agent.set_binary(path);
     }
 
     /// Leftovers of dead runs removed by `connect`.
@@ -258,6 +279,7 @@ impl Backend for DockerBackend {
         // Environments still held by callers, or left by a cancelled creation.
         let run = self.shared.labels.run_id.clone();
         remove_labelled(&self.shared.docker, |l| l.get(LABEL_RUN) == Some(&run)).await?;
+        self.shared.agent.remove_root();
         Ok(())
     }
 }

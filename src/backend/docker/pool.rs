@@ -152,14 +152,9 @@ mod tests {
     }
 
     fn parts(key: u64) -> EnvParts {
-        EnvParts {
-            key,
-            network_id: String::new(),
-            containers: BTreeMap::new(),
-            phases: BTreeMap::new(),
-            reusable: true,
-            used: true,
-        }
+        let mut p = EnvParts::new(key, true);
+        p.used = true;
+        p
     }
 
     #[test]

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Build the static clnrm that the step agent needs (it runs inside any image, busybox
+# included) and print its path. It has a target of its own (`--target`), so the static flags
+# do not invalidate the normal build; the second call is a no-op build.
+#
+# Usage: export CLNRM_AGENT_BIN="$(scripts/agent-bin.sh)"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target="x86_64-unknown-linux-gnu"
+dir="${CLNRM_AGENT_TARGET_DIR:-$PWD/target}"
+RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR="$dir" \
+  cargo build --quiet --bin clnrm --target "$target" >&2
+echo "$dir/$target/debug/clnrm"
