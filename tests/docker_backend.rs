@@ -207,7 +207,10 @@ async fn step_runs_in_its_named_service(t: StepTransport) {
     let run = run_id(&format!("named-{t:?}"));
     let b = backend_for(&run, t).await;
     let env = b
-        .acquire(&spec("named", vec![svc("alpha"), svc("beta")])).await.expect("acquire").checked(t);
+        .acquire(&spec("named", vec![svc("alpha"), svc("beta")]))
+        .await
+        .expect("acquire")
+        .checked(t);
     let host = |s: &'static str| {
         let env = &env;
         async move { text(&env.exec(s, &req(&["hostname"])).await.unwrap().stdout) }
@@ -243,7 +246,11 @@ async fn argv_exit_codes_streams_env_and_workdir(t: StepTransport) {
     let mut s = svc("box");
     s.env.insert("SVC_VAR".into(), "svc value".into());
     s.workdir = Some("/tmp".into());
-    let env = b.acquire(&spec("exec", vec![s])).await.expect("acquire").checked(t);
+    let env = b
+        .acquire(&spec("exec", vec![s]))
+        .await
+        .expect("acquire")
+        .checked(t);
 
     let argv = ["printf", "[%s]\\n", "a b", "it's \"quoted\"", " "];
     let out = env.exec("box", &req(&argv)).await.unwrap();
@@ -278,7 +285,10 @@ async fn timeout_kills_the_step_and_reports_it(t: StepTransport) {
     let run = run_id(&format!("timeout-{t:?}"));
     let b = backend_for(&run, t).await;
     let env = b
-        .acquire(&spec("timeout", vec![svc("box")])).await.expect("acquire").checked(t);
+        .acquire(&spec("timeout", vec![svc("box")]))
+        .await
+        .expect("acquire")
+        .checked(t);
     let mut r = req(&["sh", "-c", "echo started; sleep 47; echo never"]);
     r.timeout = Duration::from_secs(1);
     let t = Instant::now();
@@ -318,7 +328,10 @@ async fn services_talk_over_the_test_network(t: StepTransport) {
         timeout: Duration::from_secs(10),
     });
     let env = b
-        .acquire(&spec("net", vec![server, svc("client")])).await.expect("acquire").checked(t);
+        .acquire(&spec("net", vec![server, svc("client")]))
+        .await
+        .expect("acquire")
+        .checked(t);
     let get = req(&["wget", "-q", "-O-", "http://server:8080/index.html"]);
     let out = env.exec("client", &get).await.unwrap();
     assert_eq!(out.exit_code, Some(0), "{}", text(&out.stderr));
@@ -340,7 +353,10 @@ async fn readiness_probe_waits_and_times_out(t: StepTransport) {
         timeout: Duration::from_secs(15),
     });
     let env = b
-        .acquire(&spec("ready", vec![s.clone()])).await.expect("acquire").checked(t);
+        .acquire(&spec("ready", vec![s.clone()]))
+        .await
+        .expect("acquire")
+        .checked(t);
     let ready_ms = env.phases()["ready"];
     assert!(
         ready_ms >= 700.0,
@@ -554,7 +570,8 @@ fn inspect_run(run: &str, what: &str, format: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_labels_and_isolation_are_applied() {
     let run = run_id("limits");
-    let b = backend(&run).await;
+    // docker-init and no extra mounts: the exec transport (the agent adds both).
+    let b = backend_for(&run, StepTransport::Exec).await;
     let mut s = svc("box");
     s.limits = Limits {
         memory_bytes: Some(64 * 1024 * 1024),
@@ -601,13 +618,13 @@ async fn reuse_all_keeps_any_healthy_env_and_timeouts_taint_it(t: StepTransport)
     let run = run_id(&format!("reuseall-{t:?}"));
     let b = backend_for(&run, t).await;
     b.set_reuse_all(true);
-    let t = spec("reuseall", vec![svc("box")]);
-    let env = b.acquire(&t).await.expect("acquire").checked(t);
+    let ts = spec("reuseall", vec![svc("box")]);
+    let env = b.acquire(&ts).await.expect("acquire").checked(t);
     env.exec("box", &req(&["touch", "/tmp/mark"]))
         .await
         .unwrap();
     env.release(true).await.expect("release");
-    let env = b.acquire(&t).await.expect("acquire").checked(t);
+    let env = b.acquire(&ts).await.expect("acquire").checked(t);
     assert!(env.reused());
     // A timed-out step leaves the container in an unknown state: even a "healthy" release
     // must not hand it out again.
@@ -615,7 +632,7 @@ async fn reuse_all_keeps_any_healthy_env_and_timeouts_taint_it(t: StepTransport)
     slow.timeout = Duration::from_millis(300);
     assert!(env.exec("box", &slow).await.unwrap().timed_out);
     env.release(true).await.expect("release");
-    let env = b.acquire(&t).await.expect("acquire").checked(t);
+    let env = b.acquire(&ts).await.expect("acquire").checked(t);
     let out = env
         .exec("box", &req(&["test", "-f", "/tmp/mark"]))
         .await
@@ -659,8 +676,8 @@ async fn a_reusable_env_that_died_while_idle_is_replaced(t: StepTransport) {
     let b = backend_for(&run, t).await;
     let mut s = svc("box");
     s.reuse = true;
-    let t = spec("died", vec![s]);
-    let env = b.acquire(&t).await.expect("acquire").checked(t);
+    let ts = spec("died", vec![s]);
+    let env = b.acquire(&ts).await.expect("acquire").checked(t);
     env.release(true).await.expect("release");
     let filter = format!("label=clnrm.run={run}");
     let ids = text(
@@ -676,7 +693,7 @@ async fn a_reusable_env_that_died_while_idle_is_replaced(t: StepTransport) {
         .status()
         .unwrap()
         .success());
-    let env = b.acquire(&t).await.expect("acquire").checked(t);
+    let env = b.acquire(&ts).await.expect("acquire").checked(t);
     let out = env.exec("box", &req(&["true"])).await.unwrap();
     assert_eq!((env.reused(), out.exit_code), (false, Some(0)));
     env.release(true).await.expect("release");
@@ -726,7 +743,10 @@ async fn the_process_context_is_the_containers(t: StepTransport) {
             "SVC_VAR=from service"
         ]
     );
-    let out = env.exec("box", &req(&["sh", "-c", "id; pwd"])).await.unwrap();
+    let out = env
+        .exec("box", &req(&["sh", "-c", "id; pwd"]))
+        .await
+        .unwrap();
     assert_eq!(
         text(&out.stdout),
         "uid=0(root) gid=0(root) groups=0(root)\n/tmp\n"
@@ -792,7 +812,11 @@ async fn background_processes_and_order_behave_like_exec(t: StepTransport) {
     assert_eq!((out.exit_code, out.timed_out), (Some(0), false));
     assert_eq!(text(&out.stdout), "started\n");
     let ps = env.exec("box", &req(&["ps", "-o", "args"])).await.unwrap();
-    assert!(text(&ps.stdout).contains("sleep 41"), "{}", text(&ps.stdout));
+    assert!(
+        text(&ps.stdout).contains("sleep 41"),
+        "{}",
+        text(&ps.stdout)
+    );
     // One that keeps the output open is waited for, as the exec's stream is.
     let r = req(&["sh", "-c", "(sleep 1; echo late) & echo early"]);
     let out = env.exec("box", &r).await.unwrap();
@@ -826,7 +850,10 @@ async fn init_duties_zombies_reaped_and_sigterm_reaches_the_service(t: StepTrans
     let mut zombies = String::from("never checked");
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let ps = env.exec("svc", &req(&["ps", "-o", "stat,args"])).await.unwrap();
+        let ps = env
+            .exec("svc", &req(&["ps", "-o", "stat,args"]))
+            .await
+            .unwrap();
         let listing = text(&ps.stdout);
         zombies = listing
             .lines()
@@ -849,7 +876,11 @@ async fn init_duties_zombies_reaped_and_sigterm_reaches_the_service(t: StepTrans
         .args(["inspect", "--format", "{{.State.ExitCode}}", &id])
         .output()
         .unwrap();
-    assert_eq!(text(&code.stdout).trim(), "42", "the service's own exit code");
+    assert_eq!(
+        text(&code.stdout).trim(),
+        "42",
+        "the service's own exit code"
+    );
     env.release(false).await.expect("release");
     finish(b, &run).await;
 }
@@ -863,7 +894,13 @@ fn static_non_agent() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("clnrm-test-bb-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let created = Proc::new("docker")
-            .args(["create", "--label", "clnrm-test=busybox-copy", IMAGE, "true"])
+            .args([
+                "create",
+                "--label",
+                "clnrm-test=busybox-copy",
+                IMAGE,
+                "true",
+            ])
             .output()
             .unwrap();
         let id = text(&created.stdout).trim().to_string();
@@ -902,7 +939,10 @@ async fn unusable_agents_fall_back_to_exec_with_the_reason() {
     let (tr, why) = note(&env);
     assert_eq!(tr, Transport::Exec);
     assert!(why.unwrap().contains("dynamically linked"));
-    assert_eq!(env.exec("box", &req(&["true"])).await.unwrap().exit_code, Some(0));
+    assert_eq!(
+        env.exec("box", &req(&["true"])).await.unwrap().exit_code,
+        Some(0)
+    );
     env.release(false).await.unwrap();
     // A static binary that does not start as an agent in the container.
     b.set_agent_binary(&static_non_agent());
@@ -912,7 +952,10 @@ async fn unusable_agents_fall_back_to_exec_with_the_reason() {
     let why = why.unwrap();
     assert!(why.contains("the agent could not start"), "{why}");
     assert!(why.contains("exited with code"), "{why}");
-    assert_eq!(env.exec("box", &req(&["true"])).await.unwrap().exit_code, Some(0));
+    assert_eq!(
+        env.exec("box", &req(&["true"])).await.unwrap().exit_code,
+        Some(0)
+    );
     env.release(false).await.unwrap();
     // Required explicitly: an error, not a silent fallback.
     b.set_step_transport(StepTransport::Agent);
@@ -932,7 +975,9 @@ async fn an_agent_that_dies_fails_the_step_and_the_env_is_not_reused() {
     s.reuse = true;
     let t = spec("agentdies", vec![s]);
     let env = b.acquire(&t).await.unwrap().checked(StepTransport::Agent);
-    env.exec("box", &req(&["touch", "/tmp/mark"])).await.unwrap();
+    env.exec("box", &req(&["touch", "/tmp/mark"]))
+        .await
+        .unwrap();
     let id = container_of(&run);
     let killer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(500));
@@ -941,13 +986,19 @@ async fn an_agent_that_dies_fails_the_step_and_the_env_is_not_reused() {
     let r = env.exec("box", &req(&["sleep", "30"])).await;
     killer.join().unwrap();
     match r {
-        Err(e) => assert!(e.to_string().contains("connection closed during a step"), "{e}"),
+        Err(e) => assert!(
+            e.to_string().contains("connection closed during a step"),
+            "{e}"
+        ),
         Ok(o) => panic!("a killed container cannot answer: {o:?}"),
     }
     // The caller reports it healthy; the backend still does not hand it out again.
     env.release(true).await.unwrap();
     let env = b.acquire(&t).await.unwrap();
-    let out = env.exec("box", &req(&["test", "-f", "/tmp/mark"])).await.unwrap();
+    let out = env
+        .exec("box", &req(&["test", "-f", "/tmp/mark"]))
+        .await
+        .unwrap();
     assert_eq!((env.reused(), out.exit_code), (false, Some(1)));
     env.release(false).await.unwrap();
     finish(b, &run).await;
@@ -1015,5 +1066,9 @@ fn killing_clnrm_leaves_no_container_running() {
     for id in all.lines() {
         Proc::new("docker").args(["rm", "-f", id]).output().unwrap();
     }
-    assert_eq!(still.trim(), "", "containers still running after clnrm was killed");
+    assert_eq!(
+        still.trim(),
+        "",
+        "containers still running after clnrm was killed"
+    );
 }

@@ -63,7 +63,9 @@ impl AgentConn {
         let started = Instant::now();
         let mut stream = self.stream.lock().await;
         if self.broken.swap(true, Ordering::SeqCst) {
-            return Err(agent_error("connection is unusable after an abandoned step"));
+            return Err(agent_error(
+                "connection is unusable after an abandoned step",
+            ));
         }
         let run = Run {
             argv: req.argv.clone(),

@@ -105,10 +105,7 @@ pub enum ProtocolError {
     #[error("empty frame")]
     Empty,
     #[error("bad {kind:?} frame: {err}")]
-    Json {
-        kind: Kind,
-        err: serde_json::Error,
-    },
+    Json { kind: Kind, err: serde_json::Error },
     #[error("unexpected {0:?} frame")]
     Unexpected(Kind),
     #[error("agent speaks protocol version {0}, this clnrm speaks {VERSION}")]

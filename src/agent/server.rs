@@ -101,6 +101,7 @@ pub fn run_agent(socket: &Path, service: Vec<OsString>) -> i32 {
     } else {
         let mut cmd = Command::new(&service[0]);
         cmd.args(&service[1..]);
+        unblock_signals_in_child(&mut cmd);
         match known.spawn(&mut cmd) {
             Ok(mut child) => {
                 let pid = child.id() as i32;
@@ -151,6 +152,22 @@ pub fn run_agent(socket: &Path, service: Vec<OsString>) -> i32 {
     }
 }
 
+/// Children start with no blocked signals: the mask this process blocks for `sigwait` would
+/// otherwise be inherited, and a step's `kill -TERM $$` or the forwarded SIGTERM would stay
+/// pending forever.
+fn unblock_signals_in_child(cmd: &mut Command) {
+    // SAFETY: the closure runs between fork and exec and only calls sigemptyset and
+    // pthread_sigmask, which are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+}
+
 fn sigset(sigs: &[libc::c_int]) -> libc::sigset_t {
     // SAFETY: sigemptyset initialises the zeroed set; sigaddset with valid signal numbers.
     unsafe {
@@ -165,8 +182,7 @@ fn sigset(sigs: &[libc::c_int]) -> libc::sigset_t {
 
 /// Exit code as a shell (and `docker exec`) reports it: 128 + signal for a killed process.
 fn status_code(st: ExitStatus) -> i32 {
-    st.code()
-        .unwrap_or_else(|| 128 + st.signal().unwrap_or(0))
+    st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))
 }
 
 /// Reap every child that nobody else waits for. `WNOWAIT` peeks first, so the children this
@@ -175,14 +191,7 @@ fn reap_orphans(known: &Known) {
     loop {
         // SAFETY: zeroed siginfo is a valid out buffer for waitid.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let rc = unsafe {
-            libc::waitid(
-                libc::P_ALL,
-                0,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
-        };
+        let rc = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOWAIT) };
         if rc != 0 {
             // No children at the moment (ECHILD) or interrupted: orphans appear only after
             // a step ran; look again shortly.
@@ -204,8 +213,22 @@ fn reap_orphans(known: &Known) {
     }
 }
 
+/// How long the agent waits for its owner's first connection (clnrm connects right after the
+/// container starts; if it died before, nobody ever will, and the container must not run on).
+const OWNER_DEADLINE: Duration = Duration::from_secs(60);
+
 fn accept_loop(listener: &UnixListener, known: &Arc<Known>) {
     let owner_seen = Arc::new(AtomicBool::new(false));
+    {
+        let owner_seen = Arc::clone(&owner_seen);
+        std::thread::spawn(move || {
+            std::thread::sleep(OWNER_DEADLINE);
+            if !owner_seen.load(Ordering::SeqCst) {
+                eprintln!("clnrm agent: nobody connected within {OWNER_DEADLINE:?}; exiting");
+                std::process::exit(0);
+            }
+        });
+    }
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
         let owner = !owner_seen.swap(true, Ordering::SeqCst);
@@ -268,6 +291,7 @@ fn run_step(run: &Run, known: &Known, out: &mut UnixStream) -> Result<Exit, Step
         .stderr(Stdio::piped())
         // Its own process group: a timeout kills the step and everything it started.
         .process_group(0);
+    unblock_signals_in_child(&mut cmd);
     if let Some(dir) = &run.workdir {
         cmd.current_dir(dir);
     }
@@ -292,8 +316,14 @@ fn run_step(run: &Run, known: &Known, out: &mut UnixStream) -> Result<Exit, Step
     let deadline = started + Duration::from_millis(run.timeout_ms);
     let cap = usize::try_from(run.output_cap).unwrap_or(usize::MAX);
     let mut streams = [
-        Stream::new(std::fs::File::from(std::os::fd::OwnedFd::from(so)), Kind::Stdout),
-        Stream::new(std::fs::File::from(std::os::fd::OwnedFd::from(se)), Kind::Stderr),
+        Stream::new(
+            std::fs::File::from(std::os::fd::OwnedFd::from(so)),
+            Kind::Stdout,
+        ),
+        Stream::new(
+            std::fs::File::from(std::os::fd::OwnedFd::from(se)),
+            Kind::Stderr,
+        ),
     ];
     let mut timed_out = false;
     let mut drain_until: Option<Instant> = None;

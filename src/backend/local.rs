@@ -263,7 +263,10 @@ async fn run(svc: &ServiceSpec, dir: &Path, req: &ExecRequest) -> Result<ExecOut
     Ok(out)
 }
 
-async fn wait_ready(s: &LocalService, probe: &crate::suite::ReadyProbe) -> Result<(), BackendError> {
+async fn wait_ready(
+    s: &LocalService,
+    probe: &crate::suite::ReadyProbe,
+) -> Result<(), BackendError> {
     let start = Instant::now();
     let mut last = String::from("probe never ran");
     let mut attempts = 0u32;

@@ -48,8 +48,7 @@ pub fn run(args: RunArgs, printer: Printer) -> u8 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let (mut opts, mut cfg) =
-        session::options(args.exec.jobs, &config, &results.run_id, args.pull);
+    let (mut opts, mut cfg) = session::options(args.exec.jobs, &config, &results.run_id, args.pull);
     cfg.step_transport = session::step_transport(args.exec.step_transport);
     opts.fail_fast = args.fail_fast;
     opts.retries = args.retries;

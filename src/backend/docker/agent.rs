@@ -34,7 +34,10 @@ pub(crate) struct ImageFacts {
 /// How the steps of one environment are meant to run.
 #[derive(Debug, Clone)]
 pub(crate) enum Choice {
-    Agent { bin: PathBuf, strict: bool },
+    Agent {
+        bin: PathBuf,
+        strict: bool,
+    },
     /// One exec per step, and why.
     Exec(String),
 }
@@ -83,7 +86,9 @@ impl AgentState {
     pub fn choose(&self, key: u64, images: &[&ImageFacts]) -> Choice {
         let mut inner = self.lock();
         let strict = match inner.mode {
-            StepTransport::Exec => return Choice::Exec("chosen with `--step-transport exec`".into()),
+            StepTransport::Exec => {
+                return Choice::Exec("chosen with `--step-transport exec`".into())
+            }
             StepTransport::Agent => true,
             StepTransport::Auto => false,
         };
@@ -121,7 +126,10 @@ impl AgentState {
     pub fn set_binary(&self, path: &Path) {
         let found = agent::binary::file_facts(path).and_then(|f| {
             if f.dynamic {
-                Err(format!("{} is dynamically linked; the agent must be static", path.display()))
+                Err(format!(
+                    "{} is dynamically linked; the agent must be static",
+                    path.display()
+                ))
             } else {
                 Ok((path.to_path_buf(), f.arch))
             }
@@ -222,33 +230,48 @@ pub(crate) fn agent_launch(
     (entrypoint, child, binds)
 }
 
-/// Wait for the agent of a started container to listen and greet. The error says why not
-/// (it exited, with its last log lines; or the socket never appeared).
+/// Why no agent answered in a started container.
+pub(crate) enum WaitError {
+    /// The agent did not start: why (it exited, with its last log lines; or the socket
+    /// never appeared).
+    NotStarted(String),
+    /// The agent started (its socket is there) but the container has exited since: the
+    /// service's own process ended, with this code.
+    Exited(i64),
+}
+
+/// Wait for the agent of a started container to listen and greet.
 pub(crate) async fn wait_agent(
     docker: &Docker,
     container: &str,
     dir: &Path,
-) -> Result<AgentConn, String> {
+) -> Result<AgentConn, WaitError> {
     let socket = dir.join(SOCKET_NAME);
     let start = Instant::now();
     let mut polls = 0u32;
     loop {
         if socket.exists() {
-            return AgentConn::connect(&socket, GREETING_TIMEOUT).await;
+            return match AgentConn::connect(&socket, GREETING_TIMEOUT).await {
+                Ok(conn) => Ok(conn),
+                Err(e) => match super::create::exited(docker, container).await {
+                    Some(code) => Err(WaitError::Exited(code)),
+                    None => Err(WaitError::NotStarted(e)),
+                },
+            };
         }
         polls += 1;
         if polls % 25 == 0 {
             if let Some(code) = super::create::exited(docker, container).await {
-                return Err(format!(
+                return Err(WaitError::NotStarted(format!(
                     "the agent exited with code {code}{}",
                     log_tail(docker, container).await
-                ));
+                )));
             }
         }
         if start.elapsed() > START_TIMEOUT {
-            return Err(format!(
+            return Err(WaitError::NotStarted(format!(
                 "the agent's socket did not appear within {START_TIMEOUT:?} (is the daemon's filesystem this machine's?)"
-            ));
+            )));
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }

@@ -13,7 +13,7 @@ use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOp
 use bollard::Docker;
 use futures_util::future::join_all;
 
-use super::agent::{agent_launch, container_dir, wait_agent, Choice, ImageFacts};
+use super::agent::{agent_launch, container_dir, wait_agent, Choice, ImageFacts, WaitError};
 use super::error::api_error;
 use super::exec::exec_in;
 use super::Shared;
@@ -125,7 +125,16 @@ pub(crate) async fn create_env(
                 Ok(dir) => {
                     parts.agent_dir = Some(dir.clone());
                     let setup = AgentSetup { bin, dir };
-                    build(shared, &base, &labels, services, &images, Some(&setup), &mut parts).await
+                    build(
+                        shared,
+                        &base,
+                        &labels,
+                        services,
+                        &images,
+                        Some(&setup),
+                        &mut parts,
+                    )
+                    .await
                 }
                 Err(e) => Err(BuildError::Agent(format!("socket directory: {e}"))),
             };
@@ -215,11 +224,17 @@ async fn build(
             Some(a) => {
                 let dir = container_dir(&a.dir, i)
                     .map_err(|e| BuildError::Agent(format!("socket directory: {e}")))?;
-                Some((i, agent_launch(&a.bin, &dir, &image.entrypoint, svc.cmd.as_deref())))
+                Some((
+                    i,
+                    agent_launch(&a.bin, &dir, &image.entrypoint, svc.cmd.as_deref()),
+                ))
             }
             None => None,
         };
-        bodies.push((svc, container_body(svc, network, labels, launch.map(|l| l.1))));
+        bodies.push((
+            svc,
+            container_body(svc, network, labels, launch.map(|l| l.1)),
+        ));
     }
     let created = join_all(bodies.into_iter().map(|(svc, body)| {
         let name = format!("{base}-{}", svc.id);
@@ -275,7 +290,15 @@ async fn build(
                 Ok(conn) => {
                     parts.agents.insert(id, Arc::new(conn));
                 }
-                Err(e) => return Err(BuildError::Agent(format!("service `{id}`: {e}"))),
+                Err(WaitError::NotStarted(e)) => {
+                    return Err(BuildError::Agent(format!("service `{id}`: {e}")))
+                }
+                Err(WaitError::Exited(code)) => {
+                    return Err(BuildError::Other(BackendError::Service {
+                        service: id,
+                        message: format!("container exited with code {code} before it was ready"),
+                    }))
+                }
             }
         }
     }

@@ -98,10 +98,7 @@ impl Shared {
     async fn inspect_image(&self, image: &str) -> Result<Option<agent::ImageFacts>, BackendError> {
         match self.docker.inspect_image(image).await {
             Ok(i) => Ok(Some(agent::ImageFacts {
-                entrypoint: i
-                    .config
-                    .and_then(|c| c.entrypoint)
-                    .unwrap_or_default(),
+                entrypoint: i.config.and_then(|c| c.entrypoint).unwrap_or_default(),
                 arch: i.architecture,
             })),
             Err(e) if status_of(&e) == Some(404) => Ok(None),
