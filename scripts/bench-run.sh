@@ -10,7 +10,8 @@
 #   (f) 30 one-step tests with fresh containers: `clnrm run` vs
 #       `xargs -P <cores> docker run --rm --network none` and a sequential `docker run` loop.
 #
-# clnrm is built static (release), so it is its own agent in the containers.
+# clnrm is built static (release), so it is its own agent in the containers; CLNRM_BIN names
+# another static clnrm to measure instead (e.g. `$(scripts/agent-bin.sh)`, a debug build).
 #
 # Usage: scripts/bench-run.sh [RUNS] [CASES]   (hyperfine runs per command, default 3;
 #        CASES: `all` (default), `bc` or `ef`)
@@ -19,9 +20,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
 command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null
-RUSTFLAGS="-C target-feature=+crt-static" \
-  cargo build --release --quiet --bin clnrm --target x86_64-unknown-linux-gnu
-clnrm="$PWD/target/x86_64-unknown-linux-gnu/release/clnrm"
+if [ -n "${CLNRM_BIN:-}" ]; then
+  clnrm="$CLNRM_BIN"
+else
+  RUSTFLAGS="-C target-feature=+crt-static" \
+    cargo build --release --quiet --bin clnrm --target x86_64-unknown-linux-gnu
+  clnrm="$PWD/target/x86_64-unknown-linux-gnu/release/clnrm"
+fi
 image=clnrm-test/busybox:1
 runs="${1:-3}"
 cases="${2:-all}"

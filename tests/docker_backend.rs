@@ -920,12 +920,12 @@ fn static_non_agent() -> PathBuf {
 async fn unusable_agents_fall_back_to_exec_with_the_reason() {
     let run = run_id("fallback");
     let b = backend(&run).await;
-    let note = |env: &Box<dyn Env>| env.transport().unwrap();
+    let note = |env: &dyn Env| env.transport().unwrap();
     // Chosen explicitly.
     b.set_step_transport(StepTransport::Exec);
     let env = b.acquire(&spec("fb1", vec![svc("box")])).await.unwrap();
     assert_eq!(
-        note(&env),
+        note(env.as_ref()),
         (
             Transport::Exec,
             Some("chosen with `--step-transport exec`".into())
@@ -936,7 +936,7 @@ async fn unusable_agents_fall_back_to_exec_with_the_reason() {
     b.set_step_transport(StepTransport::Auto);
     b.set_agent_binary(&std::env::current_exe().unwrap());
     let env = b.acquire(&spec("fb2", vec![svc("box")])).await.unwrap();
-    let (tr, why) = note(&env);
+    let (tr, why) = note(env.as_ref());
     assert_eq!(tr, Transport::Exec);
     assert!(why.unwrap().contains("dynamically linked"));
     assert_eq!(
@@ -947,7 +947,7 @@ async fn unusable_agents_fall_back_to_exec_with_the_reason() {
     // A static binary that does not start as an agent in the container.
     b.set_agent_binary(&static_non_agent());
     let env = b.acquire(&spec("fb3", vec![svc("box")])).await.unwrap();
-    let (tr, why) = note(&env);
+    let (tr, why) = note(env.as_ref());
     assert_eq!(tr, Transport::Exec);
     let why = why.unwrap();
     assert!(why.contains("the agent could not start"), "{why}");

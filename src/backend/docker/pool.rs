@@ -92,6 +92,9 @@ impl Pool {
     }
 
     /// Put a released, reusable environment back; returns it if the pool is closed or full.
+    // The error hands the environment itself back to the caller (who removes it): boxing it
+    // would only add an allocation to the common path.
+    #[allow(clippy::result_large_err)]
     pub fn put_idle(&mut self, parts: EnvParts, limit: usize) -> Result<(), EnvParts> {
         if self.closed || self.warm_count() >= limit {
             return Err(parts);
