@@ -253,10 +253,17 @@ pub(crate) async fn wait_agent(
         if socket.exists() {
             return match AgentConn::connect(&socket, GREETING_TIMEOUT).await {
                 Ok(conn) => Ok(conn),
-                Err(e) => match super::create::exited(docker, container).await {
-                    Some(code) => Err(WaitError::Exited(code)),
-                    None => Err(WaitError::NotStarted(e)),
-                },
+                Err(e) => {
+                    // The socket proves the agent ran; if it is gone now, the container is
+                    // exiting, which the daemon may not have recorded yet.
+                    for _ in 0..50 {
+                        if let Some(code) = super::create::exited(docker, container).await {
+                            return Err(WaitError::Exited(code));
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(WaitError::NotStarted(e))
+                }
             };
         }
         polls += 1;
