@@ -68,11 +68,11 @@ steps_test "$work/ten" ten 10
 steps_test "$work/twenty" twenty 20
 
 report() {
-  python3 -c '
+  python3 - "$1" <<'PY'
 import json, sys
 for r in json.load(open(sys.argv[1]))["results"]:
-    print(f"median {r[\"median\"] * 1000:9.1f} ms  {r[\"command\"]}")
-' "$1"
+    print(f"median {r['median'] * 1000:9.1f} ms  {r['command']}")
+PY
 }
 
 if [ "$cases" = all ] || [ "$cases" = bc ]; then
