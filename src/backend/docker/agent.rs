@@ -168,6 +168,24 @@ impl AgentState {
         Ok(dir)
     }
 
+    /// Remove the socket directories of clnrm processes that are gone (killed before they
+    /// could clean up; their containers are reaped by label).
+    pub fn reap_dead_roots() {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("clnrm-agent-")) else {
+                continue;
+            };
+            let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+            if pid.is_some_and(|p| p != std::process::id() && !super::labels::pid_alive(p)) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+
     pub fn remove_root(&self) {
         if let Some(r) = self.lock().root.take() {
             let _ = std::fs::remove_dir_all(r);

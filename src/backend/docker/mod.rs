@@ -165,6 +165,7 @@ impl DockerBackend {
         let docker = connect_docker().await?;
         let labels = RunLabels::for_this_process(&cfg.run_id);
         let reaped = remove_labelled(&docker, |l| is_dead_leftover(l, &labels.host)).await?;
+        agent::AgentState::reap_dead_roots();
         let agent = agent::AgentState::new(cfg.step_transport, &cfg.run_id);
         Ok(DockerBackend {
             shared: Arc::new(Shared {
