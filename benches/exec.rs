@@ -39,6 +39,7 @@ fn labels() -> HashMap<String, String> {
 
 fn test_spec() -> TestSpec {
     let svc = ServiceSpec {
+        depends_on: Vec::new(),
         id: "box".into(),
         image: Some(IMAGE.into()),
         cmd: None,
@@ -47,11 +48,14 @@ fn test_spec() -> TestSpec {
         limits: Limits::default(),
         ready: None,
         reuse: false,
+        reuse_suite: false,
         mounts: vec![],
         network_access: false,
         line: 1,
     };
     TestSpec {
+        skip: None,
+        report: Default::default(),
         path: PathBuf::from("bench.clnrm.toml"),
         name: "bench".into(),
         description: None,
@@ -198,6 +202,8 @@ fn benches(c: &mut Criterion) {
             pull: false,
             pool_size: 4,
             step_transport: StepTransport::Exec,
+            container_defaults: Default::default(),
+            reuse_all: false,
         })
         .await
         .expect("backend")
@@ -231,6 +237,8 @@ fn benches(c: &mut Criterion) {
             pull: false,
             pool_size: 4,
             step_transport: StepTransport::Agent,
+            container_defaults: Default::default(),
+            reuse_all: false,
         })
         .await
         .expect("backend")

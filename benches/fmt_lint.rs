@@ -41,6 +41,7 @@ fn file(i: usize) -> (String, TestSpec) {
         services.insert(
             id.to_string(),
             ServiceSpec {
+                depends_on: Vec::new(),
                 id: id.to_string(),
                 image: Some(image.into()),
                 cmd: Some(vec!["sleep".into(), "infinity".into()]),
@@ -49,6 +50,7 @@ fn file(i: usize) -> (String, TestSpec) {
                 limits: Limits::default(),
                 ready: None,
                 reuse: false,
+                reuse_suite: false,
                 mounts: vec![],
                 network_access: false,
                 line: 10 + 5 * n as u32,
@@ -72,6 +74,8 @@ fn file(i: usize) -> (String, TestSpec) {
                 expect.stdout.contains = vec![format!("step {k}")];
             }
             steps.push(StepSpec {
+                description: None,
+                retries: 0,
                 name: format!("step{k}"),
                 service: "app".into(),
                 run: Command::Shell(sh),
@@ -84,6 +88,7 @@ fn file(i: usize) -> (String, TestSpec) {
             });
         }
         scenarios.push(ScenarioSpec {
+            skip: None,
             name: format!("s{s}"),
             description: None,
             service: Some("app".into()),
@@ -106,6 +111,8 @@ fn file(i: usize) -> (String, TestSpec) {
         text = format_source(&text, SourceKind::Toml).expect("generated file formats");
     }
     let spec = TestSpec {
+        skip: None,
+        report: Default::default(),
         path: format!("gen/test-{i}.clnrm.toml").into(),
         name: format!("test-{i}"),
         description: Some(format!("generated file {i}")),

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use clnrm::report::{json, junit, markdown, merge, parse_json, table, MarkdownOptions};
 use clnrm::results::{
-    Failure, Fingerprint, RunResults, ScenarioResult, Shard, Status, StepResult, TestResult,
-    SCHEMA_VERSION,
+    BackendKind, Backends, Failure, Fingerprint, Phase, RunResults, ScenarioResult, Shard, Status,
+    StepResult, TestResult, SCHEMA_VERSION,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -36,7 +36,7 @@ fn large_run() -> RunResults {
                         duration_ms: 100.0 + s as f64,
                         step_ms: 90.0,
                         attempts: 1,
-                        phases: BTreeMap::from([("start".to_string(), 160.0)]),
+                        phases: BTreeMap::from([(Phase::Start, 160.0)]),
                         message: None,
                         transport: None,
                         transport_note: None,
@@ -79,7 +79,7 @@ fn large_run() -> RunResults {
         run_id: "bench".to_string(),
         started_at: "2026-01-02T03:04:05Z".to_string(),
         duration_ms: 60_000.0,
-        backend: "fake".to_string(),
+        backend: Backends::one(BackendKind::Fake),
         fingerprint: Fingerprint::default(),
         suite_id: "suite".to_string(),
         shard: None,

@@ -165,7 +165,7 @@ fn main() {
     let named = slowed
         .rows
         .first()
-        .is_some_and(|r| r.verdict == "regressed" && r.scenario == SCENARIOS[SLOWED].0);
+        .is_some_and(|r| r.verdict.as_str() == "regressed" && r.scenario == SCENARIOS[SLOWED].0);
     let ok = code_unchanged == 0 && code_slowed == 3 && named;
     println!(
         "\nunchanged -> {code_unchanged}, slowed -> {code_slowed}, regression named: {named}: {}",

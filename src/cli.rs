@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::exit::HELP_TABLE;
+use crate::report::ColorChoice;
+use crate::settings::BackendChoice;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -16,17 +18,10 @@ use crate::exit::HELP_TABLE;
 )]
 pub struct Cli {
     /// When to use colours on stderr/stdout (NO_COLOR is honoured in `auto`).
-    #[arg(long, value_enum, default_value_t = ColorArg::Auto, global = true)]
-    pub color: ColorArg,
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorArg {
-    Auto,
-    Always,
-    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,6 +161,8 @@ pub struct GateCmdArgs {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum BaselineCmd {
     /// Run the suite N times and append each run's medians to the baseline history.
     Record(BaselineRecordArgs),
@@ -236,6 +233,18 @@ pub struct LoadArgs {
     /// Freeze `now_rfc3339()` at this RFC 3339 instant.
     #[arg(long, value_name = "RFC3339")]
     pub freeze_clock: Option<String>,
+    /// Let test files bind-mount this host path (and below) even outside the repository
+    /// (added to `allow_mounts` of `.clnrm/config.toml`); repeatable.
+    #[arg(long = "allow-mount", value_name = "PATH")]
+    pub allow_mounts: Vec<std::path::PathBuf>,
+    /// Mask the value of this environment variable as `***` in every report and log line
+    /// (added to `mask_env` of `.clnrm/config.toml`); repeatable.
+    #[arg(long = "mask-env", value_name = "NAME")]
+    pub mask_env: Vec<String>,
+    /// Image of the default service, which runs steps that name no service (overrides
+    /// `default_image` in `.clnrm/config.toml`).
+    #[arg(long, value_name = "IMAGE")]
+    pub default_image: Option<String>,
 }
 
 pub fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -285,6 +294,15 @@ pub struct ListArgs {
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub load: LoadArgs,
+    /// Same selection as `run --filter` (`!slow`, `name~^api`, `tag:smoke`, globs).
+    #[arg(long = "filter", value_name = "EXPR", value_parser = crate::plan::check_filter)]
+    pub filters: Vec<String>,
+    /// Select tests or scenarios carrying this tag.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// List only shard K of N (e.g. `2/4`), split as `run --shard` splits it.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::plan::ShardSpec>,
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
 }
@@ -296,32 +314,27 @@ pub struct InitArgs {
     pub dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum BackendArg {
-    /// Docker when a daemon answers; local when none does and no service needs an image.
-    #[default]
-    Auto,
-    Docker,
-    Local,
-}
-
 /// Where and what to run: shared by `run` and `baseline record`.
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// Scenarios running at once (default: number of cores).
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
-    #[arg(long, value_enum, default_value_t)]
-    pub backend: BackendArg,
-    /// Select tests or scenarios whose name (`test/scenario`) or path contains this.
-    #[arg(long = "filter", value_name = "TEXT")]
+    /// Where to run (default: the config's `backend`, else `auto`).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendChoice>,
+    /// Select scenarios: `TEXT` (in `test/scenario` or the path), a glob (`api-*`),
+    /// `name~REGEX`, `tag:TAG`, `path:GLOB`; `!` negates (`!slow`). Repeatable: any positive
+    /// filter selects, any negated one excludes.
+    #[arg(long = "filter", value_name = "EXPR", value_parser = crate::plan::check_filter)]
     pub filters: Vec<String>,
     /// Select tests or scenarios carrying this tag.
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
-    /// How steps reach Docker containers: an agent in the container, or one exec per step.
-    #[arg(long, value_enum, default_value_t, env = "CLNRM_STEP_TRANSPORT")]
-    pub step_transport: StepTransportArg,
+    /// How steps reach Docker containers: an agent in the container, or one exec per step
+    /// [env: CLNRM_STEP_TRANSPORT] [default: auto].
+    #[arg(long, value_enum)]
+    pub step_transport: Option<StepTransportArg>,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! clnrm: hermetic, container-based integration tests with a performance regression gate.
 
 pub mod agent;
+pub mod atomic;
 pub mod backend;
 pub mod cli;
 pub mod exit;
@@ -12,8 +13,10 @@ pub mod plan;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod secrets;
 pub mod settings;
 pub mod suite;
+pub mod tempfiles;
 pub mod watch;
 
 mod commands;

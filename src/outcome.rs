@@ -35,7 +35,7 @@ mod tests {
             run_id: "r".into(),
             started_at: "t".into(),
             duration_ms: 0.0,
-            backend: "fake".into(),
+            backend: Backends::one(BackendKind::Fake),
             fingerprint: Fingerprint::default(),
             suite_id: "s".into(),
             shard: None,

@@ -6,7 +6,73 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+use crate::results::{display_path, LoadError, Phase};
 use crate::suite::TestSpec;
+
+/// What one run executes: the selected tests in order, and what identifies the run.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub tests: Vec<Arc<TestSpec>>,
+    /// sha256 over the sorted names of every loaded test: shards of one suite share it.
+    pub suite_id: String,
+    pub shard: Option<ShardSpec>,
+    /// Invalid test files: when there are any, nothing runs (what validates is what runs).
+    pub load_errors: Vec<LoadError>,
+    /// Tool phases spent before the run: `discover`, `validate`, `plan`.
+    pub phases: BTreeMap<Phase, f64>,
+}
+
+impl Plan {
+    /// Select from every loaded test. `durations` (test path -> expected ms) balances shards.
+    pub fn new(all: Vec<TestSpec>, sel: &Selection, durations: &BTreeMap<String, f64>) -> Plan {
+        let suite_id = suite_id(&all);
+        Plan {
+            tests: select(all, sel, durations),
+            suite_id,
+            shard: sel.shard,
+            load_errors: Vec::new(),
+            phases: BTreeMap::new(),
+        }
+    }
+
+    /// The same run reduced to the scenarios named by `keys` (`path#scenario`): what the
+    /// gate re-measures.
+    pub fn only_scenarios(&self, keys: &[String]) -> Plan {
+        let tests = self
+            .tests
+            .iter()
+            .filter_map(|t| {
+                let path = display_path(&t.path);
+                let mut t2 = (**t).clone();
+                t2.scenarios
+                    .retain(|s| keys.contains(&crate::perf::measure::scenario_key(&path, &s.name)));
+                (!t2.scenarios.is_empty()).then(|| Arc::new(t2))
+            })
+            .collect();
+        Plan {
+            tests,
+            ..self.clone()
+        }
+    }
+
+    pub fn scenarios(&self) -> usize {
+        self.tests.iter().map(|t| t.scenarios.len()).sum()
+    }
+
+    /// Whether any service names an image (and so needs Docker).
+    pub fn needs_image(&self) -> bool {
+        self.tests
+            .iter()
+            .any(|t| t.services.values().any(|s| s.image.is_some()))
+    }
+}
+
+/// sha256 over the sorted test names.
+fn suite_id(tests: &[TestSpec]) -> String {
+    let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
+    names.sort_unstable();
+    hex::encode(&Sha256::digest(names.join("\n").as_bytes())[..8])
+}
 
 /// `--shard k/n`: this job runs shard `index` (1-based) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +106,8 @@ impl FromStr for ShardSpec {
 /// Selection criteria from the command line.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
-    /// Substrings matched against `test name`, `test name/scenario name` and the path; any match
-    /// selects the test (all its scenarios, or only matching scenarios when the filter names one).
+    /// `--filter` expressions (see [`Filter`]): a scenario is selected when it matches one of
+    /// the positive filters (or there is none) and none of the negated ones.
     pub filters: Vec<String>,
     /// Tags: a test is selected when it or one of its scenarios carries any of them.
     pub tags: Vec<String>,
@@ -79,6 +145,90 @@ pub fn select(
     chosen.into_iter().map(Arc::new).collect()
 }
 
+/// One `--filter` expression, in the spirit of nextest's filtersets:
+/// `TEXT` (substring of `test`, `test/scenario` or the path), a glob when it holds `*`, `?` or
+/// `[` (`api-*`, `*/smoke*`, `tests/db/**`), `name~REGEX` (regex on `test` and
+/// `test/scenario`), `tag:TAG` (test or scenario tag; globs allowed), `path:GLOB`; a leading
+/// `!` negates (`!slow`, `!tag:flaky`).
+#[derive(Debug, Clone)]
+pub struct Filter {
+    negated: bool,
+    term: Term,
+}
+
+#[derive(Debug, Clone)]
+enum Term {
+    Text(String),
+    Glob(globset::GlobMatcher),
+    Regex(regex::Regex),
+    Tag(globset::GlobMatcher),
+    Path(globset::GlobMatcher),
+}
+
+fn glob(pattern: &str) -> Result<globset::GlobMatcher, String> {
+    globset::GlobBuilder::new(pattern)
+        .literal_separator(false)
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_err(|e| format!("invalid glob `{pattern}`: {}", e.kind()))
+}
+
+impl FromStr for Filter {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (negated, body) = match s.strip_prefix('!') {
+            Some(rest) => (true, rest.trim_start()),
+            None => (false, s),
+        };
+        if body.is_empty() {
+            return Err(format!("empty filter `{s}`"));
+        }
+        let term = if let Some(re) = body
+            .strip_prefix("name~")
+            .or_else(|| body.strip_prefix('~'))
+        {
+            Term::Regex(regex::Regex::new(re).map_err(|e| format!("invalid regex in `{s}`: {e}"))?)
+        } else if let Some(tag) = body.strip_prefix("tag:") {
+            Term::Tag(glob(tag)?)
+        } else if let Some(p) = body.strip_prefix("path:") {
+            Term::Path(glob(p)?)
+        } else if body.contains(['*', '?', '[']) {
+            Term::Glob(glob(body.strip_prefix("name:").unwrap_or(body))?)
+        } else {
+            Term::Text(body.strip_prefix("name:").unwrap_or(body).to_string())
+        };
+        Ok(Filter { negated, term })
+    }
+}
+
+/// What one scenario is matched on.
+struct Candidate<'a> {
+    test: &'a str,
+    full: &'a str,
+    path: &'a str,
+    tags: &'a [String],
+    scenario_tags: &'a [String],
+}
+
+impl Filter {
+    fn hits(&self, c: &Candidate<'_>) -> bool {
+        let named = |f: &dyn Fn(&str) -> bool| f(c.test) || f(c.full);
+        match &self.term {
+            Term::Text(t) => named(&|s| s.contains(t.as_str())) || c.path.contains(t.as_str()),
+            Term::Glob(g) => named(&|s| g.is_match(s)) || g.is_match(c.path),
+            Term::Regex(r) => named(&|s| r.is_match(s)),
+            Term::Tag(g) => c.tags.iter().chain(c.scenario_tags).any(|t| g.is_match(t)),
+            Term::Path(g) => g.is_match(c.path) || c.path.contains(g.glob().glob()),
+        }
+    }
+}
+
+/// Parse `--filter` values (clap calls this to reject a bad one as a usage error).
+pub fn check_filter(s: &str) -> Result<String, String> {
+    s.parse::<Filter>().map(|_| s.to_string())
+}
+
 fn filter_test(mut t: TestSpec, sel: &Selection) -> Option<TestSpec> {
     if !sel.tags.is_empty() {
         let test_tagged = t.tags.iter().any(|g| sel.tags.contains(g));
@@ -93,18 +243,33 @@ fn filter_test(mut t: TestSpec, sel: &Selection) -> Option<TestSpec> {
     if sel.filters.is_empty() {
         return Some(t);
     }
+    // Validated by the command line; an expression that does not parse selects nothing.
+    let filters: Vec<Option<Filter>> = sel.filters.iter().map(|f| f.parse().ok()).collect();
     let path = t.path.display().to_string();
-    if sel
-        .filters
-        .iter()
-        .any(|f| t.name.contains(f.as_str()) || path.contains(f.as_str()))
-    {
-        return Some(t);
-    }
     let name = t.name.clone();
+    let test_tags = t.tags.clone();
+    let positives = filters
+        .iter()
+        .filter(|f| !matches!(f, Some(f) if f.negated))
+        .count();
     t.scenarios.retain(|s| {
         let full = format!("{name}/{}", s.name);
-        sel.filters.iter().any(|f| full.contains(f.as_str()))
+        let c = Candidate {
+            test: &name,
+            full: &full,
+            path: &path,
+            tags: &test_tags,
+            scenario_tags: &s.tags,
+        };
+        let mut selected = positives == 0;
+        for f in &filters {
+            match f {
+                Some(f) if f.negated && f.hits(&c) => return false,
+                Some(f) if !f.negated && f.hits(&c) => selected = true,
+                _ => {}
+            }
+        }
+        selected
     });
     (!t.scenarios.is_empty()).then_some(t)
 }
@@ -179,6 +344,113 @@ mod tests {
             load[*s as usize] += tests[i].1.unwrap();
         }
         assert_eq!(load, [120.0, 120.0]);
+    }
+
+    fn spec(name: &str, path: &str, tags: &[&str], scenarios: &[(&str, &[&str])]) -> TestSpec {
+        use crate::suite::*;
+        TestSpec {
+            path: path.into(),
+            name: name.into(),
+            description: None,
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            timeout: None,
+            retries: None,
+            services: BTreeMap::new(),
+            scenarios: scenarios
+                .iter()
+                .map(|(n, tags)| ScenarioSpec {
+                    name: n.to_string(),
+                    description: None,
+                    service: None,
+                    timeout: None,
+                    retries: None,
+                    tags: tags.iter().map(|t| t.to_string()).collect(),
+                    steps: Vec::new(),
+                    line: 1,
+                    skip: None,
+                })
+                .collect(),
+            perf: PerfSpec::default(),
+            determinism: Determinism::default(),
+            dialect: Dialect::Current,
+            content_hash: String::new(),
+            skip: None,
+            report: ReportSpec::default(),
+        }
+    }
+
+    /// `test/scenario` of everything `filters` selects.
+    fn chosen(filters: &[&str]) -> Vec<String> {
+        let suite = vec![
+            spec(
+                "api-users",
+                "tests/api/users.clnrm.toml",
+                &["smoke"],
+                &[("list", &[]), ("slow export", &["slow"])],
+            ),
+            spec(
+                "api-orders",
+                "tests/api/orders.clnrm.toml",
+                &[],
+                &[("create", &["smoke"])],
+            ),
+            spec(
+                "db",
+                "tests/db/db.clnrm.toml",
+                &["slow"],
+                &[("migrate", &[])],
+            ),
+        ];
+        let sel = Selection {
+            filters: filters.iter().map(|f| f.to_string()).collect(),
+            ..Selection::default()
+        };
+        select(suite, &sel, &BTreeMap::new())
+            .iter()
+            .flat_map(|t| {
+                t.scenarios
+                    .iter()
+                    .map(move |s| format!("{}/{}", t.name, s.name))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn filters_like_nextest() {
+        let all = [
+            "api-users/list",
+            "api-users/slow export",
+            "api-orders/create",
+            "db/migrate",
+        ];
+        assert_eq!(chosen(&[]), all);
+        assert_eq!(
+            chosen(&["!tag:slow"]),
+            ["api-users/list", "api-orders/create"]
+        );
+        assert_eq!(chosen(&["name~^api-o"]), ["api-orders/create"]);
+        assert_eq!(
+            chosen(&["tag:smoke"]),
+            [
+                "api-users/list",
+                "api-users/slow export",
+                "api-orders/create"
+            ]
+        );
+        assert_eq!(
+            chosen(&["tag:smoke", "!slow"]),
+            ["api-users/list", "api-orders/create"]
+        );
+        assert_eq!(chosen(&["api-*/c*"]), ["api-orders/create"]);
+        assert_eq!(chosen(&["path:tests/db/**"]), ["db/migrate"]);
+        assert_eq!(chosen(&["users/list"]), ["api-users/list"]);
+        assert_eq!(chosen(&["!api"]), ["db/migrate"]);
+        assert!(chosen(&["nothing-matches"]).is_empty());
+        assert!(check_filter("name~(")
+            .unwrap_err()
+            .contains("invalid regex"));
+        assert!(check_filter("!").unwrap_err().contains("empty filter"));
+        assert!(check_filter("tag:[").unwrap_err().contains("invalid glob"));
     }
 
     proptest! {

@@ -23,14 +23,16 @@ pub struct RunResults {
     pub started_at: String,
     /// Wall time of the whole run, ms.
     pub duration_ms: f64,
-    /// Backend used: `docker`, `local` or `fake`.
-    pub backend: String,
+    /// Backend used (`docker`, `local` or `fake`; merged shards of different backends join
+    /// them with `+`).
+    pub backend: Backends,
     pub fingerprint: Fingerprint,
     /// Identifies the suite: sha256 over the sorted test names. Shards of one run share it.
     pub suite_id: String,
     pub shard: Option<Shard>,
-    /// Tool phases of the whole run in ms (`discover`, `validate`, `plan`, `run`, `cleanup`).
-    pub phases: BTreeMap<String, f64>,
+    /// Tool phases of the whole run in ms (`discover`, `validate`, `plan`, `run`, `gate`,
+    /// `cleanup`).
+    pub phases: BTreeMap<Phase, f64>,
     /// Test files that failed to load (validation errors), rendered as plain text.
     pub load_errors: Vec<LoadError>,
     /// Tests sorted by path.
@@ -44,6 +46,13 @@ pub struct RunResults {
 }
 
 impl RunResults {
+    /// Account for a phase that ran after the plan (gate, cleanup): it counts in the run's
+    /// wall time too.
+    pub fn add_phase(&mut self, phase: Phase, ms: f64) {
+        *self.phases.entry(phase).or_default() += ms;
+        self.duration_ms += ms;
+    }
+
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for test in &self.tests {
@@ -94,6 +103,9 @@ pub struct LoadError {
     pub line: Option<u32>,
     pub column: Option<u32>,
     pub message: String,
+    /// What to do about it, when the loader knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -150,7 +162,7 @@ pub struct ScenarioResult {
     pub attempts: u32,
     /// Infrastructure phases of the final attempt in ms: `env_wait`, `create`, `start`,
     /// `ready`, `cleanup`.
-    pub phases: BTreeMap<String, f64>,
+    pub phases: BTreeMap<Phase, f64>,
     pub steps: Vec<StepResult>,
     /// Failure summary (first failing step or infrastructure error).
     pub message: Option<String>,
@@ -225,8 +237,8 @@ pub struct PerfSummary {
     pub baseline_path: String,
     /// Common-mode runner speed factor (median of current / baseline centre).
     pub speed_factor: Option<f64>,
-    /// `ok`, `warn` or `fail` for the speed factor itself.
-    pub speed_verdict: String,
+    /// The verdict on the speed factor itself.
+    pub speed_verdict: SpeedVerdict,
     /// Overall: true when the gate fails the job (confirmed regression or broken budget).
     pub failed: bool,
     /// Rows sorted: regressions first, then by key.
@@ -249,14 +261,278 @@ pub struct PerfRow {
     pub normalised_ratio: Option<f64>,
     /// Minimum detectable effect as a fraction (0.12 = 12 %).
     pub mde: Option<f64>,
-    /// regressed, warn, inconclusive, improved, unchanged, new, missing, too-noisy,
-    /// budget-exceeded, acknowledged.
-    pub verdict: String,
+    pub verdict: Verdict,
     pub fingerprint_match: bool,
     /// Scenario shorter than the exec jitter can resolve.
     pub low_resolution: bool,
     pub budget_ms: Option<f64>,
     pub note: Option<String>,
+}
+
+/// Where scenarios ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Containers through the Docker API (bollard), pooled.
+    Docker,
+    /// Processes on this host in a temporary folder.
+    Local,
+    /// Scripted results, for tests of the runner.
+    Fake,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Docker => "docker",
+            BackendKind::Local => "local",
+            BackendKind::Fake => "fake",
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The backends of a run: one, or several when shards that ran on different backends were
+/// merged. Serialised as their names joined by `+` (`docker`, `docker+local`), in first-seen
+/// order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Backends(Vec<BackendKind>);
+
+impl Backends {
+    pub fn one(kind: BackendKind) -> Backends {
+        Backends(vec![kind])
+    }
+
+    /// The union in first-seen order.
+    pub fn join<'a>(all: impl IntoIterator<Item = &'a Backends>) -> Backends {
+        let mut out: Vec<BackendKind> = Vec::new();
+        for k in all.into_iter().flat_map(|b| b.0.iter()) {
+            if !out.contains(k) {
+                out.push(*k);
+            }
+        }
+        Backends(out)
+    }
+
+    pub fn kinds(&self) -> &[BackendKind] {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Backends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.0.iter().map(|k| k.as_str()).collect();
+        f.write_str(&names.join("+"))
+    }
+}
+
+impl Serialize for Backends {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Backends {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            return Ok(Backends::default());
+        }
+        s.split('+')
+            .map(|name| {
+                BackendKind::deserialize(serde::de::value::StrDeserializer::<D::Error>::new(name))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Backends)
+    }
+}
+
+/// A timed phase. Tool phases (`discover` .. `gate`) belong to the whole run,
+/// infrastructure phases (`env_wait` .. `ready`) to one scenario's environment; `cleanup` is
+/// both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Discover,
+    Validate,
+    Plan,
+    Run,
+    Gate,
+    EnvWait,
+    Create,
+    Start,
+    Ready,
+    Cleanup,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 10] = [
+        Phase::Discover,
+        Phase::Validate,
+        Phase::Plan,
+        Phase::Run,
+        Phase::Gate,
+        Phase::EnvWait,
+        Phase::Create,
+        Phase::Start,
+        Phase::Ready,
+        Phase::Cleanup,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Discover => "discover",
+            Phase::Validate => "validate",
+            Phase::Plan => "plan",
+            Phase::Run => "run",
+            Phase::Gate => "gate",
+            Phase::EnvWait => "env_wait",
+            Phase::Create => "create",
+            Phase::Start => "start",
+            Phase::Ready => "ready",
+            Phase::Cleanup => "cleanup",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
+    /// Phases that only the whole suite has, whatever the shard (merged by maximum).
+    pub fn is_whole_suite(self) -> bool {
+        matches!(self, Phase::Discover | Phase::Validate | Phase::Plan)
+    }
+}
+
+/// Maps keyed by phase serialise in name order, as they did when the keys were strings, so
+/// the JSON results stay byte-compatible.
+impl Ord for Phase {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for Phase {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The perf gate's verdict on one key. Declaration order is report order: what fails the
+/// job first, then what needs a look, then the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Confirmed slower than the baseline beyond tolerance and noise.
+    Regressed,
+    /// Above a hard budget.
+    BudgetExceeded,
+    /// Slower, but not confirmed (or too little history to fail on).
+    Warn,
+    /// A regression acknowledged with `--ack`.
+    Acknowledged,
+    /// Flagged at screening, not confirmed by re-measurement.
+    Inconclusive,
+    /// The baseline's spread is too wide to judge.
+    TooNoisy,
+    /// In the baseline, not in this run.
+    Missing,
+    /// In this run, not in the baseline.
+    New,
+    Improved,
+    Unchanged,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 10] = [
+        Verdict::Regressed,
+        Verdict::BudgetExceeded,
+        Verdict::Warn,
+        Verdict::Acknowledged,
+        Verdict::Inconclusive,
+        Verdict::TooNoisy,
+        Verdict::Missing,
+        Verdict::New,
+        Verdict::Improved,
+        Verdict::Unchanged,
+    ];
+
+    pub fn parse(name: &str) -> Option<Verdict> {
+        Verdict::ALL.into_iter().find(|v| v.as_str() == name)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Regressed => "regressed",
+            Verdict::BudgetExceeded => "budget-exceeded",
+            Verdict::Warn => "warn",
+            Verdict::Acknowledged => "acknowledged",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::TooNoisy => "too-noisy",
+            Verdict::Missing => "missing",
+            Verdict::New => "new",
+            Verdict::Improved => "improved",
+            Verdict::Unchanged => "unchanged",
+        }
+    }
+
+    /// Fails the job.
+    pub fn fails(self) -> bool {
+        matches!(self, Verdict::Regressed | Verdict::BudgetExceeded)
+    }
+
+    /// Slower than expected in some way: fails, warns, or was acknowledged.
+    pub fn is_slower(self) -> bool {
+        matches!(
+            self,
+            Verdict::Regressed | Verdict::BudgetExceeded | Verdict::Warn | Verdict::Acknowledged
+        )
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The verdict on the runner's speed factor; declaration order is severity.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SpeedVerdict {
+    #[default]
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl SpeedVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpeedVerdict::Ok => "ok",
+            SpeedVerdict::Warn => "warn",
+            SpeedVerdict::Fail => "fail",
+        }
+    }
+}
+
+impl std::fmt::Display for SpeedVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// How a test file's path is written in results and baseline keys: as discovered, without a
@@ -282,9 +558,49 @@ pub fn truncate_output(bytes: &[u8], limit: usize) -> (String, bool) {
     (s[..end].to_string(), true)
 }
 
+/// Keep at most about `limit` bytes of a captured stream as (lossy) UTF-8: its head and its
+/// tail, with a marker stating how many bytes were cut between them (`cut_at_capture` bytes
+/// already dropped by the backend's bounded capture, plus what this cut removes).
+pub fn clip_output(bytes: &[u8], cut_at_capture: u64, limit: usize) -> (String, bool) {
+    if bytes.len() <= limit && cut_at_capture == 0 {
+        return (String::from_utf8_lossy(bytes).into_owned(), false);
+    }
+    let (head, tail, dropped) = if bytes.len() <= limit {
+        // The capture already split the stream: the seam is at its head limit.
+        let h = bytes.len().min(crate::backend::capture::CAPTURE_HEAD);
+        (&bytes[..h], &bytes[h..], 0)
+    } else {
+        let half = limit / 2;
+        (
+            &bytes[..half],
+            &bytes[bytes.len() - half..],
+            bytes.len() - 2 * half,
+        )
+    };
+    let cut = cut_at_capture + dropped as u64;
+    // Lossy decoding at the seams replaces a split character with U+FFFD, never panics.
+    let text = format!(
+        "{}\n[... {cut} bytes cut ...]\n{}",
+        String::from_utf8_lossy(head),
+        String::from_utf8_lossy(tail)
+    );
+    (text, true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clipping_keeps_head_and_tail_and_states_the_cut() {
+        let (s, cut) = clip_output(b"0123456789", 0, 4);
+        assert_eq!(s, "01\n[... 6 bytes cut ...]\n89");
+        assert!(cut);
+        let (s, cut) = clip_output(b"abc", 0, 4);
+        assert_eq!((s.as_str(), cut), ("abc", false));
+        let (s, _) = clip_output(b"0123456789", 1000, 4);
+        assert_eq!(s, "01\n[... 1006 bytes cut ...]\n89");
+    }
 
     #[test]
     fn truncation_respects_char_boundaries() {

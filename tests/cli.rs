@@ -4,62 +4,20 @@
 //! (`scripts/test-image.sh`); `.ci/run` makes sure both are there.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin;
 use serde_json::Value;
 
-/// The pinned tag the examples use; `scripts/test-image.sh` makes it with `latest`.
-const IMAGE: &str = "clnrm-test/busybox:1";
+mod support;
+use support::{clnrm, ensure_test_image, leftovers, text};
 
+/// The pinned tag the examples use; `scripts/test-image.sh` makes it with `latest`.
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/cli")
         .join(name)
-}
-
-fn clnrm(dir: &Path, args: &[&str]) -> Output {
-    Command::new(cargo_bin("clnrm"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GITHUB_ACTIONS")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("clnrm runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ensure_test_image() {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let present = Command::new("docker")
-            .args(["image", "inspect", IMAGE])
-            .output()
-            .expect("docker CLI runs")
-            .status
-            .success();
-        if !present {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-image.sh");
-            assert!(Command::new("bash").arg(script).status().unwrap().success());
-        }
-    });
-}
-
-/// Containers and networks carrying `label` (e.g. `clnrm.pid=123`).
-fn leftovers(label: &str) -> (usize, usize) {
-    let count = |args: &[&str]| {
-        let out = Command::new("docker").args(args).output().unwrap();
-        text(&out.stdout).lines().filter(|l| !l.is_empty()).count()
-    };
-    (
-        count(&["ps", "-aq", "--filter", &format!("label={label}")]),
-        count(&["network", "ls", "-q", "--filter", &format!("label={label}")]),
-    )
 }
 
 #[test]
@@ -485,4 +443,94 @@ fn fmt_check_and_lint_through_the_binary() {
     );
     let formatted = std::fs::read_to_string(dir.path().join("t.clnrm.toml")).unwrap();
     assert!(formatted.starts_with("[meta]\nname = \"t\""), "{formatted}");
+}
+
+#[test]
+fn upstream_v1_and_old_forms_run_on_docker_with_a_default_image() {
+    ensure_test_image();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let fixture_dir = fixture("upstream-run");
+    // Without a default image, the service-less steps are a located error.
+    let out = clnrm(&fixture_dir, &["validate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("steps.clnrm.toml:5:1"), "{err}");
+    assert!(err.contains("--default-image"), "{err}");
+    let out = clnrm(
+        &fixture_dir,
+        &[
+            "run",
+            "--default-image",
+            "clnrm-test/busybox:latest",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("`[otel]` (upstream) is not evaluated"),
+        "{err}"
+    );
+    let r: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(r["backend"], "docker");
+    let status = |t: usize, s: usize| r["tests"][t]["scenarios"][s]["status"].clone();
+    // Sorted by path: steps.clnrm.toml, then v1.clnrm.toml.
+    assert_eq!(r["tests"][0]["name"], "upstream-steps");
+    assert_eq!(status(0, 0), "passed");
+    assert_eq!(status(1, 0), "passed", "{}", r["tests"][1]);
+    assert_eq!(status(1, 1), "skipped");
+    assert_eq!(
+        r["tests"][1]["scenarios"][1]["message"],
+        "skipped: waiting for a fix"
+    );
+    let run_id = r["run_id"].as_str().unwrap();
+    assert_eq!(leftovers(&format!("clnrm.run={run_id}")), (0, 0));
+}
+
+#[test]
+fn list_selects_and_shards_like_run() {
+    let dir = fixture("upstream-run");
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["list", "--default-image", "img:1", "--format", "json"];
+        all.extend_from_slice(args);
+        let out = clnrm(&dir, &all);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|t| {
+                t["scenarios"].as_array().unwrap().iter().map(move |s| {
+                    format!(
+                        "{}/{}",
+                        t["name"].as_str().unwrap(),
+                        s["name"].as_str().unwrap()
+                    )
+                })
+            })
+            .collect()
+    };
+    assert_eq!(
+        names(&["--filter", "name~^upstream-v"]),
+        [
+            "upstream-v1/api saw db ready at start",
+            "upstream-v1/not today"
+        ]
+    );
+    assert_eq!(
+        names(&["--filter", "!not today"]),
+        [
+            "upstream-steps/upstream-steps",
+            "upstream-v1/api saw db ready at start"
+        ]
+    );
+    let (a, b) = (names(&["--shard", "1/2"]), names(&["--shard", "2/2"]));
+    assert!(a.iter().all(|n| !b.contains(n)));
+    assert_eq!(a.len() + b.len(), 3);
+    let out = clnrm(&dir, &["list", "--filter", "name~("]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("invalid regex"));
 }

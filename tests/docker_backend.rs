@@ -7,35 +7,16 @@ use std::process::Command as Proc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use clnrm::backend::capture::{CAPTURE_HEAD, CAPTURE_TAIL};
 use clnrm::backend::docker::{clean_run, docker_available, DockerBackend};
 use clnrm::backend::{Backend, BackendConfig, BackendError, Env, ExecRequest, StepTransport};
-use clnrm::results::Transport;
+use clnrm::results::{Phase, Transport};
 use tokio::sync::Mutex;
 
-use clnrm::suite::{Determinism, Dialect, Limits, PerfSpec, ReadyProbe, ServiceSpec, TestSpec};
+use clnrm::suite::{Limits, ReadyProbe, ServiceSpec, TestSpec};
 
-const IMAGE: &str = "clnrm-test/busybox:latest";
-
-/// Build the test image once per test binary if it is missing.
-fn ensure_test_image() {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let present = Proc::new("docker")
-            .args(["image", "inspect", IMAGE])
-            .output()
-            .expect("docker CLI runs")
-            .status
-            .success();
-        if !present {
-            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/test-image.sh");
-            let st = Proc::new("bash")
-                .arg(script)
-                .status()
-                .expect("run test-image.sh");
-            assert!(st.success(), "scripts/test-image.sh failed");
-        }
-    });
-}
+mod support;
+use support::{ensure_test_image, text, IMAGE};
 
 /// Connects are serialised: each one reaps dead leftovers, and the reaping test holds this
 /// from planting its leftovers until its own connect has counted them.
@@ -52,6 +33,8 @@ async fn connect(run_id: &str) -> DockerBackend {
         run_id: run_id.to_string(),
         pull: false,
         pool_size: 4,
+        container_defaults: Default::default(),
+        reuse_all: false,
         step_transport: StepTransport::Auto,
     };
     DockerBackend::connect(cfg)
@@ -128,36 +111,13 @@ fn run_id(name: &str) -> String {
 }
 
 fn svc(id: &str) -> ServiceSpec {
-    ServiceSpec {
-        id: id.into(),
-        image: Some(IMAGE.into()),
-        cmd: None,
-        env: BTreeMap::new(),
-        workdir: None,
-        limits: Limits::default(),
-        ready: None,
-        reuse: false,
-        mounts: vec![],
-        network_access: false,
-        line: 1,
-    }
+    ServiceSpec::named(id).with_image(IMAGE)
 }
 
 fn spec(name: &str, services: Vec<ServiceSpec>) -> TestSpec {
-    TestSpec {
-        path: PathBuf::from(format!("{name}.clnrm.toml")),
-        name: name.into(),
-        description: None,
-        tags: vec![],
-        timeout: None,
-        retries: None,
-        services: services.into_iter().map(|s| (s.id.clone(), s)).collect(),
-        scenarios: vec![],
-        perf: PerfSpec::default(),
-        determinism: Determinism::default(),
-        dialect: Dialect::Current,
-        content_hash: String::new(),
-    }
+    services
+        .into_iter()
+        .fold(TestSpec::named(name), TestSpec::with_service)
 }
 
 fn req(argv: &[&str]) -> ExecRequest {
@@ -167,10 +127,6 @@ fn req(argv: &[&str]) -> ExecRequest {
         workdir: None,
         timeout: Duration::from_secs(20),
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Ids of containers and networks still labelled with this run.
@@ -232,7 +188,7 @@ async fn step_runs_in_its_named_service(t: StepTransport) {
     }
     let phases = env.phases();
     assert!(
-        phases["create"] > 0.0 && phases["start"] > 0.0,
+        phases[&Phase::Create] > 0.0 && phases[&Phase::Start] > 0.0,
         "{phases:?}"
     );
     env.release(true).await.expect("release");
@@ -357,7 +313,7 @@ async fn readiness_probe_waits_and_times_out(t: StepTransport) {
         .await
         .expect("acquire")
         .checked(t);
-    let ready_ms = env.phases()["ready"];
+    let ready_ms = env.phases()[&Phase::Ready];
     assert!(
         ready_ms >= 700.0,
         "ready after {ready_ms} ms, before the file existed?"
@@ -428,7 +384,7 @@ async fn prewarmed_env_is_ready_without_waiting_and_reuse_keeps_state(t: StepTra
     b.prewarm(&fresh, 2);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let env = b.acquire(&fresh).await.expect("acquire").checked(t);
-    assert!(env.phases()["env_wait"] < 50.0, "{:?}", env.phases());
+    assert!(env.phases()[&Phase::EnvWait] < 50.0, "{:?}", env.phases());
     assert!(!env.reused());
     env.exec("box", &req(&["touch", "/tmp/mark"]))
         .await
@@ -457,7 +413,7 @@ async fn prewarmed_env_is_ready_without_waiting_and_reuse_keeps_state(t: StepTra
         .await
         .unwrap();
     assert_eq!((env.reused(), out.exit_code), (true, Some(0)));
-    assert_eq!(env.phases()["create"], 0.0);
+    assert_eq!(env.phases()[&Phase::Create], 0.0);
     // An unhealthy release destroys it: the next one is fresh.
     env.release(false).await.expect("release");
     let env = b.acquire(&reusable).await.expect("acquire").checked(t);
@@ -786,12 +742,20 @@ async fn output_is_capped_per_stream(t: StepTransport) {
         .await
         .expect("acquire")
         .checked(t);
-    let big = req(&["sh", "-c", "yes | head -c 3000000; echo tail >&2"]);
+    let big = req(&[
+        "sh",
+        "-c",
+        "yes | head -c 3000000; printf END; echo tail >&2",
+    ]);
     let out = env.exec("box", &big).await.unwrap();
     assert_eq!(out.exit_code, Some(0));
-    assert_eq!(out.stdout.len(), clnrm::agent::protocol::STREAM_CAP);
+    // Head and tail are kept, the middle is counted: the same on both transports.
+    let kept = CAPTURE_HEAD + CAPTURE_TAIL;
+    assert_eq!(out.stdout.len(), kept);
+    assert_eq!(out.stdout_cut, 3_000_003 - kept as u64);
     assert!(out.stdout.starts_with(b"y\ny\n"));
-    assert_eq!(text(&out.stderr), "tail\n");
+    assert!(out.stdout.ends_with(b"y\nEND"));
+    assert_eq!((text(&out.stderr).as_str(), out.stderr_cut), ("tail\n", 0));
     env.release(true).await.expect("release");
     finish(b, &run).await;
 }

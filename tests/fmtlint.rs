@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clnrm::fmt::{fmt_paths, format_source, FileStatus, SourceKind};
 use proptest::prelude::*;
 
+mod support;
+
 // ---------- generated current-dialect files ----------
 
 fn content() -> impl Strategy<Value = String> {
@@ -266,7 +268,8 @@ fn skipped_templates_and_broken_files_stay_untouched_and_broken_ones_exit_2() {
         .collect();
     assert_eq!(kinds, vec!["refused", "io", "skipped"]);
     assert!(
-        out.summary().contains("template left unchanged: line 2"),
+        out.summary()
+            .contains("t.clnrm.toml.tera:2: template left unchanged: "),
         "{}",
         out.summary()
     );

@@ -2,15 +2,16 @@
 //! on disk, waits for the cycle's `cycle N done` line on stderr and asserts the outcome.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin;
 
-const IMAGE: &str = "clnrm-test/busybox:latest";
+mod support;
+use support::{ensure_test_image, write, IMAGE};
+
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A running watch session with its stderr collected line by line.
@@ -108,12 +109,6 @@ impl Drop for Session {
             let _ = self.child.wait();
         }
     }
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write test file");
-    p
 }
 
 fn host_test(name: &str, expected: &str) -> String {
@@ -292,26 +287,6 @@ fn a_new_test_file_joins_the_session() {
     );
     assert!(!c1.iter().any(|l| l.starts_with("PASS  a /")), "{c1:#?}");
     assert_eq!(s.exit_code(), Some(0));
-}
-
-fn ensure_test_image() {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let present = Command::new("docker")
-            .args(["image", "inspect", IMAGE])
-            .output()
-            .expect("docker CLI runs")
-            .status
-            .success();
-        if !present {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-image.sh");
-            assert!(Command::new("bash")
-                .arg(script)
-                .status()
-                .expect("bash runs")
-                .success());
-        }
-    });
 }
 
 fn containers_of_run(run: &str) -> usize {

@@ -9,7 +9,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::Mutex;
 
-use super::protocol::{self, Exit, Failed, Hello, Kind, ProtocolError, Run, STREAM_CAP};
+use super::protocol::{self, Exit, Failed, Hello, Kind, ProtocolError, Run};
+use crate::backend::capture::Capture;
 use crate::backend::{BackendError, ExecOutput, ExecRequest};
 
 /// Time the agent gets beyond a step's own timeout to report it (the kill, the output drain):
@@ -73,7 +74,8 @@ impl AgentConn {
             workdir: req.workdir.clone(),
             user: None,
             timeout_ms: req.timeout.as_millis().try_into().unwrap_or(u64::MAX),
-            output_cap: STREAM_CAP as u64,
+            // Everything is sent; the host keeps head and tail exactly as for an exec.
+            output_cap: u64::MAX,
         };
         let body = serde_json::to_vec(&run).map_err(|e| agent_error(e.to_string()))?;
         stream
@@ -82,6 +84,7 @@ impl AgentConn {
             .map_err(|e| agent_error(format!("send step: {e}")))?;
         let deadline = tokio::time::Instant::now() + req.timeout + ANSWER_GRACE;
         let mut out = ExecOutput::default();
+        let (mut so, mut se) = (Capture::default(), Capture::default());
         loop {
             let frame = tokio::time::timeout_at(deadline, read_frame(&mut stream))
                 .await
@@ -98,8 +101,8 @@ impl AgentConn {
                 ));
             };
             match kind {
-                Kind::Stdout => append_capped(&mut out.stdout, &body),
-                Kind::Stderr => append_capped(&mut out.stderr, &body),
+                Kind::Stdout => so.push(&body),
+                Kind::Stderr => se.push(&body),
                 Kind::Exit => {
                     let exit: Exit =
                         protocol::parse(kind, &body).map_err(|e| agent_error(e.to_string()))?;
@@ -111,13 +114,15 @@ impl AgentConn {
                     let f: Failed =
                         protocol::parse(kind, &body).map_err(|e| agent_error(e.to_string()))?;
                     out.exit_code = Some(CANNOT_EXEC);
-                    out.stdout.extend_from_slice(f.message.as_bytes());
-                    out.stdout.push(b'\n');
+                    so.push(f.message.as_bytes());
+                    so.push(b"\n");
                     break;
                 }
                 other => return Err(agent_error(format!("unexpected {other:?} frame"))),
             }
         }
+        (out.stdout, out.stdout_cut) = so.finish();
+        (out.stderr, out.stderr_cut) = se.finish();
         self.broken.store(false, Ordering::SeqCst);
         out.duration = started.elapsed();
         Ok(out)
@@ -126,11 +131,6 @@ impl AgentConn {
 
 fn agent_error(msg: impl std::fmt::Display) -> BackendError {
     BackendError::Other(format!("step agent: {msg}"))
-}
-
-fn append_capped(buf: &mut Vec<u8>, chunk: &[u8]) {
-    let room = STREAM_CAP.saturating_sub(buf.len()).min(chunk.len());
-    buf.extend_from_slice(&chunk[..room]);
 }
 
 async fn read_frame(s: &mut UnixStream) -> Result<Option<(Kind, Vec<u8>)>, ProtocolError> {

@@ -16,10 +16,6 @@ pub const VERSION: u32 = 1;
 /// Largest frame accepted (type byte + payload): output is sent in chunks well below this.
 pub const MAX_FRAME: usize = 1 << 20;
 
-/// Bytes of stdout and of stderr the agent sends per step at most (the rest is read and
-/// counted, not sent). Docker execs are cut the same way, so both transports agree.
-pub const STREAM_CAP: usize = 1 << 20;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Kind {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{Backend, BackendError, Env, ExecOutput, ExecRequest};
+use crate::results::{BackendKind, Phase};
 use crate::suite::TestSpec;
 
 /// What one scripted exec returns.
@@ -57,8 +58,8 @@ impl FakeBackend {
 
 #[async_trait]
 impl Backend for FakeBackend {
-    fn name(&self) -> &'static str {
-        "fake"
+    fn kind(&self) -> BackendKind {
+        BackendKind::Fake
     }
 
     fn prewarm(&self, _test: &TestSpec, count: usize) {
@@ -113,11 +114,12 @@ impl Env for FakeEnv {
             stderr: reply.stderr.into_bytes(),
             timed_out: false,
             duration: reply.delay,
+            ..Default::default()
         })
     }
 
-    fn phases(&self) -> BTreeMap<String, f64> {
-        BTreeMap::from([("create".to_string(), 1.0), ("start".to_string(), 2.0)])
+    fn phases(&self) -> BTreeMap<Phase, f64> {
+        BTreeMap::from([(Phase::Create, 1.0), (Phase::Start, 2.0)])
     }
 
     async fn release(self: Box<Self>, healthy: bool) -> Result<f64, BackendError> {

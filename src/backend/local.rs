@@ -15,7 +15,10 @@ use async_trait::async_trait;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 
+use super::capture::Capture;
+use super::probe::{self, ProbeError};
 use super::{Backend, BackendConfig, BackendError, Env, ExecOutput, ExecRequest};
+use crate::results::{BackendKind, Phase};
 use crate::suite::{ServiceSpec, TestSpec};
 
 /// How long output readers may take to finish after the process group was killed (a
@@ -39,8 +42,8 @@ impl LocalBackend {
 
 #[async_trait]
 impl Backend for LocalBackend {
-    fn name(&self) -> &'static str {
-        "local"
+    fn kind(&self) -> BackendKind {
+        BackendKind::Local
     }
 
     async fn acquire(&self, test: &TestSpec) -> Result<Box<dyn Env>, BackendError> {
@@ -57,44 +60,57 @@ impl Backend for LocalBackend {
                 .map_err(|e| service_err(&svc.id, format!("create temp dir: {e}")))?;
             services.insert(svc.id.clone(), (svc.clone(), dir));
         }
-        env.phases.insert("create".into(), ms(t.elapsed()));
-        let t = Instant::now();
-        for (id, (svc, dir)) in services {
-            let main = match &svc.cmd {
-                Some(argv) => {
-                    let req = ExecRequest {
-                        argv: argv.clone(),
-                        env: BTreeMap::new(),
-                        workdir: None,
-                        timeout: Duration::MAX,
+        env.phases.insert(Phase::Create, ms(t.elapsed()));
+        // `depends_on`: services start in waves, each once the previous wave is ready.
+        let waves = crate::suite::start_waves(&test.services)
+            .unwrap_or_else(|| vec![test.services.keys().cloned().collect()]);
+        let (mut start_ms, mut ready_ms) = (0.0, 0.0);
+        for wave in waves {
+            let t = Instant::now();
+            for id in &wave {
+                let Some((svc, dir)) = services.remove(id) else {
+                    continue;
+                };
+                let main =
+                    match &svc.cmd {
+                        Some(argv) => {
+                            let req = ExecRequest {
+                                argv: argv.clone(),
+                                env: BTreeMap::new(),
+                                workdir: None,
+                                timeout: Duration::MAX,
+                            };
+                            let mut cmd = command(&svc, dir.path(), &req)?;
+                            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+                            Some(cmd.spawn().map_err(|e| {
+                                service_err(id, format!("start `{}`: {e}", argv[0]))
+                            })?)
+                        }
+                        None => None,
                     };
-                    let mut cmd = command(&svc, dir.path(), &req)?;
-                    cmd.stdout(Stdio::null()).stderr(Stdio::null());
-                    Some(
-                        cmd.spawn()
-                            .map_err(|e| service_err(&id, format!("start `{}`: {e}", argv[0])))?,
-                    )
-                }
-                None => None,
-            };
-            env.services.insert(
-                id,
-                LocalService {
-                    spec: svc,
-                    dir,
-                    main,
-                },
-            );
-        }
-        env.phases.insert("start".into(), ms(t.elapsed()));
-        let t = Instant::now();
-        for s in env.services.values() {
-            if let Some(probe) = &s.spec.ready {
-                wait_ready(s, probe).await?;
+                env.services.insert(
+                    id.clone(),
+                    LocalService {
+                        spec: svc,
+                        dir,
+                        main,
+                    },
+                );
             }
+            start_ms += ms(t.elapsed());
+            let t = Instant::now();
+            for id in &wave {
+                if let Some(s) = env.services.get(id) {
+                    if let Some(probe) = &s.spec.ready {
+                        wait_ready(s, probe).await?;
+                    }
+                }
+            }
+            ready_ms += ms(t.elapsed());
         }
-        env.phases.insert("ready".into(), ms(t.elapsed()));
-        env.phases.insert("env_wait".into(), 0.0);
+        env.phases.insert(Phase::Start, start_ms);
+        env.phases.insert(Phase::Ready, ready_ms);
+        env.phases.insert(Phase::EnvWait, 0.0);
         Ok(Box::new(env))
     }
 
@@ -112,7 +128,7 @@ struct LocalService {
 
 struct LocalEnv {
     services: BTreeMap<String, LocalService>,
-    phases: BTreeMap<String, f64>,
+    phases: BTreeMap<Phase, f64>,
 }
 
 #[async_trait]
@@ -125,7 +141,7 @@ impl Env for LocalEnv {
         run(&s.spec, s.dir.path(), req).await
     }
 
-    fn phases(&self) -> BTreeMap<String, f64> {
+    fn phases(&self) -> BTreeMap<Phase, f64> {
         self.phases.clone()
     }
 
@@ -223,16 +239,8 @@ async fn run(svc: &ServiceSpec, dir: &Path, req: &ExecRequest) -> Result<ExecOut
     let pid = child.id();
     let mut so = child.stdout.take().expect("stdout was piped");
     let mut se = child.stderr.take().expect("stderr was piped");
-    let out_task = tokio::spawn(async move {
-        let mut b = Vec::new();
-        let _ = so.read_to_end(&mut b).await;
-        b
-    });
-    let err_task = tokio::spawn(async move {
-        let mut b = Vec::new();
-        let _ = se.read_to_end(&mut b).await;
-        b
-    });
+    let out_task = tokio::spawn(async move { drain(&mut so).await });
+    let err_task = tokio::spawn(async move { drain(&mut se).await });
     let mut out = ExecOutput::default();
     match tokio::time::timeout(req.timeout, child.wait()).await {
         Ok(status) => {
@@ -249,12 +257,12 @@ async fn run(svc: &ServiceSpec, dir: &Path, req: &ExecRequest) -> Result<ExecOut
             out.timed_out = true;
         }
     }
-    out.stdout = tokio::time::timeout(DRAIN_GRACE, out_task)
+    (out.stdout, out.stdout_cut) = tokio::time::timeout(DRAIN_GRACE, out_task)
         .await
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    out.stderr = tokio::time::timeout(DRAIN_GRACE, err_task)
+    (out.stderr, out.stderr_cut) = tokio::time::timeout(DRAIN_GRACE, err_task)
         .await
         .ok()
         .and_then(Result::ok)
@@ -263,87 +271,52 @@ async fn run(svc: &ServiceSpec, dir: &Path, req: &ExecRequest) -> Result<ExecOut
     Ok(out)
 }
 
+/// Read a pipe to its end into a bounded capture: kept bytes and bytes dropped.
+async fn drain(r: &mut (impl tokio::io::AsyncRead + Unpin)) -> (Vec<u8>, u64) {
+    let mut c = Capture::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => c.push(&buf[..n]),
+        }
+    }
+    c.finish()
+}
+
 async fn wait_ready(
     s: &LocalService,
     probe: &crate::suite::ReadyProbe,
 ) -> Result<(), BackendError> {
-    let start = Instant::now();
-    let mut last = String::from("probe never ran");
-    let mut attempts = 0u32;
-    loop {
-        let left = probe.timeout.saturating_sub(start.elapsed());
-        if left.is_zero() {
-            return Err(BackendError::NotReady {
-                service: s.spec.id.clone(),
-                timeout_ms: probe.timeout.as_millis() as u64,
-                last,
-            });
-        }
+    probe::wait_ready(&s.spec.id, probe, |left| async move {
         let req = ExecRequest {
             argv: probe.cmd.clone(),
             env: BTreeMap::new(),
             workdir: None,
             timeout: left,
         };
-        match run(&s.spec, s.dir.path(), &req).await {
-            Ok(out) if out.exit_code == Some(0) => return Ok(()),
-            Ok(out) if out.timed_out => {
-                // An attempt cut short by the overall deadline says less than the
-                // previous complete one; keep that if there was one.
-                if attempts == 0 {
-                    last = format!("probe still running after {} ms", left.as_millis());
-                }
-            }
-            Ok(out) => {
-                attempts += 1;
-                last = crate::backend::describe_probe(&out)
-            }
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(
-            probe
-                .interval
-                .min(probe.timeout.saturating_sub(start.elapsed())),
-        )
-        .await;
-    }
+        run(&s.spec, s.dir.path(), &req)
+            .await
+            .map_err(|e| ProbeError::Retry(e.to_string()))
+    })
+    .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::suite::{Determinism, Dialect, Limits, PerfSpec, ReadyProbe};
+    use crate::suite::ReadyProbe;
 
     fn spec(services: Vec<ServiceSpec>) -> TestSpec {
-        TestSpec {
-            path: PathBuf::from("t.clnrm.toml"),
-            name: "local-test".into(),
-            description: None,
-            tags: vec![],
-            timeout: None,
-            retries: None,
-            services: services.into_iter().map(|s| (s.id.clone(), s)).collect(),
-            scenarios: vec![],
-            perf: PerfSpec::default(),
-            determinism: Determinism::default(),
-            dialect: Dialect::Current,
-            content_hash: String::new(),
-        }
+        services
+            .into_iter()
+            .fold(TestSpec::named("local-test"), TestSpec::with_service)
     }
 
     fn host(id: &str) -> ServiceSpec {
         ServiceSpec {
-            id: id.into(),
-            image: None,
-            cmd: None,
             env: BTreeMap::from([("SVC_VAR".to_string(), "from-service".to_string())]),
-            workdir: None,
-            limits: Limits::default(),
-            ready: None,
-            reuse: false,
-            mounts: vec![],
-            network_access: false,
-            line: 1,
+            ..ServiceSpec::named(id)
         }
     }
 
@@ -358,10 +331,12 @@ mod tests {
 
     fn backend() -> LocalBackend {
         LocalBackend::new(BackendConfig {
-            step_transport: crate::backend::StepTransport::Auto,
             run_id: "local-unit".into(),
             pull: false,
             pool_size: 2,
+            container_defaults: Default::default(),
+            reuse_all: false,
+            step_transport: crate::backend::StepTransport::Auto,
         })
     }
 
@@ -501,7 +476,11 @@ mod tests {
             .acquire(&spec(vec![s.clone()]))
             .await
             .expect("acquire");
-        assert!(env.phases()["ready"] >= 250.0, "phases {:?}", env.phases());
+        assert!(
+            env.phases()[&Phase::Ready] >= 250.0,
+            "phases {:?}",
+            env.phases()
+        );
         env.release(true).await.expect("release");
 
         s.ready = Some(ReadyProbe {
@@ -520,5 +499,44 @@ mod tests {
             Err(e) => panic!("unexpected error {e}"),
             Ok(_) => panic!("probe of a missing file must not pass"),
         }
+    }
+
+    #[tokio::test]
+    async fn depends_on_starts_a_service_after_its_dependency_is_ready() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let (mark, seen) = (d.path().join("mark"), d.path().join("seen"));
+        let probe = |path: &std::path::Path| ReadyProbe {
+            cmd: vec!["test".into(), "-f".into(), path.display().to_string()],
+            interval: Duration::from_millis(20),
+            timeout: Duration::from_secs(5),
+        };
+        let mut a = host("a");
+        a.cmd = Some(vec![
+            "sh".into(),
+            "-c".into(),
+            format!("sleep 0.3; touch {}; sleep 60", mark.display()),
+        ]);
+        a.ready = Some(probe(&mark));
+        let mut b = host("b");
+        // `b` reports ready only if `a` was ready when `b` started.
+        b.cmd = Some(vec![
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "test -f {} && touch {}; sleep 60",
+                mark.display(),
+                seen.display()
+            ),
+        ]);
+        b.ready = Some(ReadyProbe {
+            timeout: Duration::from_millis(800),
+            ..probe(&seen)
+        });
+        b.depends_on = vec!["a".into()];
+        let env = backend()
+            .acquire(&spec(vec![a, b]))
+            .await
+            .expect("b started after a was ready");
+        env.release(true).await.expect("release");
     }
 }

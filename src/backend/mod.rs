@@ -4,15 +4,21 @@
 //! `local` runs steps as host processes, `fake` scripts results for unit tests of the runner.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::results::{BackendKind, Phase};
 use crate::suite::TestSpec;
 
+pub mod capture;
 pub mod docker;
 pub mod fake;
 pub mod local;
+pub(crate) mod probe;
+
+pub use docker::clean_all;
 
 /// Label keys put on every container and network clnrm creates.
 pub const LABEL_RUN: &str = "clnrm.run";
@@ -29,6 +35,10 @@ pub struct BackendConfig {
     pub pull: bool,
     /// Upper bound on environments kept warm or being warmed at once.
     pub pool_size: usize,
+    /// Limits of containers whose service sets none ([`ContainerDefaults::standard`]).
+    pub container_defaults: ContainerDefaults,
+    /// Keep every healthy environment warm for reuse (watch mode), not only `reuse = true`.
+    pub reuse_all: bool,
     /// How steps reach Docker containers (`--step-transport`).
     pub step_transport: StepTransport,
 }
@@ -53,6 +63,65 @@ pub fn debug(msg: impl std::fmt::Display) {
     }
 }
 
+/// The one factory: open the backend of `kind`. Docker connects, negotiates the API and reaps
+/// leftovers of dead runs; no daemon is [`BackendError::Unavailable`].
+pub async fn open(kind: BackendKind, cfg: BackendConfig) -> Result<Arc<dyn Backend>, BackendError> {
+    match kind {
+        BackendKind::Docker => Ok(Arc::new(docker::DockerBackend::connect(cfg).await?)),
+        BackendKind::Local => Ok(Arc::new(local::LocalBackend::new(cfg))),
+        BackendKind::Fake => Err(BackendError::Other(
+            "the fake backend is built by tests with a script".into(),
+        )),
+    }
+}
+
+/// Default memory and pids limits of service containers: a step that leaks memory or forks
+/// without end hits its own container's limit, not the CI machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContainerDefaults {
+    /// `None`: no memory limit.
+    pub memory_bytes: Option<u64>,
+    /// `None`: no pids limit.
+    pub pids: Option<i64>,
+}
+
+impl ContainerDefaults {
+    /// 2 GiB of memory, 1024 processes.
+    pub const MEMORY_BYTES: u64 = 2 << 30;
+    pub const PIDS: i64 = 1024;
+
+    pub fn standard() -> ContainerDefaults {
+        ContainerDefaults {
+            memory_bytes: Some(Self::MEMORY_BYTES),
+            pids: Some(Self::PIDS),
+        }
+    }
+
+    /// From `.clnrm/config.toml` (`container_memory = "none"` / `container_pids = 0` lift a
+    /// limit), already validated by the config loader.
+    pub fn from_config(memory: Option<&str>, pids: Option<i64>) -> ContainerDefaults {
+        let std = Self::standard();
+        ContainerDefaults {
+            memory_bytes: match memory {
+                None => std.memory_bytes,
+                Some("none") => None,
+                Some(m) => crate::suite::parse_memory(m).or(std.memory_bytes),
+            },
+            pids: match pids {
+                None => std.pids,
+                Some(p) if p <= 0 => None,
+                Some(p) => Some(p),
+            },
+        }
+    }
+}
+
+impl Default for ContainerDefaults {
+    fn default() -> Self {
+        Self::standard()
+    }
+}
+
 /// One command to execute in a service of an environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecRequest {
@@ -74,6 +143,10 @@ pub struct ExecOutput {
     pub timed_out: bool,
     /// Monotonic time around the exec itself.
     pub duration: Duration,
+    /// Bytes dropped from the middle of stdout / stderr by the bounded capture
+    /// ([`capture::Capture`]): `stdout` holds the head and the tail around them.
+    pub stdout_cut: u64,
+    pub stderr_cut: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +197,12 @@ pub(crate) fn describe_probe(out: &ExecOutput) -> String {
 /// A place where scenarios run.
 #[async_trait]
 pub trait Backend: Send + Sync {
-    fn name(&self) -> &'static str;
+    fn kind(&self) -> BackendKind;
+
+    /// Version of what runs the environments (the Docker daemon's), for the run fingerprint.
+    async fn version(&self) -> Option<String> {
+        None
+    }
 
     /// Announce that `count` environments for `test` will be acquired soon, so a pooling
     /// backend can create and start them ahead of demand. Must not block.
@@ -146,7 +224,7 @@ pub trait Env: Send + Sync {
 
     /// Infrastructure phases spent on this environment, ms: `env_wait` (time the caller
     /// waited in `acquire`), `create`, `start`, `ready`. Zero for a reused environment.
-    fn phases(&self) -> BTreeMap<String, f64>;
+    fn phases(&self) -> BTreeMap<Phase, f64>;
 
     /// Whether this environment was reused from an earlier scenario or run.
     fn reused(&self) -> bool {

@@ -2,42 +2,35 @@
 
 use std::path::{Path, PathBuf};
 
-use super::run::baseline_path;
-use super::session::{self, Live, Prepared, RunInputs};
-use super::Printer;
-use crate::cli::{BaselineCmd, BaselineFileArgs, BaselineRecordArgs, BaselineUpdateArgs};
+use super::pipeline::{self, Signals};
+use crate::cli::{BaselineCmd, BaselineRecordArgs, BaselineUpdateArgs};
 use crate::exit;
 use crate::perf::{self, Baseline};
-use crate::plan::Selection;
-use crate::report;
+use crate::report::{self, Printer};
 use crate::results::RunResults;
-use crate::settings::ProjectConfig;
+use crate::runner::Cancel;
+use crate::settings::Settings;
+use crate::suite::Loader;
 
-pub fn baseline(cmd: BaselineCmd, printer: Printer) -> u8 {
-    let config = match ProjectConfig::load(Path::new(".")) {
-        Ok(c) => c,
-        Err(e) => {
-            printer.error(e, None);
-            return exit::USAGE;
-        }
-    };
+pub fn baseline(settings: &Settings, cmd: &BaselineCmd) -> u8 {
+    let printer = settings.printer;
     match cmd {
-        BaselineCmd::Record(a) => record(a, printer),
-        BaselineCmd::Update(a) => update(a, &config, printer),
-        BaselineCmd::Show(f) => with_baseline(&f, &config, printer, |b| {
+        BaselineCmd::Record(a) => record(settings, a),
+        BaselineCmd::Update(a) => update(settings, a),
+        BaselineCmd::Show(_) => with_baseline(settings, |b| {
             print!("{}", perf::show(b));
             exit::OK
         }),
         BaselineCmd::Diff { old, new } => {
-            let (Some(a), Some(b)) = (load_existing(&old, printer), load_existing(&new, printer))
+            let (Some(a), Some(b)) = (load_existing(old, printer), load_existing(new, printer))
             else {
                 return exit::USAGE;
             };
             print!("{}", perf::diff(&a, &b));
             exit::OK
         }
-        BaselineCmd::Drift { file, anchor } => with_baseline(&file, &config, printer, |b| {
-            match perf::drift(b, anchor.as_deref()) {
+        BaselineCmd::Drift { anchor, .. } => {
+            with_baseline(settings, |b| match perf::drift(b, anchor.as_deref()) {
                 Ok(text) => {
                     print!("{text}");
                     exit::OK
@@ -49,16 +42,16 @@ pub fn baseline(cmd: BaselineCmd, printer: Printer) -> u8 {
                     );
                     exit::USAGE
                 }
-            }
-        }),
-        BaselineCmd::Anchor { label, file } => {
-            let path = baseline_path(&file.baseline, &config);
-            let Some(mut b) = load_existing(&path, printer) else {
+            })
+        }
+        BaselineCmd::Anchor { label, .. } => {
+            let path = &settings.baseline;
+            let Some(mut b) = load_existing(path, printer) else {
                 return exit::USAGE;
             };
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            b.set_anchor(&label, &now);
-            save(&b, &path, printer)
+            b.set_anchor(label, &now);
+            save(&b, path, printer)
         }
     }
 }
@@ -80,14 +73,8 @@ fn load_existing(path: &Path, printer: Printer) -> Option<Baseline> {
     }
 }
 
-fn with_baseline(
-    file: &BaselineFileArgs,
-    config: &ProjectConfig,
-    printer: Printer,
-    f: impl FnOnce(&Baseline) -> u8,
-) -> u8 {
-    let path = baseline_path(&file.baseline, config);
-    match load_existing(&path, printer) {
+fn with_baseline(settings: &Settings, f: impl FnOnce(&Baseline) -> u8) -> u8 {
+    match load_existing(&settings.baseline, settings.printer) {
         Some(b) => f(&b),
         None => exit::USAGE,
     }
@@ -136,101 +123,89 @@ fn commit(
     save(new, path, printer)
 }
 
-fn record(args: BaselineRecordArgs, printer: Printer) -> u8 {
-    if args.runs == 0 {
-        printer.error("`--runs` must be at least 1", None);
+/// Run the suite `args.runs` times through the pipeline (each run loads afresh, so discover
+/// and validate are measured every time) and append each run's medians to the history.
+fn record(settings: &Settings, args: &BaselineRecordArgs) -> u8 {
+    let printer = settings.printer;
+    let path = &settings.baseline;
+    let Some(old) = load_or_new(path, printer) else {
         return exit::USAGE;
-    }
-    let inputs = RunInputs {
-        paths: &args.paths,
-        load: &args.load,
-        selection: Selection {
-            filters: args.exec.filters.clone(),
-            tags: args.exec.tags.clone(),
-            shard: None,
-        },
     };
-    let Prepared {
-        config,
-        tests,
-        results: template,
-        ..
-    } = match session::prepare(inputs, printer) {
-        Ok(p) => p,
+    // The first load decides what runs and which backend; a file that turns invalid during
+    // the recording ends it.
+    let plan = match pipeline::load_plan(settings, &Loader::new(settings.load.clone())) {
+        Ok(p) if p.load_errors.is_empty() => p,
+        Ok(_) => return exit::USAGE,
         Err(code) => return code,
     };
-    if !template.load_errors.is_empty() {
-        return exit::USAGE;
-    }
-    let path = baseline_path(&args.file.baseline, &config);
-    let Some(old) = load_or_new(&path, printer) else {
-        return exit::USAGE;
-    };
-    let rt = match session::runtime(printer) {
+    let rt = match pipeline::runtime(printer) {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let (opts, mut cfg) = session::options(args.exec.jobs, &config, &template.run_id, false);
-    cfg.step_transport = session::step_transport(args.exec.step_transport);
-    let backend_arg = session::backend_arg(args.exec.backend, &config);
+    let header = pipeline::header();
     let runs: Result<Vec<RunResults>, u8> = rt.block_on(async {
-        let backend = session::choose_backend(
-            backend_arg,
-            session::needs_image(&tests),
-            cfg,
-            false,
-            printer,
-        )
-        .await?;
-        let docker_version = session::docker_version(backend.name()).await;
-        let live = Live::start();
+        let backend = pipeline::open(settings, plan.needs_image(), &header.run_id, false).await?;
+        let cancel = Cancel::new();
+        let signals = Signals::watch(cancel.clone(), "cleaning up containers");
+        let opts = settings.run_options();
         let mut runs = Vec::new();
+        let mut plan = Some(plan);
         for i in 0..args.runs {
             printer.info(format!("baseline: run {} of {}", i + 1, args.runs));
-            let mut r = template.clone();
-            r.started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-            r.backend = backend.name().to_string();
-            r.fingerprint.docker_version = docker_version.clone();
-            let t = std::time::Instant::now();
-            r.tests = session::execute(tests.clone(), backend.clone(), &opts, &live, printer).await;
-            r.duration_ms = session::ms_since(t);
-            r.phases.insert("run".into(), r.duration_ms);
-            if live.cancelled() {
+            let this = match plan.take() {
+                Some(p) => p,
+                None => match pipeline::load_plan(settings, &Loader::new(settings.load.clone())) {
+                    Ok(p) if p.load_errors.is_empty() => p,
+                    Ok(_) => {
+                        signals.stop();
+                        pipeline::shutdown(backend.as_ref(), printer).await;
+                        return Err(exit::USAGE);
+                    }
+                    Err(code) => {
+                        signals.stop();
+                        pipeline::shutdown(backend.as_ref(), printer).await;
+                        return Err(code);
+                    }
+                },
+            };
+            let r =
+                pipeline::execute(&this, &backend, &opts, &header, &cancel, printer, true).await;
+            if cancel.is_cancelled() {
                 break;
             }
             runs.push(r);
         }
-        if let Err(e) = backend.shutdown().await {
-            printer.warn(format!("cleanup: {e}"));
-        }
-        live.stop();
+        pipeline::shutdown(backend.as_ref(), printer).await;
+        signals.stop();
         Ok(runs)
     });
     let runs = match runs {
         Ok(r) => r,
         Err(code) => return code,
     };
-    if let Some(sig) = session::interrupted_by() {
+    if let Some(sig) = pipeline::interrupted_by() {
         printer.error(
             format!("interrupted by {sig}: the baseline was left unchanged"),
             None,
         );
-        return session::interrupted_exit_code(sig);
+        return pipeline::interrupted_exit_code(sig);
     }
     let failed: usize = runs.iter().map(|r| r.totals().failed).sum();
     if failed > 0 {
         printer.warn(format!(
-            "{failed} scenario runs failed; failed scenarios are not recorded"
+            "{failed} scenario run{} failed; failed scenarios are not recorded",
+            crate::report::plural(failed)
         ));
     }
     let mut new = old.clone();
     new.record_runs(&runs);
-    commit(&old, &new, &path, args.diff_out.as_ref(), printer)
+    commit(&old, &new, path, args.diff_out.as_ref(), printer)
 }
 
-fn update(args: BaselineUpdateArgs, config: &ProjectConfig, printer: Printer) -> u8 {
-    let path = baseline_path(&args.file.baseline, config);
-    let Some(old) = load_or_new(&path, printer) else {
+fn update(settings: &Settings, args: &BaselineUpdateArgs) -> u8 {
+    let printer = settings.printer;
+    let path = &settings.baseline;
+    let Some(old) = load_or_new(path, printer) else {
         return exit::USAGE;
     };
     let mut runs = Vec::new();
@@ -254,5 +229,5 @@ fn update(args: BaselineUpdateArgs, config: &ProjectConfig, printer: Printer) ->
     }
     let mut new = old.clone();
     new.record_runs(&runs);
-    commit(&old, &new, &path, None, printer)
+    commit(&old, &new, path, None, printer)
 }

@@ -1,21 +1,20 @@
 //! `clnrm fmt` and `clnrm lint`.
 
-use std::path::PathBuf;
-
-use super::load::{loader, roots};
-use super::Printer;
+use super::load::discover_files;
 use crate::cli::{FmtArgs, LintArgs, LintFormatArg};
 use crate::exit;
 use crate::lint::{self, LintFormat};
-use crate::suite::discover;
+use crate::settings::Settings;
+use crate::suite::Loader;
 
-pub fn fmt(args: FmtArgs, printer: Printer) -> u8 {
-    let roots = roots(&args.paths);
+pub fn fmt(settings: &Settings, args: &FmtArgs) -> u8 {
+    let printer = settings.printer;
+    let roots = &settings.paths;
     if let Some(missing) = roots.iter().find(|p| !p.exists()) {
         printer.error(format!("`{}` does not exist", missing.display()), None);
         return exit::USAGE;
     }
-    let outcome = crate::fmt::fmt_paths(&roots, args.check);
+    let outcome = crate::fmt::fmt_paths(roots, args.check);
     if outcome.files.is_empty() {
         printer.error(
             "no test files found",
@@ -28,22 +27,13 @@ pub fn fmt(args: FmtArgs, printer: Printer) -> u8 {
     outcome.exit_code()
 }
 
-pub fn lint(args: LintArgs, printer: Printer) -> u8 {
-    let files: Vec<PathBuf> = match discover(&roots(&args.paths)) {
+pub fn lint(settings: &Settings, args: &LintArgs) -> u8 {
+    let printer = settings.printer;
+    let files = match discover_files(&settings.paths, printer) {
         Ok(f) => f,
-        Err(e) => {
-            printer.error(e.to_string(), None);
-            return exit::USAGE;
-        }
-    };
-    if files.is_empty() {
-        printer.error("no test files found", None);
-        return exit::NO_TESTS;
-    }
-    let loader = match loader(&args.load, printer) {
-        Ok(l) => l,
         Err(code) => return code,
     };
+    let loader = Loader::new(settings.load.clone());
     let mut findings = Vec::new();
     let mut invalid = 0;
     for path in &files {

@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use super::Printer;
 use crate::cli::InitArgs;
 use crate::exit;
+use crate::report::Printer;
 
 const CONFIG: &str = r#"# clnrm project settings. Command-line flags override every value here.
 
@@ -53,7 +53,7 @@ sh = "exit 3"
 exit_code = 3
 "#;
 
-pub fn init(args: InitArgs, printer: Printer) -> u8 {
+pub fn init(args: &InitArgs, printer: Printer) -> u8 {
     let files: [(&str, &str); 3] = [
         (".clnrm/config.toml", CONFIG),
         (".clnrm/perf-baseline.toml", BASELINE),

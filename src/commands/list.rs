@@ -1,30 +1,37 @@
 //! `clnrm list`: tests and scenarios found, with tags.
 
-use super::{load_suite, Printer};
+use super::load::load_suite;
 use crate::cli::{ListArgs, OutputFormat};
 use crate::exit;
+use crate::settings::Settings;
+use crate::suite::Loader;
 
-pub fn list(args: ListArgs, printer: Printer) -> u8 {
-    let (_, loaded) = match load_suite(&args.paths, &args.load, printer) {
+pub fn list(settings: &Settings, args: &ListArgs) -> u8 {
+    let printer = settings.printer;
+    let loaded = match load_suite(settings, &Loader::new(settings.load.clone())) {
         Ok(l) => l,
         Err(code) => return code,
     };
     let suite = &loaded.suite;
+    // The same selection (and shard split) as `run`, so `list` shows what a job would run.
+    let durations = super::pipeline::shard_durations(settings);
+    let selected = crate::plan::select(suite.tests.clone(), &settings.selection, &durations);
     match args.format {
         OutputFormat::Json => {
-            let tests: Vec<_> = suite
-                .tests
+            let tests: Vec<_> = selected
                 .iter()
                 .map(|t| {
                     serde_json::json!({
                         "name": t.name,
                         "path": t.path.display().to_string(),
                         "tags": t.tags,
+                        "skip": t.skip,
                         "services": t.services.keys().collect::<Vec<_>>(),
                         "scenarios": t.scenarios.iter().map(|s| serde_json::json!({
                             "name": s.name,
                             "line": s.line,
                             "tags": s.tags,
+                            "skip": s.skip,
                             "steps": s.steps.len(),
                         })).collect::<Vec<_>>(),
                     })
@@ -37,20 +44,28 @@ pub fn list(args: ListArgs, printer: Printer) -> u8 {
             );
         }
         OutputFormat::Human => {
-            for t in &suite.tests {
+            for t in &selected {
                 let tags = if t.tags.is_empty() {
                     String::new()
                 } else {
                     format!("  [{}]", t.tags.join(", "))
                 };
-                println!("{}  ({}){tags}", t.name, t.path.display());
+                let skip = t
+                    .skip
+                    .as_ref()
+                    .map_or(String::new(), |w| format!("  (skipped: {w})"));
+                println!("{}  ({}){tags}{skip}", t.name, t.path.display());
                 for s in &t.scenarios {
                     let tags = if s.tags.is_empty() {
                         String::new()
                     } else {
                         format!("  [{}]", s.tags.join(", "))
                     };
-                    println!("  {}  ({} steps){tags}", s.name, s.steps.len());
+                    let skip = s
+                        .skip
+                        .as_ref()
+                        .map_or(String::new(), |w| format!("  (skipped: {w})"));
+                    println!("  {}  ({} steps){tags}{skip}", s.name, s.steps.len());
                 }
             }
         }

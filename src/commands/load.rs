@@ -1,34 +1,14 @@
-//! The front of every command: discover, then load through the one pipeline.
+//! The front of every command that reads test files: discover, then load through the one
+//! pipeline, with the time each phase took.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::Printer;
-use crate::cli::LoadArgs;
 use crate::exit;
-use crate::suite::{discover, LoadOptions, Loader, Suite};
-
-/// Build the loader for the command-line options (env `CLNRM_VAR_*` included). A bad
-/// `--freeze-clock` is a usage error (exit 2).
-pub fn loader(args: &LoadArgs, printer: Printer) -> Result<Loader, u8> {
-    let cli_vars: BTreeMap<String, String> = args.vars.iter().cloned().collect();
-    let opts = LoadOptions::from_env(cli_vars, args.freeze_clock.clone());
-    if let Err(e) = opts.validate() {
-        printer.error(e, None);
-        return Err(exit::USAGE);
-    }
-    Ok(Loader::new(opts))
-}
-
-/// Paths given, or the current folder.
-pub fn roots(paths: &[PathBuf]) -> Vec<PathBuf> {
-    if paths.is_empty() {
-        vec![PathBuf::from(".")]
-    } else {
-        paths.to_vec()
-    }
-}
+use crate::report::Printer;
+use crate::results::LoadError;
+use crate::settings::Settings;
+use crate::suite::{discover, Loader, Suite};
 
 /// A loaded suite with the time each phase took (ms).
 pub struct LoadedSuite {
@@ -38,24 +18,57 @@ pub struct LoadedSuite {
     pub files: usize,
 }
 
-/// Discover and load every test file; print warnings and errors on stderr. `Err(code)` when
-/// nothing can go on: discovery failed (2) or no test file was found (4). Invalid files are
-/// left in `suite.errors` for the caller to decide.
-pub fn load_suite(
-    paths: &[PathBuf],
-    args: &LoadArgs,
-    printer: Printer,
-) -> Result<(Loader, LoadedSuite), u8> {
-    let roots = roots(paths);
+impl LoadedSuite {
+    /// The errors in the form results carry them (hints kept).
+    pub fn load_errors(&self) -> Vec<LoadError> {
+        self.suite
+            .errors
+            .iter()
+            .map(|d| LoadError {
+                path: d.path.display().to_string(),
+                line: d.line,
+                column: d.column,
+                message: d.message.clone(),
+                hint: d.hint.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Discover and load every test file under the settings' paths; print warnings and errors on
+/// stderr. `Err(code)` when nothing can go on: discovery failed (2) or no test file was found
+/// (4). Invalid files are left in `suite.errors` for the caller to decide.
+pub fn load_suite(settings: &Settings, loader: &Loader) -> Result<LoadedSuite, u8> {
+    let printer = settings.printer;
     let t0 = Instant::now();
-    let files = match discover(&roots) {
+    let files = discover_files(&settings.paths, printer)?;
+    let discover_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let t1 = Instant::now();
+    let suite = loader.load_suite(&files);
+    let validate_ms = t1.elapsed().as_secs_f64() * 1000.0;
+    for w in &suite.warnings {
+        eprintln!("{}", crate::secrets::terminal(&w.to_string(), false));
+    }
+    for e in &suite.errors {
+        eprintln!("{}", crate::secrets::terminal(&e.to_string(), false));
+    }
+    Ok(LoadedSuite {
+        suite,
+        discover_ms,
+        validate_ms,
+        files: files.len(),
+    })
+}
+
+/// The test files under `roots`; none is "no tests" (exit 4).
+pub fn discover_files(roots: &[PathBuf], printer: Printer) -> Result<Vec<PathBuf>, u8> {
+    let files = match discover(roots) {
         Ok(f) => f,
         Err(e) => {
             printer.error(e.to_string(), None);
             return Err(exit::USAGE);
         }
     };
-    let discover_ms = t0.elapsed().as_secs_f64() * 1000.0;
     if files.is_empty() {
         let shown: Vec<String> = roots.iter().map(|r| format!("`{}`", r.display())).collect();
         printer.error(
@@ -66,23 +79,5 @@ pub fn load_suite(
         );
         return Err(exit::NO_TESTS);
     }
-    let loader = loader(args, printer)?;
-    let t1 = Instant::now();
-    let suite = loader.load_suite(&files);
-    let validate_ms = t1.elapsed().as_secs_f64() * 1000.0;
-    for w in &suite.warnings {
-        eprintln!("{w}");
-    }
-    for e in &suite.errors {
-        eprintln!("{e}");
-    }
-    Ok((
-        loader,
-        LoadedSuite {
-            suite,
-            discover_ms,
-            validate_ms,
-            files: files.len(),
-        },
-    ))
+    Ok(files)
 }

@@ -1,79 +1,27 @@
-//! Command dispatch: args -> settings -> one plain function per command -> exit code.
+//! Command dispatch: args -> [`Settings`] (resolved once) -> one plain function per command
+//! -> exit code.
 
 use std::ffi::OsString;
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, ColorArg, Command};
+use crate::cli::{Cli, Command};
 use crate::exit;
+use crate::report::Printer;
+use crate::settings::{Environment, Settings};
 
 mod baseline;
 mod fmt;
 mod init;
 mod list;
 mod load;
+mod pipeline;
 mod render;
 mod report;
 mod run;
-mod session;
 mod validate;
 mod watch;
-
-pub use load::load_suite;
-
-/// Where human output goes; stdout is for data only.
-#[derive(Debug, Clone, Copy)]
-pub struct Printer {
-    pub color: bool,
-    /// True on an interactive terminal: progress bars allowed.
-    pub interactive: bool,
-}
-
-impl Printer {
-    pub fn from_args(color: ColorArg) -> Printer {
-        let stderr_tty = std::io::stderr().is_terminal();
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let color = match color {
-            ColorArg::Always => true,
-            ColorArg::Never => false,
-            ColorArg::Auto => stderr_tty && !no_color,
-        };
-        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
-        Printer {
-            color,
-            interactive: stderr_tty && !ci,
-        }
-    }
-
-    /// A line on stderr.
-    pub fn info(&self, msg: impl AsRef<str>) {
-        eprintln!("{}", msg.as_ref());
-    }
-
-    /// `error: ...` on stderr, with an optional hint after a blank line (uv style).
-    pub fn error(&self, msg: impl AsRef<str>, hint: Option<&str>) {
-        let label = self.paint("error", "1;31");
-        eprintln!("{label}: {}", msg.as_ref());
-        if let Some(h) = hint {
-            eprintln!("\n{}: {h}", self.paint("hint", "1;36"));
-        }
-    }
-
-    pub fn warn(&self, msg: impl AsRef<str>) {
-        let label = self.paint("warning", "1;33");
-        eprintln!("{label}: {}", msg.as_ref());
-    }
-
-    pub fn paint(&self, text: &str, ansi: &str) -> String {
-        if self.color {
-            format!("\x1b[{ansi}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
-    }
-}
 
 fn agent_exit(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
@@ -92,21 +40,36 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
             });
         }
     };
-    let printer = Printer::from_args(cli.color);
-    let code = match cli.command {
-        Command::Validate(a) => validate::validate(a, printer),
-        Command::Render(a) => render::render(a, printer),
-        Command::List(a) => list::list(a, printer),
-        Command::Init(a) => init::init(a, printer),
-        Command::Run(a) => run::run(a, printer),
-        Command::Dev(a) => watch::watch(a, printer),
-        Command::Clean => run::clean(printer),
-        Command::Report(a) => report::report(a, printer),
-        Command::Gate(a) => report::gate(a, printer),
-        Command::Baseline(c) => baseline::baseline(c, printer),
-        Command::Fmt(a) => fmt::fmt(a, printer),
-        Command::Lint(a) => fmt::lint(a, printer),
-        Command::Agent(a) => return agent_exit(crate::agent::run_agent(&a.socket, a.service)),
+    // The step agent inside a container: no project, no settings, its own exit code.
+    if let Command::Agent(a) = &cli.command {
+        return agent_exit(crate::agent::run_agent(&a.socket, a.service.clone()));
+    }
+    let env = Environment::capture();
+    let settings = match Settings::resolve(&cli, &env) {
+        Ok(s) => s,
+        Err(e) => {
+            Printer::plain().error(e.to_string(), None);
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    // Values never to print: registered (and, under GitHub Actions, `::add-mask::`ed) before
+    // anything is loaded or printed.
+    crate::secrets::register_env(&settings.mask_env);
+    let s = &settings;
+    let code = match &cli.command {
+        Command::Validate(a) => validate::validate(s, a),
+        Command::Render(a) => render::render(s, a),
+        Command::List(a) => list::list(s, a),
+        Command::Init(a) => init::init(a, s.printer),
+        Command::Run(a) => run::run(s, a),
+        Command::Dev(a) => watch::watch(s, a),
+        Command::Clean => run::clean(s),
+        Command::Report(a) => report::report(s, a),
+        Command::Gate(a) => report::gate(s, a),
+        Command::Baseline(c) => baseline::baseline(s, c),
+        Command::Fmt(a) => fmt::fmt(s, a),
+        Command::Lint(a) => fmt::lint(s, a),
+        Command::Agent(_) => exit::USAGE,
     };
     ExitCode::from(code)
 }

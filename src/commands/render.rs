@@ -1,15 +1,13 @@
 //! `clnrm render FILE`: the rendered TOML on stdout, or the variable map with `--map`.
 
-use super::{load::loader, Printer};
 use crate::cli::RenderArgs;
 use crate::exit;
-use crate::suite::VarSource;
+use crate::settings::Settings;
+use crate::suite::{Loader, VarSource};
 
-pub fn render(args: RenderArgs, printer: Printer) -> u8 {
-    let loader = match loader(&args.load, printer) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+pub fn render(settings: &Settings, args: &RenderArgs) -> u8 {
+    let printer = settings.printer;
+    let loader = Loader::new(settings.load.clone());
     match loader.render(&args.file) {
         Ok(rendered) => {
             if args.map {
@@ -19,10 +17,12 @@ pub fn render(args: RenderArgs, printer: Printer) -> u8 {
                         VarSource::Env(name) => format!("env {name}"),
                         VarSource::Cli => "--var".to_string(),
                     };
-                    println!("{} = {:?}  # from {source}", v.name, v.value);
+                    let value = crate::secrets::mask(&v.value);
+                    println!("{} = {:?}  # from {source}", v.name, value);
                 }
             } else {
-                print!("{}", rendered.text);
+                // Values read with `env()` are masked here too: CI logs keep what render prints.
+                print!("{}", crate::secrets::mask(&rendered.text));
                 if !rendered.text.ends_with('\n') {
                     println!();
                 }
@@ -31,7 +31,10 @@ pub fn render(args: RenderArgs, printer: Printer) -> u8 {
         }
         Err(diags) => {
             for d in &diags {
-                eprintln!("{d}");
+                eprintln!(
+                    "{}",
+                    crate::secrets::terminal(&d.to_string(), printer.color)
+                );
             }
             printer.error(format!("cannot render `{}`", args.file.display()), None);
             exit::USAGE

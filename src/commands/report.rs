@@ -1,15 +1,13 @@
 //! `clnrm report` (re-render and merge saved results) and `clnrm gate` (gate saved results).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use super::run::{baseline_path, gate_config};
-use super::Printer;
-use crate::cli::{GateArgs, GateCmdArgs, ReportArgs, ReportFormat};
+use super::pipeline;
+use crate::cli::{GateCmdArgs, ReportArgs};
 use crate::perf::{self, Baseline};
-use crate::report;
+use crate::report::{self, Printer};
 use crate::results::RunResults;
-use crate::settings::ProjectConfig;
+use crate::settings::Settings;
 use crate::{exit, outcome};
 
 /// Read and merge results files; `Err(2)` with the reason printed.
@@ -36,65 +34,26 @@ fn read_all(paths: &[PathBuf], printer: Printer) -> Result<RunResults, u8> {
     })
 }
 
-fn write(path: &std::path::Path, bytes: &[u8], what: &str, printer: Printer) -> bool {
-    match report::write_atomic(path, bytes) {
-        Ok(()) => true,
-        Err(e) => {
-            printer.error(
-                format!("cannot write {what} to `{}`: {e}", path.display()),
-                None,
-            );
-            false
-        }
-    }
-}
-
-pub fn report(args: ReportArgs, printer: Printer) -> u8 {
-    let results = match read_all(&args.results, printer) {
+pub fn report(settings: &Settings, args: &ReportArgs) -> u8 {
+    let results = match read_all(&args.results, settings.printer) {
         Ok(r) => r,
         Err(code) => return code,
     };
-    if args.format == ReportFormat::Table {
-        eprintln!("{}", report::table(&results, printer.color));
-    }
-    let mut ok = true;
-    if let Some(p) = &args.json {
-        ok &= write(p, &report::json(&results), "JSON results", printer);
-    }
-    if let Some(p) = &args.junit {
-        match report::junit(&results) {
-            Ok(bytes) => ok &= write(p, &bytes, "JUnit XML", printer),
-            Err(e) => {
-                printer.error(format!("cannot build JUnit XML: {e}"), None);
-                ok = false;
-            }
-        }
-    }
-    if let Some(p) = &args.markdown {
-        let md = report::markdown(&results, &report::MarkdownOptions::default());
-        ok &= write(p, md.as_bytes(), "markdown", printer);
-    }
-    if !ok {
+    if !settings.outputs.write(&results, settings.printer) {
         return exit::USAGE;
     }
     // The merged verdict: the same function `run` uses.
-    outcome::exit_code(&results, args.flaky_fail)
+    outcome::exit_code(&results, settings.flaky_fail)
 }
 
-pub fn gate(args: GateCmdArgs, printer: Printer) -> u8 {
-    let config = match ProjectConfig::load(std::path::Path::new(".")) {
-        Ok(c) => c,
-        Err(e) => {
-            printer.error(e, None);
-            return exit::USAGE;
-        }
-    };
+pub fn gate(settings: &Settings, args: &GateCmdArgs) -> u8 {
+    let printer = settings.printer;
     let mut results = match read_all(&args.results, printer) {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let path = baseline_path(&args.baseline, &config);
-    let baseline = match Baseline::load(&path) {
+    let path = &settings.baseline;
+    let baseline = match Baseline::load(path) {
         Ok(Some(b)) => b,
         Ok(None) => {
             printer.error(
@@ -108,33 +67,13 @@ pub fn gate(args: GateCmdArgs, printer: Printer) -> u8 {
             return exit::USAGE;
         }
     };
-    let gate_args = GateArgs {
-        gate: true,
-        baseline: Some(path.clone()),
-        acks: args.acks.clone(),
-        confirm_runs: 0,
-    };
-    // Saved results carry no test files: budgets come from the baseline file only.
-    let mut cfg = gate_config(
-        &gate_args,
-        &path,
-        &[] as &[Arc<crate::suite::TestSpec>],
-        &results,
-    );
+    // Saved results carry no test files: budgets come from the baseline file only, and
+    // nothing can be re-measured, so a flagged scenario counts as regressed.
+    let mut cfg = pipeline::gate_config(settings, &[], &results);
     cfg.unconfirmed_fails = true;
     let screening = perf::screen(&results, &baseline, &cfg);
-    let summary = perf::confirm(screening, &Default::default(), &cfg);
-    results.perf = Some(summary);
-    eprintln!("{}", report::table(&results, printer.color));
-    let mut ok = true;
-    if let Some(p) = &args.json {
-        ok &= write(p, &report::json(&results), "JSON results", printer);
-    }
-    if let Some(p) = &args.markdown {
-        let md = report::markdown(&results, &report::MarkdownOptions::default());
-        ok &= write(p, md.as_bytes(), "markdown", printer);
-    }
-    if !ok {
+    results.perf = Some(perf::confirm(screening, &Default::default(), &cfg));
+    if !settings.outputs.write(&results, printer) {
         return exit::USAGE;
     }
     outcome::exit_code(&results, false)

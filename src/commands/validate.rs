@@ -1,11 +1,14 @@
 //! `clnrm validate` (alias `dry-run`).
 
-use super::{load_suite, Printer};
+use super::load::load_suite;
 use crate::cli::{OutputFormat, ValidateArgs};
 use crate::exit;
+use crate::settings::Settings;
+use crate::suite::Loader;
 
-pub fn validate(args: ValidateArgs, printer: Printer) -> u8 {
-    let (_, loaded) = match load_suite(&args.paths, &args.load, printer) {
+pub fn validate(settings: &Settings, args: &ValidateArgs) -> u8 {
+    let printer = settings.printer;
+    let loaded = match load_suite(settings, &Loader::new(settings.load.clone())) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -36,7 +39,7 @@ pub fn validate(args: ValidateArgs, printer: Printer) -> u8 {
             serde_json::to_string_pretty(&doc).expect("json values always serialise")
         );
     }
-    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+    if settings.outputs.github.is_some() {
         // Workflow annotations put each error on its line of the pull request's diff.
         for d in &suite.errors {
             print!(

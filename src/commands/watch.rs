@@ -9,50 +9,33 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use notify::event::{CreateKind, EventKind};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
-use super::load::{loader, roots};
-use super::session::{self as run_session, new_run_id};
-use super::Printer;
-use crate::backend::{Backend, BackendConfig};
-use crate::cli::{BackendArg, RunArgs};
+use super::pipeline::{self, Signals};
+use crate::cli::RunArgs;
 use crate::exit;
-use crate::plan::{self, Selection};
-use crate::results::{Status, TestResult};
-use crate::runner::{self, RunEvent, RunOptions};
-use crate::settings::{self, ProjectConfig};
+use crate::plan::{Plan, Selection};
+use crate::report::{Outputs, Printer};
+use crate::results::{BackendKind, TestResult};
+use crate::runner::{Backend, Cancel, RunHeader, RunOptions};
+use crate::settings::{BackendChoice, Settings};
 use crate::suite::{discover, Loader};
 use crate::watch::{
-    describe, fmt_ms, is_interesting, latency_line, Burst, Changes, Debounce, Timing, WatchSet,
+    describe, is_interesting, latency_line, Burst, Changes, Debounce, Timing, WatchSet,
 };
 
 /// One filesystem notification, stamped when it reached us.
 type Msg = (Instant, SystemTime, notify::Result<notify::Event>);
 
-pub fn watch(args: RunArgs, printer: Printer) -> u8 {
-    let config = match ProjectConfig::load(Path::new(".")) {
-        Ok(c) => c,
-        Err(e) => {
-            printer.error(e, None);
-            return exit::USAGE;
-        }
-    };
-    let given = if args.paths.is_empty() {
-        config.paths.clone()
-    } else {
-        args.paths.clone()
-    };
-    if args.json.is_some() || args.junit.is_some() || args.markdown.is_some() {
-        printer
-            .warn("report files (`--json`, `--junit`, `--markdown`) are not written in watch mode");
-    }
-    if args.shard.is_some() {
+pub fn watch(settings: &Settings, args: &RunArgs) -> u8 {
+    let printer = settings.printer;
+    if settings.selection.shard.is_some() {
         printer.warn("`--shard` is ignored in watch mode: every watched test can run");
     }
     let mut canonical = Vec::new();
-    for r in roots(&given) {
+    for r in &settings.paths {
         // Events carry absolute paths built from the watched path: compare like with like.
-        match std::fs::canonicalize(&r) {
+        match std::fs::canonicalize(r) {
             Ok(c) => canonical.push(c),
             Err(e) => {
                 printer.error(format!("cannot watch `{}`: {e}", r.display()), None);
@@ -60,50 +43,42 @@ pub fn watch(args: RunArgs, printer: Printer) -> u8 {
             }
         }
     }
-    let loader = match loader(&args.load, printer) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let rt = match run_session::runtime(printer) {
+    let rt = match pipeline::runtime(printer) {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let jobs = settings::jobs(args.exec.jobs, &config);
-    let backend_arg = run_session::backend_arg(args.exec.backend, &config);
     let session = Session {
-        loader,
+        loader: Loader::new(settings.load.clone()),
         set: WatchSet::new(canonical),
         debounce: Debounce::new(Duration::from_millis(args.debounce_ms)),
-        backend_arg,
-        jobs,
         backend: None,
-        run_id: new_run_id(),
-        cancel: Arc::new(watch::channel(false).0),
+        header: pipeline::header(),
+        cancel: Cancel::new(),
         extra_dirs: Vec::new(),
         args,
+        settings,
         printer,
     };
     rt.block_on(session.run())
 }
 
-struct Session {
-    args: RunArgs,
+struct Session<'a> {
+    args: &'a RunArgs,
+    settings: &'a Settings,
     printer: Printer,
     loader: Loader,
     set: WatchSet,
     debounce: Debounce,
-    backend_arg: BackendArg,
-    jobs: usize,
     /// Opened at the first cycle with something to run; kept for the whole session so that
     /// environments stay warm between cycles.
     backend: Option<Arc<dyn Backend>>,
-    run_id: String,
-    cancel: Arc<watch::Sender<bool>>,
+    header: RunHeader,
+    cancel: Cancel,
     /// Folders outside the roots holding included templates (watched non-recursively).
     extra_dirs: Vec<PathBuf>,
 }
 
-impl Session {
+impl Session<'_> {
     async fn run(mut self) -> u8 {
         let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
         let watcher = notify::recommended_watcher(move |res| {
@@ -134,10 +109,10 @@ impl Session {
                 return exit::USAGE;
             }
         }
-        let signals = tokio::spawn(run_session::watch_signals(
+        let signals = Signals::watch(
             self.cancel.clone(),
             "ending the watch session, removing its containers",
-        ));
+        );
 
         let files = match discover(self.set.roots()) {
             Ok(f) => f,
@@ -289,22 +264,21 @@ impl Session {
         let reloaded = self.set.reload(&self.loader, &changes.reload);
         timing.load_ms = ms(t_load.elapsed());
         for w in &reloaded.warnings {
-            eprintln!("{w}");
+            eprintln!("{}", crate::secrets::terminal(&w.to_string(), false));
         }
         for e in &reloaded.errors {
-            eprintln!("{e}");
+            eprintln!("{}", crate::secrets::terminal(&e.to_string(), false));
         }
         let selection = Selection {
-            filters: self.args.exec.filters.clone(),
-            tags: self.args.exec.tags.clone(),
             shard: None,
+            ..self.settings.selection.clone()
         };
-        let tests = plan::select(reloaded.tests, &selection, &BTreeMap::new());
-        let results = if tests.is_empty() {
+        let plan = Plan::new(reloaded.tests, &selection, &BTreeMap::new());
+        let results = if plan.tests.is_empty() {
             Vec::new()
         } else {
             let backend = self.backend().await?;
-            self.run_tests(tests, backend).await
+            self.run_plan(&plan, &backend).await
         };
         let code = if !reloaded.errors.is_empty() {
             exit::USAGE
@@ -332,24 +306,34 @@ impl Session {
         Ok(code)
     }
 
-    async fn run_tests(
-        &self,
-        tests: Vec<Arc<crate::suite::TestSpec>>,
-        backend: Arc<dyn Backend>,
-    ) -> Vec<TestResult> {
+    /// One cycle's run through the pipeline; the reports asked for are rewritten after it.
+    async fn run_plan(&self, plan: &Plan, backend: &Arc<dyn Backend>) -> Vec<TestResult> {
         let opts = RunOptions {
-            jobs: self.jobs,
-            fail_fast: self.args.fail_fast,
-            retries: self.args.retries,
             // Announcing environments ahead only helps a long queue; in a cycle of a few
             // tests it would start containers that the reused ones make unnecessary.
             lookahead: 0,
+            ..self.settings.run_options()
         };
-        let (tx, rx) = mpsc::unbounded_channel();
-        let progress = tokio::spawn(print_events(rx, self.printer));
-        let results = runner::run(tests, backend, &opts, Some(tx), self.cancel.clone()).await;
-        let _ = progress.await;
-        results
+        let results = pipeline::execute(
+            plan,
+            backend,
+            &opts,
+            &self.header,
+            &self.cancel,
+            self.printer,
+            false,
+        )
+        .await;
+        // Files only: the table and the GitHub extras belong to batch runs.
+        let files = Outputs {
+            table: false,
+            github: None,
+            ..self.settings.outputs.clone()
+        };
+        if files.writes_files() {
+            files.write(&results, self.printer);
+        }
+        results.tests
     }
 
     /// The session's backend, opened on first use: Docker environments are kept warm and
@@ -358,48 +342,36 @@ impl Session {
         let needs_image = self.set.needs_image();
         if let Some(b) = &self.backend {
             // Auto picked local for a suite without images; a test with an image appeared.
-            let outgrown = self.backend_arg == BackendArg::Auto && b.name() == "local";
+            let outgrown =
+                self.settings.backend == BackendChoice::Auto && b.kind() == BackendKind::Local;
             if !(outgrown && needs_image) {
                 return Ok(b.clone());
             }
-            if let Err(e) = b.shutdown().await {
-                self.printer.warn(format!("cleanup: {e}"));
-            }
+            pipeline::shutdown(b.as_ref(), self.printer).await;
             self.backend = None;
         }
-        let cfg = BackendConfig {
-            run_id: self.run_id.clone(),
-            pull: self.args.pull,
-            pool_size: self.jobs + 2,
-            step_transport: run_session::step_transport(self.args.exec.step_transport),
-        };
-        let backend =
-            run_session::choose_backend(self.backend_arg, needs_image, cfg, true, self.printer)
-                .await?;
-        let use_local = backend.name() == "local";
-        let how = if use_local {
+        let backend = pipeline::open(self.settings, needs_image, &self.header.run_id, true).await?;
+        let how = if backend.kind() == BackendKind::Local {
             "steps run on this host, in a fresh temp folder per scenario"
         } else {
             "environments stay warm between cycles"
         };
         self.printer.info(format!(
             "backend {} (run {}): {how}",
-            backend.name(),
-            self.run_id
+            backend.kind(),
+            self.header.run_id
         ));
         self.backend = Some(backend.clone());
         Ok(backend)
     }
 
     /// Remove every environment, stop listening for signals, and pick the exit code.
-    async fn finish(self, code: u8, signals: tokio::task::JoinHandle<()>) -> u8 {
+    async fn finish(self, code: u8, signals: Signals) -> u8 {
         if let Some(b) = &self.backend {
-            if let Err(e) = b.shutdown().await {
-                self.printer.warn(format!("cleanup: {e}"));
-            }
+            pipeline::shutdown(b.as_ref(), self.printer).await;
         }
-        signals.abort();
-        run_session::interrupted_by().map_or(code, run_session::interrupted_exit_code)
+        signals.stop();
+        pipeline::interrupted_by().map_or(code, pipeline::interrupted_exit_code)
     }
 }
 
@@ -419,33 +391,6 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d.into()).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Live PASS/FAIL lines while a cycle runs.
-async fn print_events(mut rx: mpsc::UnboundedReceiver<RunEvent>, printer: Printer) {
-    while let Some(ev) = rx.recv().await {
-        if let RunEvent::ScenarioFinished { test, result, .. } = ev {
-            let word = match result.status {
-                Status::Passed => printer.paint("PASS ", "32"),
-                Status::Flaky => printer.paint("FLAKY", "33"),
-                Status::Skipped => printer.paint("SKIP ", "2"),
-                Status::Failed => printer.paint("FAIL ", "31"),
-                Status::TimedOut => printer.paint("TIME ", "31"),
-                Status::Error => printer.paint("ERROR", "31"),
-            };
-            let mut line = format!(
-                "{word} {test} / {} ({})",
-                result.name,
-                fmt_ms(result.duration_ms)
-            );
-            if result.status.is_failure() {
-                if let Some(m) = &result.message {
-                    line.push_str(&format!("\n      {}", m.replace('\n', "\n      ")));
-                }
-            }
-            eprintln!("{line}");
-        }
     }
 }
 

@@ -2,12 +2,12 @@
 //!
 //! A failure on one file never stops the others; it is reported and sets the exit code.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::diff::unified_diff;
 use super::format::{format_source, FmtError, SourceKind};
 use crate::exit;
+use crate::suite::Location;
 
 /// What happened to one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +90,8 @@ impl FmtOutcome {
                 }
                 FileStatus::Refused(e) => {
                     failed += 1;
-                    out.push_str(&format!("error: {p}: {e}\n"));
+                    let at = Location::new(&f.path, e.line(), None);
+                    out.push_str(&format!("error: {at}: {e}\n"));
                 }
                 FileStatus::Io(e) => {
                     failed += 1;
@@ -98,7 +99,8 @@ impl FmtOutcome {
                 }
                 FileStatus::Skipped(e) => {
                     skipped += 1;
-                    out.push_str(&format!("note: {p}: {e}\n"));
+                    let at = Location::new(&f.path, e.line(), None);
+                    out.push_str(&format!("note: {at}: {e}\n"));
                 }
             }
         }
@@ -176,21 +178,8 @@ fn fmt_file(path: &Path, check: bool) -> FileStatus {
     }
 }
 
-/// Writes through a temporary file in the same directory and renames it over the target, so
-/// a crash leaves either the old or the new file, never half of one. Permissions are kept.
+/// Writes through the one atomic writer: a crash leaves either the old or the new file, and
+/// the file's permissions are kept.
 fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".clnrm-fmt-")
-        .tempfile_in(dir)?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        tmp.as_file().set_permissions(meta.permissions())?;
-    }
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    crate::atomic::write_atomic(path, text.as_bytes()).map_err(|e| e.source)
 }

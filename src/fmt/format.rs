@@ -33,9 +33,9 @@ impl SourceKind {
 /// Why a file could not be formatted. The file is never written in these cases.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FmtError {
-    #[error("line {line}: not valid TOML: {message}")]
+    #[error("not valid TOML: {message}")]
     Parse { line: u32, message: String },
-    #[error("template left unchanged: line {line}: {reason}")]
+    #[error("template left unchanged: {reason}")]
     TemplateRefused { line: u32, reason: String },
     #[error("cannot rewrite the upstream dialect: {0}")]
     Dialect(String),
@@ -47,6 +47,16 @@ pub enum FmtError {
 /// Formats one file's text. The result parses to the same TOML value as the input (checked,
 /// not assumed) unless the upstream dialect was rewritten, in which case it is the rewrite's
 /// value; templates keep every Tera region byte for byte.
+impl FmtError {
+    /// The line the problem is on, when it has one.
+    pub fn line(&self) -> Option<u32> {
+        match self {
+            FmtError::Parse { line, .. } | FmtError::TemplateRefused { line, .. } => Some(*line),
+            FmtError::Dialect(_) | FmtError::Internal(_) => None,
+        }
+    }
+}
+
 pub fn format_source(src: &str, kind: SourceKind) -> Result<String, FmtError> {
     match kind {
         SourceKind::Toml => format_toml(src),

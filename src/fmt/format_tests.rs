@@ -32,7 +32,10 @@ fn fixtures_match_expected_and_are_idempotent() {
                 );
                 out
             }
-            Err(e) => format!("ERR {e}\n"),
+            Err(e) => match e.line() {
+                Some(l) => format!("ERR line {l}: {e}\n"),
+                None => format!("ERR {e}\n"),
+            },
         };
         assert_eq!(got, expected, "{}", path.display());
         checked += 1;

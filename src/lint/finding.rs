@@ -5,22 +5,10 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::exit;
+use crate::suite::Location;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Warning,
-    Error,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        }
-    }
-}
+/// The loader's severity: one scale for every finding of the tool.
+pub use crate::suite::Severity;
 
 /// One problem found in one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,6 +20,12 @@ pub struct Finding {
     pub line: u32,
     pub message: String,
     pub hint: Option<String>,
+}
+
+impl Finding {
+    pub fn location(&self) -> Location {
+        Location::new(&self.path, (self.line > 0).then_some(self.line), None)
+    }
 }
 
 /// A rule's catalogue entry.
@@ -50,6 +44,7 @@ pub(crate) const UNUSED_SERVICE: &str = "unused-service";
 pub(crate) const UNUSED_VAR: &str = "unused-var";
 pub(crate) const SECRET_IN_ENV: &str = "secret-in-env";
 pub(crate) const LONG_SHELL: &str = "long-shell";
+pub(crate) const TEMPLATE_BY_CONTENT: &str = "template-by-content";
 
 const RULES: &[RuleInfo] = &[
     RuleInfo {
@@ -91,6 +86,11 @@ const RULES: &[RuleInfo] = &[
         id: LONG_SHELL,
         severity: Severity::Warning,
         rationale: "a very long `sh` string is hard to review and to debug: move it into a script file",
+    },
+    RuleInfo {
+        id: TEMPLATE_BY_CONTENT,
+        severity: Severity::Warning,
+        rationale: "a `.clnrm.toml` holding Tera syntax is rendered as a template: name it `.clnrm.toml.tera` so readers and tools know",
     },
 ];
 

@@ -32,9 +32,8 @@ pub fn render_findings(findings: &[Finding], format: LintFormat) -> String {
             let mut out = String::new();
             for f in findings {
                 out.push_str(&format!(
-                    "{}:{}: {}[{}]: {}\n",
-                    f.path.display(),
-                    f.line,
+                    "{}: {}[{}]: {}\n",
+                    f.location(),
                     f.severity.as_str(),
                     f.rule,
                     f.message

@@ -80,6 +80,25 @@ pub fn lint(spec: &TestSpec, raw_rendered: &str, raw_source: Option<&str>) -> Ve
             hint,
         })
     };
+    let tera_name = spec.path.extension().is_some_and(|e| e == "tera");
+    if let (false, Some(src)) = (tera_name, raw_source) {
+        if let Some(line) = src
+            .lines()
+            .position(|l| l.contains("{{") || l.contains("{%"))
+        {
+            push(
+                TEMPLATE_BY_CONTENT,
+                line as u32 + 1,
+                "this file holds Tera syntax and is rendered as a template".into(),
+                Some(format!(
+                    "rename it to `{}.tera`",
+                    spec.path
+                        .file_name()
+                        .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+                )),
+            );
+        }
+    }
     for svc in spec.services.values() {
         if let Some(image) = &svc.image {
             if !image_is_pinned(image) {

@@ -11,6 +11,7 @@ use crate::suite::{
 
 fn service(id: &str, image: &str, line: u32) -> ServiceSpec {
     ServiceSpec {
+        depends_on: Vec::new(),
         id: id.into(),
         image: Some(image.into()),
         cmd: None,
@@ -19,6 +20,7 @@ fn service(id: &str, image: &str, line: u32) -> ServiceSpec {
         limits: Limits::default(),
         ready: None,
         reuse: false,
+        reuse_suite: false,
         mounts: vec![],
         network_access: false,
         line,
@@ -27,6 +29,8 @@ fn service(id: &str, image: &str, line: u32) -> ServiceSpec {
 
 fn step(name: &str, run: Command, line: u32) -> StepSpec {
     StepSpec {
+        description: None,
+        retries: 0,
         name: name.into(),
         service: "app".into(),
         run,
@@ -50,7 +54,9 @@ fn clean() -> TestSpec {
     let mut s = step("hello", argv(&["echo", "hi"]), 12);
     s.expect.stdout.contains = vec!["hi".into()];
     TestSpec {
-        path: "t.clnrm.toml".into(),
+        skip: None,
+        report: Default::default(),
+        path: "t.clnrm.toml.tera".into(),
         name: "t".into(),
         description: None,
         tags: vec![],
@@ -58,6 +64,7 @@ fn clean() -> TestSpec {
         retries: None,
         services,
         scenarios: vec![ScenarioSpec {
+            skip: None,
             name: "main".into(),
             description: None,
             service: Some("app".into()),
@@ -269,4 +276,19 @@ fn long_shell_quiet_for_short_scripts_and_argv() {
     assert_eq!(ids(&lint(&spec, "", None)), vec![]);
     spec.scenarios[0].steps[0].run = argv(&["true", &"x".repeat(1000)]);
     assert_eq!(ids(&lint(&spec, "", None)), vec![]);
+}
+
+#[test]
+fn template_by_content_suggests_the_tera_name() {
+    let mut spec = clean();
+    spec.path = "t/x.clnrm.toml".into();
+    let src = "[meta]\nname = \"x\"\n# {{ not a comment to Tera }}\n";
+    let f = lint(&spec, "", Some(src));
+    assert_eq!(ids(&f), vec![("template-by-content", 3)]);
+    assert_eq!(
+        f[0].hint.as_deref(),
+        Some("rename it to `x.clnrm.toml.tera`")
+    );
+    spec.path = "t/x.clnrm.toml.tera".into();
+    assert_eq!(ids(&lint(&spec, "", Some(src))), vec![]);
 }

@@ -5,12 +5,12 @@
 //! `deny_unknown_fields`, so a typo in a hand edit is an error with file:line:col.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::Path;
 
 use serde::Deserialize;
 
 use crate::results::{Fingerprint, RunResults};
+use crate::suite::Location;
 
 use super::error::PerfError;
 use super::fingerprint::{fingerprint_hash, fingerprint_label};
@@ -143,20 +143,12 @@ impl Baseline {
 
     /// Parse baseline text; `path` is only used in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<Baseline, PerfError> {
-        let raw: RawBaseline = toml::from_str(text).map_err(|e| {
-            let (line, column) = match e.span() {
-                Some(span) => {
-                    let (l, c) = line_col(text, span.start);
-                    (Some(l), Some(c))
-                }
-                None => (None, None),
-            };
-            PerfError::Parse {
-                path: path.to_path_buf(),
-                line,
-                column,
-                message: e.message().to_string(),
-            }
+        let raw: RawBaseline = toml::from_str(text).map_err(|e| PerfError::Parse {
+            location: match e.span() {
+                Some(span) => Location::at_offset(path, text, span.start),
+                None => Location::new(path, None, None),
+            },
+            message: e.message().to_string(),
         })?;
         if raw.version != FORMAT_VERSION {
             return Err(PerfError::Version {
@@ -192,36 +184,11 @@ impl Baseline {
     /// Write the file so that a crash leaves either the old or the new content: temp file in
     /// the same directory, fsync, rename over the target, fsync the directory.
     pub fn save_atomic(&self, path: &Path) -> Result<(), PerfError> {
-        let io = |action: &'static str| {
-            move |source| PerfError::Io {
-                action,
-                path: path.to_path_buf(),
-                source,
-            }
-        };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => std::path::PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&dir).map_err(io("create the directory of"))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".perf-baseline.")
-            .suffix(".tmp")
-            .tempfile_in(&dir)
-            .map_err(io("create a temporary file next to"))?;
-        tmp.write_all(self.to_toml().as_bytes())
-            .map_err(io("write"))?;
-        tmp.as_file().sync_all().map_err(io("sync"))?;
-        tmp.persist(path).map_err(|e| PerfError::Io {
-            action: "replace",
-            path: path.to_path_buf(),
-            source: e.error,
-        })?;
-        // The rename is only durable once the directory entry is on disk.
-        std::fs::File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io("sync the directory of"))?;
-        Ok(())
+        crate::atomic::write_atomic(path, self.to_toml().as_bytes()).map_err(|e| PerfError::Io {
+            action: e.action,
+            path: e.path,
+            source: e.source,
+        })
     }
 
     /// Append one entry per measured key of `results` (its run medians), trimming the window.
@@ -426,13 +393,6 @@ impl Baseline {
 }
 
 /// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
-}
-
 /// A single-line TOML basic string (the toml crate would pick a multi-line form for text
 /// with newlines, which is not allowed for keys and breaks one-entry-per-line).
 fn quote(s: &str) -> String {

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::results::RunResults;
+use crate::results::{Phase, RunResults};
 use crate::suite::model::PerfSpec;
 
 use super::baseline::Baseline;
@@ -87,27 +87,28 @@ pub fn metric_value(results: &RunResults, metric: &str) -> Option<f64> {
             .flat_map(|t| &t.scenarios)
             .filter(|s| s.status != crate::results::Status::Skipped)
     };
-    let infra = |phase: &str| {
+    let infra = |phase: Phase| {
         let v: Vec<f64> = executed()
-            .filter_map(|s| s.phases.get(phase).copied())
+            .filter_map(|s| s.phases.get(&phase).copied())
             .collect();
         stats::median(&v)
     };
     let max = |it: &mut dyn Iterator<Item = f64>| it.reduce(f64::max);
     match metric {
-        "validation_ms" => results.phases.get("validate").copied(),
+        "validation_ms" => results.phases.get(&Phase::Validate).copied(),
         "discover_ms" | "plan_ms" | "render_ms" | "run_ms" | "watch_reaction_ms" => {
-            results.phases.get(metric.trim_end_matches("_ms")).copied()
+            let phase = Phase::parse(metric.trim_end_matches("_ms"))?;
+            results.phases.get(&phase).copied()
         }
         "total_ms" => Some(results.duration_ms),
         "total_s" => Some(results.duration_ms / 1000.0),
         "scenario_execution_ms" => max(&mut executed().map(|s| s.duration_ms)),
         "scenario_execution_s" => max(&mut executed().map(|s| s.duration_ms)).map(|v| v / 1000.0),
         "step_time_ms" => max(&mut executed().map(|s| s.step_ms)),
-        "container_create_ms" => infra("create"),
-        "container_start_ms" => infra("start"),
-        "container_ready_ms" => infra("ready"),
-        "container_cleanup_ms" => infra("cleanup"),
+        "container_create_ms" => infra(Phase::Create),
+        "container_start_ms" => infra(Phase::Start),
+        "container_ready_ms" => infra(Phase::Ready),
+        "container_cleanup_ms" => infra(Phase::Cleanup),
         _ => None,
     }
 }
@@ -297,7 +298,7 @@ mod tests {
         );
         r.tests[0].scenarios[0].steps = vec![step("boot", 80.0), step("query", 20.0)];
         r.tests[0].scenarios[1].duration_ms = 2500.0;
-        r.phases.insert("validate".into(), 40.0);
+        r.phases.insert(Phase::Validate, 40.0);
         let mut perf = PerfSpec::default();
         perf.scenario_max_ms.insert("*".into(), 1000.0);
         perf.scenario_max_ms.insert("slow".into(), 800.0);

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::suite::Location;
+
 #[derive(Debug, thiserror::Error)]
 pub enum PerfError {
     #[error("cannot {action} `{path}`: {source}")]
@@ -11,14 +13,9 @@ pub enum PerfError {
         #[source]
         source: std::io::Error,
     },
-    /// Bad TOML or wrong shape; `line`/`column` are 1-based when the parser located it.
-    #[error("{}: {message}", location(path, *line, *column))]
-    Parse {
-        path: PathBuf,
-        line: Option<usize>,
-        column: Option<usize>,
-        message: String,
-    },
+    /// Bad TOML or wrong shape, located when the parser could.
+    #[error("{location}: {message}")]
+    Parse { location: Location, message: String },
     #[error("`{path}`: unsupported baseline format version {found} (this clnrm reads version {supported})\nhint: upgrade clnrm or re-record the baseline")]
     Version {
         path: PathBuf,
@@ -37,14 +34,6 @@ pub enum PerfError {
     },
     #[error("no anchor `{0}` in the baseline\nhint: set one with an anchor label (e.g. the last release) or pass a timestamp")]
     UnknownAnchor(String),
-}
-
-fn location(path: &std::path::Path, line: Option<usize>, column: Option<usize>) -> String {
-    match (line, column) {
-        (Some(l), Some(c)) => format!("{}:{l}:{c}", path.display()),
-        (Some(l), None) => format!("{}:{l}", path.display()),
-        _ => path.display().to_string(),
-    }
 }
 
 fn did_you_mean(s: &Option<String>) -> String {

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::results::{PerfRow, PerfSummary, RunResults};
+use crate::results::{PerfRow, PerfSummary, RunResults, SpeedVerdict, Verdict};
 
 use super::baseline::{Baseline, KeyStats};
 use super::budget::{hard_budgets, BudgetBreach, Budgets};
@@ -259,21 +259,6 @@ fn acked(key: &str, cfg: &GateConfig) -> bool {
     cfg.acks.contains(key) || cfg.acks.contains(&measure::split_key(key).1)
 }
 
-/// Order of verdicts in reports: what fails the job first.
-fn rank(verdict: &str) -> u8 {
-    match verdict {
-        "regressed" | "budget-exceeded" => 0,
-        "warn" => 1,
-        "acknowledged" => 2,
-        "inconclusive" => 3,
-        "too-noisy" => 4,
-        "missing" => 5,
-        "new" => 6,
-        "improved" => 7,
-        _ => 8,
-    }
-}
-
 /// Steps 3 and 4: `remeasured` maps flagged keys to the step times of their re-runs.
 pub fn confirm(
     screening: Screening,
@@ -299,20 +284,20 @@ pub fn confirm(
             .map(|s| current / s.centre);
         let mut note = None;
         let mut verdict = match row.state {
-            State::New => "new",
+            State::New => Verdict::New,
             State::Missing => {
                 note = Some(if screening.untimed.contains(&row.key) {
                     "scenario failed or was skipped: not timed".into()
                 } else {
                     "not in this run: renamed or removed? then delete its `[keys]` table from the baseline".into()
                 });
-                "missing"
+                Verdict::Missing
             }
-            State::Unchanged => "unchanged",
-            State::Inconclusive => "inconclusive",
+            State::Unchanged => Verdict::Unchanged,
+            State::Inconclusive => Verdict::Inconclusive,
             State::Improved => {
                 note = Some("faster than the baseline: consider `clnrm baseline update`".into());
-                "improved"
+                Verdict::Improved
             }
             State::TooNoisy => {
                 let mde = row.bound.map(stats::mde_fraction).unwrap_or(f64::NAN);
@@ -320,7 +305,7 @@ pub fn confirm(
                     "minimum detectable effect {:.0} %: record more runs (`clnrm baseline record --runs N`)",
                     mde * 100.0
                 ));
-                "too-noisy"
+                Verdict::TooNoisy
             }
             State::Flagged => {
                 let again = remeasured.get(&row.key).and_then(|v| stats::median(v));
@@ -331,26 +316,26 @@ pub fn confirm(
                         let n = remeasured.get(&row.key).map_or(0, Vec::len);
                         if holds {
                             note = Some(format!("confirmed: median of {n} re-runs {m:.1} ms"));
-                            "regressed"
+                            Verdict::Regressed
                         } else {
                             note = Some(format!("not confirmed: median of {n} re-runs {m:.1} ms"));
-                            "warn"
+                            Verdict::Warn
                         }
                     }
                     None if cfg.unconfirmed_fails && !measure::is_phase(&row.key) => {
                         note = Some("flagged; not re-measured".into());
-                        "regressed"
+                        Verdict::Regressed
                     }
                     None => {
                         note = Some("flagged; not re-measured".into());
-                        "warn"
+                        Verdict::Warn
                     }
                 }
             }
         };
         let n = stats.map_or(0, |s| s.n);
-        if verdict == "regressed" && n < cfg.min_history {
-            verdict = "warn";
+        if verdict == Verdict::Regressed && n < cfg.min_history {
+            verdict = Verdict::Warn;
             note = Some(format!(
                 "advisory: {n} history entries (< {}); {}",
                 cfg.min_history,
@@ -359,7 +344,7 @@ pub fn confirm(
         }
         let mut budget_ms = row.budget_ms;
         if let Some(bs) = breaches.remove(row.key.as_str()) {
-            verdict = "budget-exceeded";
+            verdict = Verdict::BudgetExceeded;
             budget_ms = Some(bs[0].limit);
             note = Some(
                 bs.iter()
@@ -368,8 +353,8 @@ pub fn confirm(
                     .join("; "),
             );
         }
-        if matches!(verdict, "regressed" | "budget-exceeded") && acked(&row.key, cfg) {
-            verdict = "acknowledged";
+        if verdict.fails() && acked(&row.key, cfg) {
+            verdict = Verdict::Acknowledged;
         }
         let (test, scenario) = measure::split_key(&row.key);
         rows.push(PerfRow {
@@ -381,7 +366,7 @@ pub fn confirm(
             ratio,
             normalised_ratio: ratio.map(|r| r / screening.speed_factor.unwrap_or(1.0)),
             mde: row.bound.map(stats::mde_fraction),
-            verdict: verdict.to_string(),
+            verdict,
             fingerprint_match: row.fingerprint_match,
             low_resolution: !measure::is_phase(&row.key)
                 && row.current.is_some()
@@ -394,9 +379,9 @@ pub fn confirm(
     for (key, bs) in breaches {
         let metric = key.trim_start_matches("metric:");
         let verdict = if acked(key, cfg) || cfg.acks.contains(metric) {
-            "acknowledged"
+            Verdict::Acknowledged
         } else {
-            "budget-exceeded"
+            Verdict::BudgetExceeded
         };
         rows.push(PerfRow {
             key: key.to_string(),
@@ -407,7 +392,7 @@ pub fn confirm(
             ratio: None,
             normalised_ratio: None,
             mde: None,
-            verdict: verdict.into(),
+            verdict,
             fingerprint_match: false,
             low_resolution: false,
             budget_ms: Some(bs[0].limit),
@@ -419,16 +404,13 @@ pub fn confirm(
             ),
         });
     }
-    rows.sort_by(|a, b| {
-        rank(&a.verdict)
-            .cmp(&rank(&b.verdict))
-            .then_with(|| a.key.cmp(&b.key))
-    });
+    // Declaration order of `Verdict` is report order.
+    rows.sort_by(|a, b| (a.verdict, &a.key).cmp(&(b.verdict, &b.key)));
 
     let speed_verdict = match screening.speed_factor {
-        Some(f) if f > 1.0 + cfg.speed_fail && screening.speed_mature => "fail",
-        Some(f) if f > 1.0 + cfg.speed_warn => "warn",
-        _ => "ok",
+        Some(f) if f > 1.0 + cfg.speed_fail && screening.speed_mature => SpeedVerdict::Fail,
+        Some(f) if f > 1.0 + cfg.speed_warn => SpeedVerdict::Warn,
+        _ => SpeedVerdict::Ok,
     };
     match screening.speed_factor {
         Some(f) => notes.push(format!(
@@ -450,17 +432,15 @@ pub fn confirm(
     }
     if remeasured_count > 0 {
         notes.push(format!(
-            "{remeasured_count} flagged scenario(s) re-measured"
+            "{remeasured_count} flagged scenario{} re-measured",
+            if remeasured_count == 1 { "" } else { "s" }
         ));
     }
-    let failed = speed_verdict == "fail"
-        || rows
-            .iter()
-            .any(|r| matches!(r.verdict.as_str(), "regressed" | "budget-exceeded"));
+    let failed = speed_verdict == SpeedVerdict::Fail || rows.iter().any(|r| r.verdict.fails());
     PerfSummary {
         baseline_path: cfg.baseline_path.clone(),
         speed_factor: screening.speed_factor,
-        speed_verdict: speed_verdict.into(),
+        speed_verdict,
         failed,
         rows,
         notes,

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::perf::measure::fixtures::run;
-use crate::results::Fingerprint;
+use crate::results::{Fingerprint, Phase};
 use proptest::prelude::*;
 
 const KEYS: usize = 10;
@@ -41,12 +41,13 @@ fn pr(speed: f64, extra: &[(usize, f64)]) -> RunResults {
     run("pr", &sc)
 }
 
-fn verdict<'a>(s: &'a PerfSummary, key: &str) -> &'a str {
-    &s.rows
+fn verdict(s: &PerfSummary, key: &str) -> &'static str {
+    s.rows
         .iter()
         .find(|r| r.key == key)
         .expect("row exists")
         .verdict
+        .as_str()
 }
 
 fn remeasure(keys: &[String], value: f64) -> BTreeMap<String, Vec<f64>> {
@@ -64,10 +65,10 @@ fn slow_runner_alone_is_not_a_regression() {
     let f = sc.speed_factor().expect("estimated");
     assert!((f - 1.25).abs() < 0.01, "{f}");
     let s = confirm(sc, &BTreeMap::new(), &cfg);
-    assert_eq!(s.speed_verdict, "warn");
+    assert_eq!(s.speed_verdict.as_str(), "warn");
     assert!(!s.failed);
     assert!(
-        s.rows.iter().all(|r| r.verdict == "unchanged"),
+        s.rows.iter().all(|r| r.verdict.as_str() == "unchanged"),
         "{:?}",
         s.rows
     );
@@ -89,14 +90,14 @@ fn confirmed_slowdown_regresses_and_sorts_first() {
     let s = confirm(sc, &again, &cfg);
     assert!(s.failed);
     assert_eq!(s.rows[0].key, "t.toml#s4");
-    assert_eq!(s.rows[0].verdict, "regressed");
+    assert_eq!(s.rows[0].verdict.as_str(), "regressed");
     assert_eq!(s.rows[0].test, "t.toml");
     assert_eq!(s.rows[0].scenario, "s4");
-    assert_eq!(s.speed_verdict, "ok");
+    assert_eq!(s.speed_verdict.as_str(), "ok");
     assert!(
         s.notes
             .iter()
-            .any(|n| n == "1 flagged scenario(s) re-measured"),
+            .any(|n| n == "1 flagged scenario re-measured"),
         "{:?}",
         s.notes
     );
@@ -185,7 +186,7 @@ fn improved_inconclusive_new_missing_and_speed_fail() {
     assert_eq!(order, vec!["inconclusive", "missing", "new", "improved"]);
 
     let s = confirm(screen(&pr(1.4, &[]), &b, &cfg), &BTreeMap::new(), &cfg);
-    assert_eq!(s.speed_verdict, "fail");
+    assert_eq!(s.speed_verdict.as_str(), "fail");
     assert!(s.failed);
 }
 
@@ -203,7 +204,7 @@ fn failed_scenario_is_missing_with_a_reason() {
     let s = confirm(screen(&r, &b, &cfg), &BTreeMap::new(), &cfg);
     assert_eq!(verdict(&s, "t.toml#budget only"), "missing");
     let row = s.rows.iter().find(|r| r.key == "t.toml#s6").expect("row");
-    assert_eq!(row.verdict, "missing");
+    assert_eq!(row.verdict.as_str(), "missing");
     assert_eq!(
         row.note.as_deref(),
         Some("scenario failed or was skipped: not timed")
@@ -224,7 +225,7 @@ fn too_noisy_keys_say_so() {
     let cfg = GateConfig::default();
     let s = confirm(screen(&pr(1.0, &[]), &b, &cfg), &BTreeMap::new(), &cfg);
     let row = s.rows.iter().find(|r| r.key == "t.toml#s7").expect("row");
-    assert_eq!(row.verdict, "too-noisy");
+    assert_eq!(row.verdict.as_str(), "too-noisy");
     assert!(row.mde.expect("bound") > 0.2);
     assert!(row
         .note
@@ -245,7 +246,7 @@ fn hard_budget_fails_at_once_and_tolerance_overrides_apply() {
     let sc = screen(&pr(1.0, &[(3, 1.4)]), &b, &cfg);
     assert!(sc.flagged().is_empty());
     let s = confirm(sc, &BTreeMap::new(), &cfg);
-    assert_eq!(s.rows[0].verdict, "budget-exceeded");
+    assert_eq!(s.rows[0].verdict.as_str(), "budget-exceeded");
     assert_eq!(s.rows[0].budget_ms, Some(50.0));
     assert!(s.failed);
     cfg.per_key_tolerance.insert("t.toml#s3".into(), 0.1);
@@ -261,7 +262,7 @@ fn metric_thresholds_become_rows() {
     b.thresholds.insert("validation_ms".into(), 20.0);
     b.baselines.insert("validation_ms".into(), 15.0);
     let mut r = pr(1.0, &[]);
-    r.phases.insert("validate".into(), 31.0);
+    r.phases.insert(Phase::Validate, 31.0);
     let cfg = GateConfig::default();
     let s = confirm(screen(&r, &b, &cfg), &BTreeMap::new(), &cfg);
     let row = &s.rows[0];
@@ -314,8 +315,8 @@ proptest! {
         let at_one = screen(&pr(1.0, &[(k, slow)]), &b, &cfg);
         let scaled = screen(&pr(speed, &[(k, slow)]), &b, &cfg);
         prop_assert_eq!(at_one.flagged(), scaled.flagged());
-        let v1: Vec<String> = confirm(at_one, &BTreeMap::new(), &cfg).rows.into_iter().map(|r| r.verdict).collect();
-        let v2: Vec<String> = confirm(scaled, &BTreeMap::new(), &cfg).rows.into_iter().map(|r| r.verdict).collect();
+        let v1: Vec<String> = confirm(at_one, &BTreeMap::new(), &cfg).rows.into_iter().map(|r| r.verdict.to_string()).collect();
+        let v2: Vec<String> = confirm(scaled, &BTreeMap::new(), &cfg).rows.into_iter().map(|r| r.verdict.to_string()).collect();
         prop_assert_eq!(v1, v2);
     }
 }

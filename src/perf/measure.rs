@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::results::RunResults;
+use crate::results::{Phase, RunResults};
 
 use super::stats;
 
@@ -47,7 +47,7 @@ pub fn split_key(key: &str) -> (String, String) {
 /// out: their time says nothing about the speed of the code under test.
 pub fn measurements(results: &RunResults) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
-    let mut infra: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut infra: BTreeMap<Phase, Vec<f64>> = BTreeMap::new();
     for test in &results.tests {
         for sc in &test.scenarios {
             if sc.status.is_failure() || sc.status == crate::results::Status::Skipped {
@@ -58,7 +58,7 @@ pub fn measurements(results: &RunResults) -> BTreeMap<String, f64> {
             }
             for (name, ms) in &sc.phases {
                 if ms.is_finite() && *ms >= 0.0 {
-                    infra.entry(name).or_default().push(*ms);
+                    infra.entry(*name).or_default().push(*ms);
                 }
             }
         }
@@ -143,15 +143,15 @@ mod tests {
     fn keys_values_and_phase_medians() {
         let mut r = run("t0", &[]);
         let mut a = scenario("a", 100.0, Status::Passed);
-        a.phases.insert("start".into(), 150.0);
-        a.phases.insert("cleanup".into(), 70.0);
+        a.phases.insert(Phase::Start, 150.0);
+        a.phases.insert(Phase::Cleanup, 70.0);
         let mut b = scenario("b", 200.0, Status::Flaky);
-        b.phases.insert("start".into(), 170.0);
+        b.phases.insert(Phase::Start, 170.0);
         let mut c = scenario("c", 5.0, Status::Failed);
-        c.phases.insert("start".into(), 9999.0);
+        c.phases.insert(Phase::Start, 9999.0);
         r.tests = vec![test("t/x.clnrm.toml", vec![a, b, c])];
-        r.phases.insert("validate".into(), 12.5);
-        r.phases.insert("cleanup".into(), 80.0);
+        r.phases.insert(Phase::Validate, 12.5);
+        r.phases.insert(Phase::Cleanup, 80.0);
         let m = measurements(&r);
         let got: Vec<(&str, f64)> = m.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         assert_eq!(

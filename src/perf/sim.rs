@@ -32,7 +32,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::results::{Fingerprint, RunResults, ScenarioResult, Status, TestResult};
+use crate::results::{
+    BackendKind, Backends, Fingerprint, RunResults, ScenarioResult, SpeedVerdict, Status,
+    TestResult, Verdict,
+};
 
 use super::baseline::Baseline;
 use super::gate::{confirm, screen, GateConfig};
@@ -162,7 +165,7 @@ pub fn build_results(
         run_id: at.into(),
         started_at: at.into(),
         duration_ms: 0.0,
-        backend: "fake".into(),
+        backend: Backends::one(BackendKind::Fake),
         fingerprint: fp.clone(),
         suite_id: "sim".into(),
         shard: None,
@@ -271,18 +274,18 @@ pub fn simulate(cfg: &SimConfig, gate: &GateConfig) -> CellResult {
             out.screened += 1;
         }
         let summary = confirm(screening, &again, gate);
-        let other_failed = summary.speed_verdict == "fail"
-            || summary.rows.iter().any(|row| {
-                row.key != injected_key
-                    && matches!(row.verdict.as_str(), "regressed" | "budget-exceeded")
-            });
+        let other_failed = summary.speed_verdict == SpeedVerdict::Fail
+            || summary
+                .rows
+                .iter()
+                .any(|row| row.key != injected_key && row.verdict.fails());
         out.false_alarms += usize::from(other_failed);
-        out.speed_fails += usize::from(summary.speed_verdict == "fail");
+        out.speed_fails += usize::from(summary.speed_verdict == SpeedVerdict::Fail);
         out.detected += usize::from(
             summary
                 .rows
                 .iter()
-                .any(|row| row.key == injected_key && row.verdict == "regressed"),
+                .any(|row| row.key == injected_key && row.verdict == Verdict::Regressed),
         );
         let naive = |k: usize| now[k] / previous[k] > 1.10;
         out.naive_false_alarms +=

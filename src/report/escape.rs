@@ -202,9 +202,12 @@ fn longest_backtick_run(s: &str) -> usize {
 
 /// Data (message) part of a GitHub workflow command.
 pub fn gh_data(s: &str) -> String {
+    // `##[` anywhere in a line is the runner's older command syntax: break it with a
+    // zero-width space (invisible in the annotation).
     s.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
+        .replace("##[", "##\u{200b}[")
 }
 
 /// Property value (`file=`, `title=`) of a GitHub workflow command.

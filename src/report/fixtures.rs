@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 
 use crate::results::{
-    Failure, Fingerprint, LoadError, PerfRow, PerfSummary, RunResults, ScenarioResult, Status,
-    StepResult, TestResult, SCHEMA_VERSION,
+    BackendKind, Backends, Failure, Fingerprint, LoadError, PerfRow, PerfSummary, Phase,
+    RunResults, ScenarioResult, SpeedVerdict, Status, StepResult, TestResult, Verdict,
+    SCHEMA_VERSION,
 };
 
 pub fn step(name: &str, line: u32, status: Status, ms: f64, stdout: &str) -> StepResult {
@@ -38,7 +39,7 @@ pub fn scenario(
         duration_ms: ms,
         step_ms: steps.iter().map(|s| s.duration_ms).fold(0.0, |a, b| a + b),
         attempts: 1,
-        phases: BTreeMap::from([("create".to_string(), 12.0), ("start".to_string(), 160.0)]),
+        phases: BTreeMap::from([(Phase::Create, 12.0), (Phase::Start, 160.0)]),
         steps,
         message: None,
         transport: None,
@@ -69,7 +70,7 @@ pub fn results(tests: Vec<TestResult>) -> RunResults {
         run_id: "run-0001".to_string(),
         started_at: "2026-01-02T03:04:05Z".to_string(),
         duration_ms: 4321.0,
-        backend: "docker".to_string(),
+        backend: Backends::one(BackendKind::Docker),
         fingerprint: Fingerprint {
             cpu_model: "Test CPU".to_string(),
             cores: 2,
@@ -79,11 +80,11 @@ pub fn results(tests: Vec<TestResult>) -> RunResults {
         suite_id: "suite-abc".to_string(),
         shard: None,
         phases: BTreeMap::from([
-            ("discover".to_string(), 2.0),
-            ("validate".to_string(), 5.0),
-            ("plan".to_string(), 0.5),
-            ("run".to_string(), 4200.0),
-            ("cleanup".to_string(), 100.0),
+            (Phase::Discover, 2.0),
+            (Phase::Validate, 5.0),
+            (Phase::Plan, 0.5),
+            (Phase::Run, 4200.0),
+            (Phase::Cleanup, 100.0),
         ]),
         load_errors: Vec::new(),
         tests,
@@ -156,6 +157,7 @@ pub fn mixed() -> RunResults {
         line: Some(3),
         column: Some(1),
         message: "unknown key `servce`\nhint: did you mean `service`?".to_string(),
+        hint: None,
     }];
     r
 }
@@ -175,7 +177,7 @@ fn row(key: &str, base: Option<f64>, now: f64, verdict: &str) -> PerfRow {
         ratio,
         normalised_ratio: ratio.map(|r| r / 1.05),
         mde: base.map(|_| 0.08),
-        verdict: verdict.to_string(),
+        verdict: Verdict::parse(verdict).expect("a verdict name"),
         fingerprint_match: true,
         low_resolution: false,
         budget_ms: None,
@@ -200,9 +202,9 @@ pub fn with_perf() -> RunResults {
     r.perf = Some(PerfSummary {
         baseline_path: ".clnrm/perf-baseline.toml".to_string(),
         speed_factor: Some(1.05),
-        speed_verdict: "ok".to_string(),
+        speed_verdict: SpeedVerdict::Ok,
         failed: true,
-        // Sorted as the contract says: regressions first, then by key.
+        // Sorted as the contract says: in `Verdict` order, then by key.
         rows: vec![
             row(
                 "tests/api.clnrm.toml#create user",
@@ -211,9 +213,9 @@ pub fn with_perf() -> RunResults {
                 "regressed",
             ),
             budget,
-            tiny,
-            fast,
             row("tests/db.clnrm.toml#restore", None, 5000.0, "new"),
+            fast,
+            tiny,
         ],
         notes: vec!["1 scenario re-measured".to_string()],
     });

@@ -1,7 +1,7 @@
 //! GitHub Actions workflow commands (`::error file=..,line=..::msg`) for failed steps,
 //! validation errors, flaky scenarios and perf regressions.
 
-use crate::results::{RunResults, ScenarioResult, Status, TestResult};
+use crate::results::{RunResults, ScenarioResult, Status, TestResult, Verdict};
 
 use super::escape::{clean_text, clip, gh_data, gh_property};
 use super::units::perf_row_summary;
@@ -64,9 +64,9 @@ pub fn github_annotations(results: &RunResults) -> String {
     }
     if let Some(perf) = &results.perf {
         for row in &perf.rows {
-            let level = match row.verdict.as_str() {
-                "regressed" | "budget-exceeded" => "error",
-                "warn" => "warning",
+            let level = match row.verdict {
+                Verdict::Regressed | Verdict::BudgetExceeded => "error",
+                Verdict::Warn => "warning",
                 _ => continue,
             };
             let file = row.key.split_once('#').map(|(path, _)| path);

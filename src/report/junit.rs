@@ -118,7 +118,7 @@ pub fn junit(results: &RunResults) -> Result<Vec<u8>, ReportError> {
             ("clnrm.perf.failed".to_string(), perf.failed.to_string()),
             (
                 "clnrm.perf.speed_verdict".to_string(),
-                perf.speed_verdict.clone(),
+                perf.speed_verdict.to_string(),
             ),
         ];
         if let Some(f) = perf.speed_factor {

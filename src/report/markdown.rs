@@ -1,10 +1,12 @@
 //! Markdown job summary: verdict line, failed-first table, perf section, collapsible
 //! details of failing steps; every piece of test text escaped, the whole capped in size.
 
-use crate::results::{PerfRow, PerfSummary, RunResults, ScenarioResult, Status, TestResult};
+use crate::results::{
+    PerfRow, PerfSummary, RunResults, ScenarioResult, Status, TestResult, Verdict,
+};
 
 use super::escape::{clip, md_code, md_fenced, md_html, md_inline};
-use super::units::{bytes_human, counts, duration, duration_precise, perf_rank, verdict};
+use super::units::{bytes_human, counts, duration, duration_precise, verdict};
 
 /// GitHub's limit for one step's job summary (`$GITHUB_STEP_SUMMARY`).
 pub const GITHUB_SUMMARY_LIMIT: usize = 1024 * 1024;
@@ -192,7 +194,7 @@ fn perf_section(perf: &PerfSummary, push: &mut impl FnMut(u8, String)) {
     if let Some(f) = perf.speed_factor {
         head.push_str(&format!(
             " Runner speed factor ×{f:.3} ({}), removed from the normalised ratios.",
-            md_inline(&perf.speed_verdict)
+            md_inline(perf.speed_verdict.as_str())
         ));
     }
     head.push_str(
@@ -201,19 +203,19 @@ fn perf_section(perf: &PerfSummary, push: &mut impl FnMut(u8, String)) {
     head.push_str("|---|---:|---:|---:|---:|---|---|\n");
     push(1, head);
     let mut rows: Vec<&PerfRow> = perf.rows.iter().collect();
-    rows.sort_by_key(|r| perf_rank(&r.verdict));
+    rows.sort_by_key(|r| r.verdict);
     for r in rows {
         let ratio = match (r.ratio, r.normalised_ratio) {
             (Some(a), Some(n)) => format!("{a:.3} ({n:.3})"),
             (Some(a), None) => format!("{a:.3}"),
             _ => "-".to_string(),
         };
-        let arrow = match r.verdict.as_str() {
-            "regressed" | "budget-exceeded" | "warn" => "▲ ",
-            "improved" => "▼ ",
+        let arrow = match r.verdict {
+            Verdict::Regressed | Verdict::BudgetExceeded | Verdict::Warn => "▲ ",
+            Verdict::Improved => "▼ ",
             _ => "",
         };
-        let mut verdict = format!("{arrow}{}", md_inline(&r.verdict));
+        let mut verdict = format!("{arrow}{}", md_inline(r.verdict.as_str()));
         if let Some(b) = r.budget_ms {
             verdict.push_str(&format!(" (budget {})", duration_precise(b)));
         }

@@ -17,13 +17,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::results::{PerfRow, PerfSummary, RunResults, TestResult};
+use crate::results::{Backends, PerfRow, PerfSummary, Phase, RunResults, TestResult};
 
 use super::error::ReportError;
-use super::units::perf_rank;
-
-/// Tool phases that every shard runs over the whole suite.
-const WHOLE_SUITE_PHASES: [&str; 3] = ["discover", "validate", "plan"];
 
 /// Merge shard results; errors name them `results #1`, `results #2`, ... in input order.
 pub fn merge(shards: Vec<RunResults>) -> Result<RunResults, ReportError> {
@@ -122,7 +118,7 @@ pub fn merge_named(shards: Vec<(String, RunResults)>) -> Result<RunResults, Repo
     merged.tests = tests.into_iter().map(|(_, t)| t).collect();
     merged.shard = None;
     merged.run_id = joined(shards.iter().map(|(_, r)| r.run_id.as_str()));
-    merged.backend = joined(shards.iter().map(|(_, r)| r.backend.as_str()));
+    merged.backend = Backends::join(shards.iter().map(|(_, r)| &r.backend));
     merged.duration_ms = shards
         .iter()
         .map(|(_, r)| r.duration_ms)
@@ -180,12 +176,12 @@ fn earliest<'a>(values: impl Iterator<Item = &'a str>) -> String {
         .to_string()
 }
 
-fn merge_phases<'a>(all: impl Iterator<Item = &'a BTreeMap<String, f64>>) -> BTreeMap<String, f64> {
-    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+fn merge_phases<'a>(all: impl Iterator<Item = &'a BTreeMap<Phase, f64>>) -> BTreeMap<Phase, f64> {
+    let mut out: BTreeMap<Phase, f64> = BTreeMap::new();
     for phases in all {
-        for (name, ms) in phases {
-            let slot = out.entry(name.clone()).or_insert(0.0);
-            if WHOLE_SUITE_PHASES.contains(&name.as_str()) {
+        for (phase, ms) in phases {
+            let slot = out.entry(*phase).or_insert(0.0);
+            if phase.is_whole_suite() {
                 *slot = slot.max(*ms);
             } else {
                 *slot += ms;
@@ -216,13 +212,13 @@ fn merge_perf(shards: &[(String, RunResults)]) -> Result<Option<PerfSummary>, Re
             });
         }
         merged.failed |= p.failed;
-        if severity(&p.speed_verdict) > severity(&merged.speed_verdict) {
-            merged.speed_verdict = p.speed_verdict.clone();
+        if p.speed_verdict > merged.speed_verdict {
+            merged.speed_verdict = p.speed_verdict;
         }
         for row in &p.rows {
             let keep_new = rows
                 .get(&row.key)
-                .is_none_or(|old| perf_rank(&row.verdict) < perf_rank(&old.verdict));
+                .is_none_or(|old| row.verdict < old.verdict);
             if keep_new {
                 rows.insert(row.key.clone(), row.clone());
             }
@@ -251,17 +247,9 @@ fn merge_perf(shards: &[(String, RunResults)]) -> Result<Option<PerfSummary>, Re
         ));
     }
     let mut rows: Vec<PerfRow> = rows.into_values().collect();
-    rows.sort_by(|a, b| (perf_rank(&a.verdict), &a.key).cmp(&(perf_rank(&b.verdict), &b.key)));
+    rows.sort_by(|a, b| (a.verdict, &a.key).cmp(&(b.verdict, &b.key)));
     merged.rows = rows;
     Ok(Some(merged))
-}
-
-fn severity(speed_verdict: &str) -> u8 {
-    match speed_verdict {
-        "fail" => 2,
-        "warn" => 1,
-        _ => 0,
-    }
 }
 
 #[cfg(test)]

@@ -21,12 +21,17 @@ fn shards() -> (RunResults, RunResults) {
     b.duration_ms = 3000.0;
     a.tests = vec![full.tests[0].clone(), full.tests[2].clone()]; // api, infra
     b.tests = vec![full.tests[1].clone()]; // db
-    let phases = |v: [f64; 5]| -> BTreeMap<String, f64> {
-        ["discover", "validate", "plan", "run", "cleanup"]
-            .iter()
-            .zip(v)
-            .map(|(k, v)| (k.to_string(), v))
-            .collect()
+    let phases = |v: [f64; 5]| -> BTreeMap<Phase, f64> {
+        [
+            Phase::Discover,
+            Phase::Validate,
+            Phase::Plan,
+            Phase::Run,
+            Phase::Cleanup,
+        ]
+        .into_iter()
+        .zip(v)
+        .collect()
     };
     a.phases = phases([2.0, 5.0, 0.5, 1500.0, 40.0]);
     b.phases = phases([1.5, 4.0, 0.5, 2700.0, 60.0]);

@@ -1,6 +1,7 @@
 //! Reporters: JUnit, markdown job summary, JSON results, terminal table and GitHub
-//! annotations, all pure functions over [`crate::results::RunResults`], plus the one
-//! atomic file writer and the shard merger behind `clnrm report`.
+//! annotations, all pure functions over [`crate::results::RunResults`]; the live display of
+//! run events; the [`Printer`] for human output; [`Outputs`], the one writer of report files;
+//! and the shard merger behind `clnrm report`.
 
 mod color;
 mod error;
@@ -8,8 +9,11 @@ mod escape;
 mod github;
 mod json;
 mod junit;
+mod live;
 mod markdown;
 mod merge;
+mod outputs;
+mod printer;
 mod table;
 mod units;
 mod write;
@@ -22,8 +26,11 @@ pub use error::ReportError;
 pub use github::{github_annotations, github_diagnostic};
 pub use json::{json, parse_json, read_json};
 pub use junit::{junit, JUNIT_OUTPUT_LIMIT, LOAD_SUITE, PERF_SUITE, RUN_SUITE};
+pub use live::{plural, LiveDisplay};
 pub use markdown::{markdown, MarkdownOptions, GITHUB_SUMMARY_LIMIT};
 pub use merge::{merge, merge_named};
+pub use outputs::{GithubOutputs, Outputs, Rendered, Target};
+pub use printer::Printer;
 pub use table::table;
 pub use units::duration as format_duration;
 pub use write::{append, write_atomic};

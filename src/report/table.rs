@@ -88,11 +88,7 @@ pub fn table(results: &RunResults, color: bool) -> String {
     }
     let mut out = format!("{table}\n{totals}\n");
     if let Some(perf) = &results.perf {
-        let regressions = perf
-            .rows
-            .iter()
-            .filter(|r| matches!(r.verdict.as_str(), "regressed" | "budget-exceeded"))
-            .count();
+        let regressions = perf.rows.iter().filter(|r| r.verdict.fails()).count();
         out.push_str(&format!(
             "perf: {} ({regressions} regression(s) vs `{}`)\n",
             if perf.failed {
@@ -103,19 +99,14 @@ pub fn table(results: &RunResults, color: bool) -> String {
             perf.baseline_path
         ));
         // Name what needs attention; the full table is in the markdown and JSON reports.
-        for row in perf.rows.iter().filter(|r| {
-            matches!(
-                r.verdict.as_str(),
-                "regressed" | "budget-exceeded" | "warn" | "acknowledged"
-            )
-        }) {
+        for row in perf.rows.iter().filter(|r| r.verdict.is_slower()) {
             let base = row.baseline_ms.map_or_else(|| "-".to_string(), duration);
             let ratio = row
                 .normalised_ratio
                 .map_or_else(String::new, |r| format!(" (x{r:.2} normalised)"));
             out.push_str(&format!(
                 "  {} {}: {base} -> {}{ratio}\n",
-                row.verdict.to_uppercase(),
+                row.verdict.as_str().to_uppercase(),
                 row.key,
                 duration(row.current_ms)
             ));

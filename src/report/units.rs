@@ -79,16 +79,6 @@ pub fn bytes_human(n: usize) -> String {
     }
 }
 
-/// Sort rank of a perf verdict: regressions first, then warnings and unclear verdicts.
-pub fn perf_rank(verdict: &str) -> u8 {
-    match verdict {
-        "regressed" | "budget-exceeded" => 0,
-        "warn" => 1,
-        "inconclusive" | "too-noisy" => 2,
-        _ => 3,
-    }
-}
-
 /// One perf row on one line, for JUnit properties and annotations:
 /// `regressed: 71.5 ms vs baseline 50.0 ms, ratio 1.430, normalised 1.362, MDE 8.0 %`.
 pub fn perf_row_summary(row: &PerfRow) -> String {

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::backend::{Backend, ExecRequest};
-use crate::results::{truncate_output, ScenarioResult, Status, StepResult, OUTPUT_LIMIT};
+use crate::backend::{Backend, BackendError, ExecRequest};
+use crate::results::{clip_output, Phase, ScenarioResult, Status, StepResult, OUTPUT_LIMIT};
 use crate::runner::expect;
 use crate::suite::{ScenarioSpec, TestSpec, DEFAULT_STEP_TIMEOUT};
 
@@ -87,6 +87,12 @@ async fn run_attempt(
         transport: None,
         transport_note: None,
     };
+    if let Some(why) = sc.skip.as_ref().or(job.test.skip.as_ref()) {
+        result.status = Status::Skipped;
+        result.message = Some(format!("skipped: {why}"));
+        result.steps = skipped_steps(job, 0);
+        return result;
+    }
     if *cancel.borrow() {
         result.status = Status::Skipped;
         result.message = Some("run cancelled before the scenario started".into());
@@ -105,6 +111,13 @@ async fn run_attempt(
         None => {
             result.status = Status::Skipped;
             result.message = Some("run cancelled while waiting for containers".into());
+            result.steps = skipped_steps(job, 0);
+            result.duration_ms = ms(started.elapsed());
+            return result;
+        }
+        Some(Err(e @ BackendError::Unavailable(_))) => {
+            result.status = Status::Error;
+            result.message = Some(backend_lost(&e));
             result.steps = skipped_steps(job, 0);
             result.duration_ms = ms(started.elapsed());
             return result;
@@ -158,12 +171,24 @@ async fn run_attempt(
             stderr_truncated: false,
             failures: Vec::new(),
         };
-        let exec = {
-            let mut cancel = cancel.clone();
-            tokio::select! {
-                out = env.exec(&step.service, &req) => Some(out),
-                _ = cancel.wait_for(|c| *c) => None,
+        let mut tries = 0;
+        let exec = loop {
+            let exec = {
+                let mut cancel = cancel.clone();
+                tokio::select! {
+                    out = env.exec(&step.service, &req) => Some(out),
+                    _ = cancel.wait_for(|c| *c) => None,
+                }
+            };
+            // `retries` on a step: run it again while it misses its expectations (a timeout
+            // is not retried: the scenario's deadline would be spent twice).
+            let retry = tries < step.retries
+                && matches!(&exec, Some(Ok(out)) if !out.timed_out
+                    && !expect::check(&step.expect, out, timeout.as_millis() as u64).is_empty());
+            if !retry {
+                break exec;
             }
+            tries += 1;
         };
         match exec {
             None => {
@@ -179,7 +204,10 @@ async fn run_attempt(
                 healthy = false;
                 step_result.status = Status::Error;
                 result.status = Status::Error;
-                result.message = Some(format!("step `{}`: {e}", step.name));
+                result.message = Some(match e {
+                    BackendError::Unavailable(_) => backend_lost(&e),
+                    _ => format!("step `{}`: {e}", step.name),
+                });
                 result.steps.push(step_result);
                 result.steps.extend(skipped_steps(job, i + 1));
                 break;
@@ -188,8 +216,8 @@ async fn run_attempt(
                 step_result.duration_ms = ms(out.duration);
                 result.step_ms += step_result.duration_ms;
                 step_result.exit_code = out.exit_code;
-                let (so, so_cut) = truncate_output(&out.stdout, OUTPUT_LIMIT);
-                let (se, se_cut) = truncate_output(&out.stderr, OUTPUT_LIMIT);
+                let (so, so_cut) = clip_output(&out.stdout, out.stdout_cut, OUTPUT_LIMIT);
+                let (se, se_cut) = clip_output(&out.stderr, out.stderr_cut, OUTPUT_LIMIT);
                 step_result.stdout = so;
                 step_result.stderr = se;
                 step_result.stdout_truncated = so_cut;
@@ -242,7 +270,7 @@ async fn run_attempt(
     }
     match env.release(healthy).await {
         Ok(cleanup_ms) => {
-            result.phases.insert("cleanup".into(), cleanup_ms);
+            result.phases.insert(Phase::Cleanup, cleanup_ms);
         }
         Err(e) => {
             // The scenario's verdict stands; a cleanup problem is still worth surfacing.
@@ -275,6 +303,23 @@ fn skipped_steps(job: &ScenarioJob, from: usize) -> Vec<StepResult> {
             failures: Vec::new(),
         })
         .collect()
+}
+
+/// Message prefix of a scenario ended by the loss of its backend (the daemon went away): an
+/// infrastructure failure, not a test failure. The runner stops the run on it and `run`
+/// exits 5.
+pub const BACKEND_LOST: &str = "backend lost";
+
+fn backend_lost(e: &BackendError) -> String {
+    format!("{BACKEND_LOST}: {e}")
+}
+
+/// Whether a scenario ended because its backend went away.
+pub fn is_backend_lost(r: &ScenarioResult) -> bool {
+    r.status == Status::Error
+        && r.message
+            .as_deref()
+            .is_some_and(|m| m.starts_with(BACKEND_LOST))
 }
 
 pub fn ms(d: Duration) -> f64 {

@@ -1,19 +1,24 @@
 //! Scheduler: runs the scenarios of a plan on a backend, in parallel up to `jobs`, and emits
-//! [`RunEvent`]s. Pass/fail is not decided here: results go to `crate::outcome`.
+//! [`RunEvent`]s; [`run_plan`] collects them into the run's results. Pass/fail is not decided
+//! here: results go to `crate::outcome`.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 
-use crate::backend::Backend;
 use crate::results::{ScenarioResult, Status, TestResult};
 use crate::suite::TestSpec;
 
+mod cancel;
+mod collect;
 pub mod event;
 pub mod executor;
 pub mod expect;
 
+pub use crate::backend::{clean_all, open as open_backend, Backend, BackendConfig, BackendError};
+pub use cancel::Cancel;
+pub use collect::{ms_since, now_rfc3339, results_without_run, run_plan, Collector, RunHeader};
 pub use event::RunEvent;
 use executor::{ms, run_scenario, ScenarioJob};
 
@@ -40,16 +45,18 @@ impl Default for RunOptions {
     }
 }
 
-/// Run every scenario of `tests` (already filtered and ordered by the plan). Flipping `cancel`
-/// to true stops the run: nothing new starts, in-flight execs are abandoned and reported as
-/// skipped. Results come back in the order of `tests`.
-pub async fn run(
+/// Run every scenario of `tests` (already filtered and ordered by the plan) and report each
+/// outcome as an event; a `TestFinished` per test, in the order of `tests`, ends the stream.
+/// Cancelling stops the run: nothing new starts, in-flight execs are abandoned and reported
+/// as skipped.
+async fn schedule(
     tests: Vec<Arc<TestSpec>>,
     backend: Arc<dyn Backend>,
-    opts: &RunOptions,
-    events: Option<mpsc::UnboundedSender<RunEvent>>,
-    cancel: Arc<watch::Sender<bool>>,
-) -> Vec<TestResult> {
+    opts: RunOptions,
+    events: mpsc::UnboundedSender<RunEvent>,
+    cancel: Cancel,
+) {
+    let events = Some(events);
     let jobs = opts.jobs.max(1);
     let mut queue = Vec::new();
     let deadlines: Vec<Arc<OnceLock<Option<Instant>>>> =
@@ -79,7 +86,7 @@ pub async fn run(
     for (k, &(ti, si)) in queue.iter().enumerate() {
         let permit = tokio::select! {
             p = semaphore.clone().acquire_owned() => p.expect("semaphore is never closed"),
-            _ = async { cancel.subscribe().wait_for(|c| *c).await.ok(); } => {
+            _ = cancel.cancelled() => {
                 // Cancelled while waiting for a slot: the rest is reported as skipped below.
                 handles.push((ti, None));
                 for &(tj, _) in &queue[k + 1..] {
@@ -106,11 +113,11 @@ pub async fn run(
         };
         let backend = backend.clone();
         let events = events.clone();
-        let cancel_tx = cancel.clone();
+        let cancel_run = cancel.clone();
         let fail_fast = opts.fail_fast;
         let handle = tokio::spawn(async move {
             let _permit = permit;
-            let rx = cancel_tx.subscribe();
+            let rx = cancel_run.subscribe();
             let sc = job.scenario();
             send(
                 &events,
@@ -133,7 +140,10 @@ pub async fn run(
             })
             .await;
             if fail_fast && result.status.is_failure() {
-                cancel_tx.send_replace(true);
+                cancel_run.cancel("stopped by --fail-fast");
+            } else if executor::is_backend_lost(&result) {
+                // A lost daemon fails every scenario that follows: stop at once.
+                cancel_run.cancel(BACKEND_LOST_REASON);
             }
             send(
                 &events,
@@ -181,7 +191,6 @@ pub async fn run(
         })
         .collect();
 
-    let mut out = Vec::with_capacity(tests.len());
     for (test, scenarios) in tests.iter().zip(per_test) {
         let result = TestResult {
             name: test.name.clone(),
@@ -191,10 +200,8 @@ pub async fn run(
             duration_ms: scenarios.iter().map(|s| s.duration_ms).sum(),
             scenarios,
         };
-        send(&events, RunEvent::TestFinished(result.clone()));
-        out.push(result);
+        send(&events, RunEvent::TestFinished(result));
     }
-    out
 }
 
 /// A test's status from its scenarios: any failure fails it, else flaky, else passed; only
@@ -215,6 +222,41 @@ pub fn test_status(scenarios: &[ScenarioResult]) -> Status {
         return Status::Skipped;
     }
     Status::Passed
+}
+
+/// `aborted` of a run stopped because its backend went away.
+pub const BACKEND_LOST_REASON: &str =
+    "backend lost: the Docker daemon stopped answering during the run";
+
+/// Whether `results` are those of a run its backend was lost in (exit 5).
+pub fn backend_was_lost(results: &crate::results::RunResults) -> bool {
+    results.aborted.as_deref() == Some(BACKEND_LOST_REASON)
+}
+
+/// After a run: when a scenario lost its backend, the scenarios the stop left unfinished
+/// (skipped by the cancellation) are errors with the same cause, not skips. Returns whether
+/// the backend was lost.
+pub fn mark_backend_lost(tests: &mut [TestResult]) -> bool {
+    let lost = tests
+        .iter()
+        .flat_map(|t| &t.scenarios)
+        .any(executor::is_backend_lost);
+    if !lost {
+        return false;
+    }
+    for t in tests.iter_mut() {
+        for sc in &mut t.scenarios {
+            if sc.status == Status::Skipped {
+                sc.status = Status::Error;
+                sc.message = Some(format!(
+                    "{}: the run stopped before this scenario finished",
+                    executor::BACKEND_LOST
+                ));
+            }
+        }
+        t.status = test_status(&t.scenarios);
+    }
+    true
 }
 
 fn error_result(test: &TestSpec, si: usize, message: &str) -> ScenarioResult {

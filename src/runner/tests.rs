@@ -1,71 +1,29 @@
 //! Scheduler behaviour on the fake backend: scripted exit codes, outputs and durations.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use super::*;
 use crate::backend::fake::{FakeBackend, FakeReply};
+use crate::plan::Plan;
 use crate::suite::*;
 
 fn step(name: &str, sh: &str) -> StepSpec {
     StepSpec {
-        name: name.into(),
-        service: "app".into(),
-        run: Command::Shell(sh.into()),
-        env: BTreeMap::new(),
-        workdir: None,
-        timeout: None,
-        expect: Expect::default(),
-        continue_on_failure: false,
         line: 10,
+        ..StepSpec::shell(name, "app", sh)
     }
 }
 
 fn test(name: &str, scenarios: Vec<(&str, Vec<StepSpec>)>) -> Arc<TestSpec> {
-    let service = ServiceSpec {
-        id: "app".into(),
-        image: Some("img".into()),
-        cmd: None,
-        env: BTreeMap::new(),
-        workdir: None,
-        limits: Limits::default(),
-        ready: None,
-        reuse: false,
-        mounts: vec![],
-        network_access: false,
-        line: 3,
-    };
-    Arc::new(TestSpec {
-        path: PathBuf::from(format!("{name}.clnrm.toml")),
-        name: name.into(),
-        description: None,
-        tags: vec![],
-        timeout: None,
-        retries: None,
-        services: BTreeMap::from([("app".to_string(), service)]),
-        scenarios: scenarios
-            .into_iter()
-            .map(|(n, steps)| ScenarioSpec {
-                name: n.into(),
-                description: None,
-                service: None,
-                timeout: None,
-                retries: None,
-                tags: vec![],
-                steps,
-                line: 5,
-            })
-            .collect(),
-        perf: PerfSpec::default(),
-        determinism: Determinism::default(),
-        dialect: Dialect::Current,
-        content_hash: String::new(),
-    })
+    let test = TestSpec::named(name).with_service(ServiceSpec::named("app").with_image("img"));
+    Arc::new(scenarios.into_iter().fold(test, |t, (n, steps)| {
+        t.with_scenario(ScenarioSpec {
+            line: 5,
+            ..ScenarioSpec::new(n, steps)
+        })
+    }))
 }
 
 /// Script: `exit N` exits N, `echo X` prints X, `sleep MS` takes MS milliseconds.
@@ -95,9 +53,42 @@ async fn run_with(
     opts: RunOptions,
 ) -> (Vec<TestResult>, Arc<crate::backend::fake::FakeStats>) {
     let stats = backend.stats.clone();
-    let (tx, _rx) = watch::channel(false);
-    let results = run(tests, Arc::new(backend), &opts, None, Arc::new(tx)).await;
+    let results = run(tests, Arc::new(backend), &opts, &Cancel::new()).await;
     (results, stats)
+}
+
+/// One run through [`run_plan`]: the results are collected from the events.
+async fn run(
+    tests: Vec<Arc<TestSpec>>,
+    backend: Arc<dyn Backend>,
+    opts: &RunOptions,
+    cancel: &Cancel,
+) -> Vec<TestResult> {
+    let plan = Plan {
+        tests,
+        ..Default::default()
+    };
+    let mut events = Vec::new();
+    let results = run_plan(&plan, &backend, opts, &RunHeader::default(), cancel, |ev| {
+        events.push(ev.clone())
+    })
+    .await;
+    // Every scenario reports once, and each test closes the stream in plan order.
+    let finished = events
+        .iter()
+        .filter(|e| matches!(e, RunEvent::ScenarioFinished { .. }))
+        .count();
+    let scenarios: usize = plan.tests.iter().map(|t| t.scenarios.len()).sum();
+    let started = events
+        .iter()
+        .filter(|e| matches!(e, RunEvent::ScenarioStarted { .. }))
+        .count();
+    assert!(finished <= scenarios && started == finished, "{events:#?}");
+    assert_eq!(
+        results.backend.kinds(),
+        &[crate::results::BackendKind::Fake]
+    );
+    results.tests
 }
 
 #[tokio::test]
@@ -278,20 +269,145 @@ async fn cancel_mid_run_reports_skipped_without_hanging() {
         test("a", vec![("1", vec![step("s", "sleep 10000")])]),
         test("b", vec![("1", vec![step("s", "echo ok")])]),
     ];
-    let (tx, _rx) = watch::channel(false);
-    let tx = Arc::new(tx);
-    let canceller = tx.clone();
+    let cancel = Cancel::new();
+    let canceller = cancel.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        canceller.send_replace(true);
+        canceller.cancel("interrupted by SIGINT");
     });
     let opts = RunOptions {
         jobs: 1,
         ..Default::default()
     };
     let started = std::time::Instant::now();
-    let results = run(tests, Arc::new(scripted()), &opts, None, tx).await;
+    let results = run(tests, Arc::new(scripted()), &opts, &cancel).await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(results[0].scenarios[0].status, Status::Skipped);
     assert_eq!(results[1].scenarios[0].status, Status::Skipped);
+}
+
+#[tokio::test]
+async fn a_lost_backend_stops_the_run_and_names_the_cause() {
+    // The daemon "dies" at the first exec of scenario `b`: every exec after that fails too.
+    let dead = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = dead.clone();
+    let backend = FakeBackend::new(move |_svc, req| {
+        let cmd = req.argv.last().cloned().unwrap_or_default();
+        if cmd == "die" {
+            flag.store(true, Ordering::SeqCst);
+        }
+        if flag.load(Ordering::SeqCst) {
+            return Err(crate::backend::BackendError::Unavailable(
+                "read exec output: error in the hyper legacy client".into(),
+            ));
+        }
+        Ok(FakeReply::default())
+    });
+    let scenarios: Vec<(&str, Vec<StepSpec>)> = vec![
+        ("a", vec![step("s", "true")]),
+        ("b", vec![step("s", "die")]),
+        ("c", vec![step("s", "true")]),
+        ("d", vec![step("s", "true")]),
+    ];
+    let t = test("t", scenarios);
+    let opts = RunOptions {
+        jobs: 1,
+        ..Default::default()
+    };
+    let (mut results, stats) = run_with(backend, vec![t], opts).await;
+    assert!(mark_backend_lost(&mut results));
+    let got: Vec<(Status, String)> = results[0]
+        .scenarios
+        .iter()
+        .map(|s| (s.status, s.message.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(got[0], (Status::Passed, String::new()));
+    assert_eq!(
+        got[1],
+        (
+            Status::Error,
+            "backend lost: docker daemon unavailable: read exec output: error in the hyper legacy client".into()
+        )
+    );
+    for g in &got[2..] {
+        assert_eq!(
+            g,
+            &(
+                Status::Error,
+                "backend lost: the run stopped before this scenario finished".into()
+            )
+        );
+    }
+    // Promptly: nothing ran after the loss.
+    assert_eq!(stats.execs.lock().expect("lock").len(), 2);
+    assert_eq!(results[0].status, Status::Error);
+}
+
+#[tokio::test]
+async fn skipped_tests_and_scenarios_never_run_and_say_why() {
+    let mut t = (*test(
+        "t",
+        vec![
+            ("a", vec![step("s", "echo a")]),
+            ("b", vec![step("s", "echo b")]),
+        ],
+    ))
+    .clone();
+    t.scenarios[1].skip = Some("waits for a fix".into());
+    let mut whole = (*test("w", vec![("c", vec![step("s", "echo c")])])).clone();
+    whole.skip = Some("not on this runner".into());
+    let (results, stats) = run_with(
+        scripted(),
+        vec![Arc::new(t), Arc::new(whole)],
+        RunOptions::default(),
+    )
+    .await;
+    assert_eq!(results[0].scenarios[0].status, Status::Passed);
+    let b = &results[0].scenarios[1];
+    assert_eq!(b.status, Status::Skipped);
+    assert_eq!(b.message.as_deref(), Some("skipped: waits for a fix"));
+    assert_eq!(b.steps[0].status, Status::Skipped);
+    assert_eq!(results[1].status, Status::Skipped);
+    assert_eq!(
+        results[1].scenarios[0].message.as_deref(),
+        Some("skipped: not on this runner")
+    );
+    // Only scenario `a` acquired an environment.
+    assert_eq!(stats.released_healthy.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn step_retries_rerun_a_step_until_it_meets_its_expectations() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    // Fails twice, then passes.
+    let backend = FakeBackend::new(move |_svc, _req| {
+        let n = seen.fetch_add(1, Ordering::SeqCst);
+        Ok(FakeReply {
+            exit_code: if n < 2 { 1 } else { 0 },
+            ..FakeReply::default()
+        })
+    });
+    let mut flaky = step("flaky", "x");
+    flaky.retries = 2;
+    let t = test("t", vec![("a", vec![flaky])]);
+    let (results, _) = run_with(backend, vec![t], RunOptions::default()).await;
+    assert_eq!(results[0].scenarios[0].status, Status::Passed);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let backend = FakeBackend::new(move |_svc, _req| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        Ok(FakeReply {
+            exit_code: 1,
+            ..FakeReply::default()
+        })
+    });
+    let mut failing = step("failing", "x");
+    failing.retries = 1;
+    let t = test("t", vec![("a", vec![failing])]);
+    let (results, _) = run_with(backend, vec![t], RunOptions::default()).await;
+    assert_eq!(results[0].scenarios[0].status, Status::Failed);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
 }

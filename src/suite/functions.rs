@@ -21,6 +21,12 @@ pub(crate) struct FnState {
 }
 
 pub(crate) fn register(tera: &mut Tera, state: FnState) {
+    super::generators::register(
+        tera,
+        state.seed,
+        state.freeze_clock.as_deref(),
+        state.used_real_clock.clone(),
+    );
     tera.register_function("env", env);
     tera.register_function("sha256", |args: &HashMap<String, Value>| {
         let v = arg(args, "sha256", "s")?;
@@ -97,7 +103,11 @@ fn env(args: &HashMap<String, Value>) -> Result<Value> {
         return Err(Error::msg("env: `name` must be a string"));
     };
     match (std::env::var(name), args.get("default")) {
-        (Ok(v), _) => Ok(Value::String(v)),
+        (Ok(v), _) => {
+            // A value from the environment may be a secret: it never reaches a report.
+            crate::secrets::register(&v);
+            Ok(Value::String(v))
+        }
         (Err(_), Some(d)) => Ok(d.clone()),
         (Err(_), None) => Err(Error::msg(format!(
             "environment variable `{name}` is not set and `env()` was given no `default=`"

@@ -12,10 +12,10 @@ use sha2::{Digest, Sha256};
 use toml::de::DeTable;
 
 use super::diagnostic::{Diagnostic, Severity};
-use super::model::TestSpec;
+use super::model::{Dialect, TestSpec};
 use super::reader::Ctx;
 use super::template::{self, Compiled, ResolvedVar};
-use super::{schema, upstream};
+use super::{render_guard, schema, trust, upstream};
 
 /// Test files above this size are rejected before being read whole (a test file is a few KB;
 /// anything this big is a mistake, e.g. a log saved under the wrong name).
@@ -35,6 +35,15 @@ pub struct LoadOptions {
     /// Highest directory searched for included templates (the discovery root); `None` stops at
     /// the first directory holding `.git` or `.clnrm`.
     pub include_root: Option<PathBuf>,
+    /// Repository root: mounts and includes of a test file stay below it. `None`: the nearest
+    /// folder above each file holding `.git` or `.clnrm` (else the file's own folder).
+    pub repo_root: Option<PathBuf>,
+    /// Host paths mounts may reach outside the repository (`allow_mounts` in
+    /// `.clnrm/config.toml`, `--allow-mount`), absolute.
+    pub allow_mounts: Vec<PathBuf>,
+    /// Image of the default service that runs steps naming no service (`--default-image`,
+    /// else `default_image` in `.clnrm/config.toml`).
+    pub default_image: Option<String>,
 }
 
 impl LoadOptions {
@@ -51,7 +60,7 @@ impl LoadOptions {
             cli_vars,
             env_vars,
             freeze_clock,
-            include_root: None,
+            ..LoadOptions::default()
         }
     }
 
@@ -123,6 +132,12 @@ impl Loader {
             h.update(format!("{}={}\0", v.len(), v));
         }
         h.update(opts.freeze_clock.as_deref().unwrap_or("-"));
+        for p in opts.repo_root.iter().chain(&opts.allow_mounts) {
+            h.update(b"\0");
+            h.update(p.as_os_str().as_encoded_bytes());
+        }
+        h.update(b"\0");
+        h.update(opts.default_image.as_deref().unwrap_or("-"));
         Loader {
             fingerprint: h.finalize().into(),
             opts,
@@ -264,7 +279,7 @@ impl Loader {
         let pre = template::prepass(path, text)?;
         let (vars, resolved) =
             template::resolve_vars(&pre.vars, &self.opts.env_vars, &self.opts.cli_vars);
-        if !is_template(path) {
+        if !is_template(path) && !template::looks_like_template(text) {
             return Ok(RenderOut {
                 text: text.to_string(),
                 vars: resolved,
@@ -273,7 +288,9 @@ impl Loader {
                 cacheable: true,
             });
         }
-        let sources = template::collect_includes(path, text, self.opts.include_root.as_deref())?;
+        let root = self.repo_root(path);
+        let sources =
+            template::collect_includes(path, text, self.opts.include_root.as_deref(), &root)?;
         let freeze = self.opts.freeze_clock.clone().or(pre.freeze_clock);
         let seed = pre.seed.unwrap_or(0);
         let mut h = Sha256::new();
@@ -290,29 +307,56 @@ impl Loader {
             .expect("cache lock is never poisoned by a panic in it")
             .get(&ckey)
             .cloned();
-        let compiled = match cached {
-            Some(c) => c,
-            None => {
-                let c = Arc::new(Compiled::new(path, text, &sources, freeze, seed)?);
-                let mut map = self
-                    .compiled
-                    .lock()
-                    .expect("cache lock is never poisoned by a panic in it");
-                if map.len() >= CACHE_CAPACITY {
-                    map.clear();
+        let was_cached = cached.is_some();
+        let includes: Vec<PathBuf> = sources.iter().filter_map(|s| s.path.clone()).collect();
+        let (job_path, job_text) = (path.to_path_buf(), text.to_string());
+        // Compile and render on a worker with its own stack, a deadline and budgets: a hostile
+        // template is a located error, never an abort of the whole process.
+        let (compiled, rendered) = render_guard::bounded(path, text, move || {
+            let c = match cached {
+                Some(c) => c,
+                None => {
+                    let mut texts = vec![render_guard::Text {
+                        name: job_path
+                            .file_name()
+                            .and_then(|n| n.to_str())
+                            .unwrap_or("main"),
+                        path: job_path.clone(),
+                        text: &job_text,
+                    }];
+                    texts.extend(sources.iter().map(|s| render_guard::Text {
+                        name: &s.name,
+                        path: s.path.clone().unwrap_or_else(|| PathBuf::from(&s.name)),
+                        text: &s.text,
+                    }));
+                    render_guard::check_shapes(&texts)?;
+                    Arc::new(Compiled::new(&job_path, &job_text, &sources, freeze, seed)?)
                 }
-                map.insert(ckey, c.clone());
-                c
+            };
+            let r = c.render(&job_path, &job_text, &vars)?;
+            Ok((c, r))
+        })?;
+        if !was_cached {
+            let mut map = self
+                .compiled
+                .lock()
+                .expect("cache lock is never poisoned by a panic in it");
+            if map.len() >= CACHE_CAPACITY {
+                map.clear();
             }
-        };
-        let rendered = compiled.render(path, text, &vars)?;
+            map.insert(ckey, compiled.clone());
+        }
         Ok(RenderOut {
             text: rendered,
             vars: resolved,
-            includes: sources.into_iter().filter_map(|s| s.path).collect(),
+            includes,
             compiled: Some(ckey),
             cacheable: !compiled.used_real_clock(),
         })
+    }
+
+    fn repo_root(&self, path: &Path) -> PathBuf {
+        trust::repo_root(path, self.opts.repo_root.as_deref())
     }
 
     fn load_uncached(&self, path: &Path, bytes: &[u8]) -> Work {
@@ -346,7 +390,7 @@ impl Loader {
             Err(d) => {
                 // A template that failed to render does not know its includes, so its
                 // cache key would miss a fix made in one of them: do not cache it.
-                w.cacheable = !is_template(path);
+                w.cacheable = !is_template(path) && !template::looks_like_template(text);
                 w.result = Err(d);
                 return w;
             }
@@ -356,13 +400,21 @@ impl Loader {
         w.cacheable = r.cacheable;
         let rendered = r.text;
         let mut ctx = Ctx::new(path, &rendered);
-        if is_template(path) {
+        ctx.repo_root = Some(self.repo_root(path));
+        ctx.allow_mounts = self
+            .opts
+            .allow_mounts
+            .iter()
+            .map(|p| trust::canonical(p))
+            .collect();
+        ctx.default_image = self.opts.default_image.clone();
+        if is_template(path) || rendered != text {
             ctx.rendered_note = Some(format!(
                 "line numbers refer to the rendered TOML: see `clnrm render {}`",
                 path.display()
             ));
         }
-        let (doc, errors) = DeTable::parse_recoverable(&rendered);
+        let (mut doc, errors) = DeTable::parse_recoverable(&rendered);
         if !errors.is_empty() {
             let mut dup_headers = Vec::new();
             for e in errors {
@@ -371,14 +423,18 @@ impl Loader {
             w.result = Err(ctx.diags);
             return w;
         }
-        let root = doc.get_ref();
-        let built = if upstream::is_upstream(root) {
-            upstream::build_upstream(&mut ctx, root, doc.span())
-        } else {
-            schema::build_current(&mut ctx, root, doc.span())
-        };
+        let normalised = upstream::normalise(&mut ctx, doc.get_mut());
+        ctx.upstream = normalised.upstream;
+        let built = schema::build_current(&mut ctx, doc.get_ref(), doc.span());
+        if let Some(b) = &built {
+            super::names::check(&mut ctx, &b.spec, &b.name_span);
+        }
         match built {
             Some(mut b) if !ctx.has_errors() => {
+                if normalised.upstream {
+                    b.spec.dialect = Dialect::Upstream;
+                    upstream::apply_limits(&mut b.spec.services, &normalised.limits);
+                }
                 b.spec.content_hash = hex::encode(Sha256::digest(rendered.as_bytes()));
                 if let Some(c) = &self.opts.freeze_clock {
                     b.spec.determinism.freeze_clock = Some(c.clone());
@@ -390,6 +446,7 @@ impl Loader {
                     Severity::Error,
                     "",
                 ));
+                ctx.diags.sort_by_key(|d| (d.line, d.column));
                 w.result = Ok(Loaded {
                     spec: b.spec,
                     warnings: ctx.diags,

@@ -38,6 +38,10 @@ pub struct TestSpec {
     pub determinism: Determinism,
     /// Which dialect the file was written in (upstream files are normalised, with a warning).
     pub dialect: Dialect,
+    /// `[meta] skip = "why"`: every scenario is reported as skipped with this reason.
+    pub skip: Option<String>,
+    /// `[report]`: report paths used when the command line gives none.
+    pub report: ReportSpec,
     /// sha256 (hex) of the rendered TOML: identifies exactly what runs.
     pub content_hash: String,
 }
@@ -65,11 +69,17 @@ pub struct ServiceSpec {
     pub ready: Option<ReadyProbe>,
     /// Reuse a healthy container across scenarios and runs instead of a fresh one each time.
     pub reuse: bool,
+    /// `reuse = "suite"`: the healthy environment may also serve other tests whose services
+    /// are identical (faster, not hermetic between tests). `reuse = true` keeps it to the
+    /// scenarios of this test.
+    pub reuse_suite: bool,
     /// Host mounts, only when the file asks (`mounts = ["host:container[:ro]"]`).
     pub mounts: Vec<String>,
     /// Allow network access beyond the test network (default false: internal network only).
     pub network_access: bool,
     pub line: u32,
+    /// Services started (and ready) before this one.
+    pub depends_on: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
@@ -103,6 +113,8 @@ pub struct ScenarioSpec {
     pub tags: Vec<String>,
     pub steps: Vec<StepSpec>,
     pub line: u32,
+    /// `skip = "why"`: reported as skipped with this reason, never run.
+    pub skip: Option<String>,
 }
 
 /// `[[scenario.steps]]`.
@@ -120,6 +132,9 @@ pub struct StepSpec {
     pub expect: Expect,
     pub continue_on_failure: bool,
     pub line: u32,
+    pub description: Option<String>,
+    /// Re-runs of this step when it fails its expectations (not on timeout), 0..=100.
+    pub retries: u32,
 }
 
 /// What a step executes. Argv is never joined into a string.
@@ -202,6 +217,66 @@ pub struct PerfSpec {
     pub step_max_ms: BTreeMap<String, f64>,
     /// Per-scenario gate tolerance override (fraction, 0.10 = 10 %).
     pub tolerance: Option<f64>,
+}
+
+/// `[report]`: where reports go when the command line names none (paths relative to the
+/// working directory).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReportSpec {
+    pub json: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    pub markdown: Option<PathBuf>,
+}
+
+impl ReportSpec {
+    pub fn is_empty(&self) -> bool {
+        self.json.is_none() && self.junit.is_none() && self.markdown.is_none()
+    }
+
+    /// The report paths a run of `tests` uses when the command line gives none: each kind
+    /// whose declaring tests all agree on one path. Disagreements come back as messages
+    /// (that kind is then not written unless the command line names a path).
+    pub fn merged<'a>(tests: impl IntoIterator<Item = &'a TestSpec>) -> (ReportSpec, Vec<String>) {
+        let mut kinds: [(&str, BTreeMap<PathBuf, String>); 3] = Default::default();
+        kinds[0].0 = "json";
+        kinds[1].0 = "junit";
+        kinds[2].0 = "markdown";
+        for t in tests {
+            let r = &t.report;
+            for (i, p) in [&r.json, &r.junit, &r.markdown].into_iter().enumerate() {
+                if let Some(p) = p {
+                    kinds[i]
+                        .1
+                        .entry(p.clone())
+                        .or_insert_with(|| t.name.clone());
+                }
+            }
+        }
+        let mut out = ReportSpec::default();
+        let mut notes = Vec::new();
+        for (i, (kind, paths)) in kinds.iter().enumerate() {
+            match paths.len() {
+                0 => {}
+                1 => {
+                    let p = paths.keys().next().cloned();
+                    match i {
+                        0 => out.json = p,
+                        1 => out.junit = p,
+                        _ => out.markdown = p,
+                    }
+                }
+                _ => notes.push(format!(
+                    "tests declare different `[report] {kind}` paths ({}); none is written: pass `--{kind} PATH`",
+                    paths
+                        .iter()
+                        .map(|(p, t)| format!("`{}` in `{t}`", p.display()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            }
+        }
+        (out, notes)
+    }
 }
 
 /// `[determinism]`.

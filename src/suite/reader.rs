@@ -9,7 +9,7 @@ use std::time::Duration;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use super::diagnostic::{Diagnostic, Severity};
+use super::diagnostic::{Diagnostic, LineIndex, Severity};
 
 pub(crate) type Span = Range<usize>;
 pub(crate) type Value<'i> = Spanned<DeValue<'i>>;
@@ -22,6 +22,18 @@ pub(crate) struct Ctx<'a> {
     /// Added to the hint of every diagnostic of a rendered template, whose line numbers refer
     /// to the rendered text rather than the template source.
     pub rendered_note: Option<String>,
+    /// Repository root of the file (the trust boundary of mounts); found from the path when
+    /// `None`.
+    pub repo_root: Option<std::path::PathBuf>,
+    /// Host paths mounts may reach outside the repository (`allow_mounts`, `--allow-mount`).
+    pub allow_mounts: Vec<std::path::PathBuf>,
+    /// Line starts of `src`, built on first use.
+    index: std::sync::OnceLock<LineIndex>,
+    /// Image of the default service that runs steps naming no service (`default_image` in
+    /// `.clnrm/config.toml` or `--default-image`).
+    pub default_image: Option<String>,
+    /// The document was written in the upstream dialect (normalised before validation).
+    pub upstream: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -31,7 +43,16 @@ impl<'a> Ctx<'a> {
             src,
             diags: Vec::new(),
             rendered_note: None,
+            repo_root: None,
+            allow_mounts: Vec::new(),
+            index: std::sync::OnceLock::new(),
+            default_image: None,
+            upstream: false,
         }
+    }
+
+    fn index(&self) -> &LineIndex {
+        self.index.get_or_init(|| LineIndex::new(self.src))
     }
 
     pub fn error(&mut self, span: Span, msg: impl Into<String>, hint: Option<String>) {
@@ -43,7 +64,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn push(&mut self, span: Span, sev: Severity, msg: String, hint: Option<String>) {
-        let mut d = Diagnostic::at(self.path, self.src, span, sev, msg);
+        let mut d = Diagnostic::at_indexed(self.path, self.src, self.index(), span, sev, msg);
         d.hint = match (hint, &self.rendered_note) {
             (Some(h), Some(n)) => Some(format!("{h}; {n}")),
             (h, n) => h.or_else(|| n.clone()),
@@ -55,14 +76,18 @@ impl<'a> Ctx<'a> {
         self.diags.iter().any(Diagnostic::is_error)
     }
 
+    /// Byte span of 1-based `line` (without its line break).
+    pub fn line_span(&self, line: u32) -> Span {
+        let start = self.index().start_of(line).min(self.src.len());
+        let end = self.src[start..]
+            .find('\n')
+            .map_or(self.src.len(), |i| start + i);
+        start..end
+    }
+
     /// 1-based line of a byte offset (for the `line` fields of the model).
     pub fn line_of(&self, span: &Span) -> u32 {
-        let end = span.start.min(self.src.len());
-        self.src.as_bytes()[..end]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count() as u32
-            + 1
+        self.index().line(span.start.min(self.src.len()))
     }
 }
 

@@ -8,6 +8,7 @@ use toml::de::{DeTable, DeValue};
 use super::model::*;
 use super::reader::{did_you_mean, quote_list, Ctx, Span, Tbl};
 pub(crate) use super::sections::{read_determinism, read_perf};
+use super::trust;
 
 /// What a dialect builder produces; path and content hash are filled in by the loader.
 pub(crate) struct Built {
@@ -18,8 +19,24 @@ pub(crate) struct Built {
 }
 
 /// Keys of each table, in the canonical order `clnrm fmt` writes them.
-pub(crate) const TOP: &[&str] = &["meta", "vars", "service", "scenario", "perf", "determinism"];
-pub(crate) const META: &[&str] = &["name", "description", "tags", "timeout", "retries"];
+pub(crate) const TOP: &[&str] = &[
+    "meta",
+    "vars",
+    "service",
+    "scenario",
+    "perf",
+    "determinism",
+    "report",
+];
+pub(crate) const META: &[&str] = &[
+    "name",
+    "description",
+    "version",
+    "tags",
+    "timeout",
+    "retries",
+    "skip",
+];
 pub(crate) const SERVICE: &[&str] = &[
     "image",
     "cmd",
@@ -32,6 +49,7 @@ pub(crate) const SERVICE: &[&str] = &[
     "reuse",
     "mounts",
     "network_access",
+    "depends_on",
 ];
 pub(crate) const READY: &[&str] = &["cmd", "interval", "timeout"];
 pub(crate) const SCENARIO: &[&str] = &[
@@ -41,10 +59,12 @@ pub(crate) const SCENARIO: &[&str] = &[
     "timeout",
     "retries",
     "tags",
+    "skip",
     "steps",
 ];
 pub(crate) const STEP: &[&str] = &[
     "name",
+    "description",
     "service",
     "cmd",
     "sh",
@@ -61,6 +81,7 @@ pub(crate) const STEP: &[&str] = &[
     "stderr_regex",
     "stderr_equals",
     "continue_on_failure",
+    "retries",
 ];
 
 /// Read a current-dialect document. Returns `None` when errors were reported.
@@ -73,11 +94,15 @@ pub(crate) fn build_current(
     root.check_keys(ctx, TOP);
     check_vars(ctx, &root);
 
+    let mut skip = None;
     let (name, name_span, description, tags, timeout, retries) = match root.table(ctx, "meta") {
         Some((t, span)) => {
             let meta = Tbl::new(t, "[meta]", span);
             meta.check_keys(ctx, META);
             let name = meta.req_str(ctx, "name", "\"my-test\"");
+            // `version` documents the file (upstream requires it); nothing depends on it.
+            let _ = meta.str(ctx, "version");
+            skip = meta.str(ctx, "skip").map(|s| s.0);
             (
                 name.as_ref().map(|n| n.0.clone()),
                 name.map(|n| n.1),
@@ -99,7 +124,7 @@ pub(crate) fn build_current(
         }
     };
 
-    let services = read_services(ctx, &root);
+    let mut services = read_services(ctx, &root);
     let mut scenarios = Vec::new();
     let mut no_service_reported = false;
     for (i, (t, span)) in root.tables(ctx, "scenario").into_iter().enumerate() {
@@ -108,6 +133,7 @@ pub(crate) fn build_current(
             scenarios.push(s);
         }
     }
+    add_default_service(ctx, &mut services, &scenarios);
     if root.get("scenario").is_none() {
         ctx.error(
             0..0,
@@ -118,6 +144,8 @@ pub(crate) fn build_current(
     check_unique_scenarios(ctx, &root, &scenarios);
     let perf = read_perf(ctx, &root, &scenarios);
     let determinism = read_determinism(ctx, &root);
+    let report = read_report(ctx, &root);
+    check_depends_on(ctx, &root, &services);
 
     let (name, name_span) = (name?, name_span?);
     if ctx.has_errors() {
@@ -139,30 +167,30 @@ pub(crate) fn build_current(
             determinism,
             dialect: Dialect::Current,
             content_hash: String::new(),
+            skip,
+            report,
         },
     })
 }
 
-/// `[vars]` values must be scalars a template can print.
+/// `[vars]` values are strings, numbers, booleans, or arrays and tables of them (templates
+/// iterate over those); dates have no template form.
 pub(crate) fn check_vars(ctx: &mut Ctx<'_>, root: &Tbl<'_, '_>) {
     let Some((t, _)) = root.table(ctx, "vars") else {
         return;
     };
     for (k, v) in t.iter() {
-        if matches!(
-            v.get_ref(),
-            DeValue::String(_) | DeValue::Integer(_) | DeValue::Float(_) | DeValue::Boolean(_)
-        ) {
+        if !matches!(v.get_ref(), DeValue::Datetime(_)) {
             continue;
         }
         ctx.error(
             v.span(),
             format!(
-                "`vars.{}` must be a string, number or boolean, found {}",
+                "`vars.{}` must be a string, number, boolean, array or table, found {}",
                 k.get_ref(),
                 v.get_ref().type_str()
             ),
-            None,
+            Some("quote it: `\"2024-01-01T00:00:00Z\"`".into()),
         );
     }
 }
@@ -204,12 +232,7 @@ fn read_services(ctx: &mut Ctx<'_>, root: &Tbl<'_, '_>) -> BTreeMap<String, Serv
                 timeout: r.duration(ctx, "timeout").unwrap_or(DEFAULT_READY_TIMEOUT),
             })
         });
-        let mounts = s.str_list(ctx, "mounts").unwrap_or_default();
-        if let Some(mv) = s.get("mounts") {
-            for m in &mounts {
-                check_mount(ctx, m, mv.span());
-            }
-        }
+        let mounts = read_mounts(ctx, &s);
         let memory_bytes = s.get("memory").and_then(|mv| {
             let parsed = match mv.get_ref() {
                 DeValue::String(text) => parse_memory(text),
@@ -227,6 +250,7 @@ fn read_services(ctx: &mut Ctx<'_>, root: &Tbl<'_, '_>) -> BTreeMap<String, Serv
             }
             parsed
         });
+        let reuse = read_reuse(ctx, &s);
         let service = ServiceSpec {
             id: id.clone(),
             image: s.str(ctx, "image").map(|i| i.0),
@@ -239,10 +263,12 @@ fn read_services(ctx: &mut Ctx<'_>, root: &Tbl<'_, '_>) -> BTreeMap<String, Serv
                 pids: s.int(ctx, "pids", 1, i64::MAX).map(|p| p.0),
             },
             ready,
-            reuse: s.bool(ctx, "reuse").unwrap_or(false),
+            reuse: reuse.is_some(),
+            reuse_suite: reuse == Some(true),
             mounts,
             network_access: s.bool(ctx, "network_access").unwrap_or(false),
             line: ctx.line_of(&v.span()),
+            depends_on: s.str_list(ctx, "depends_on").unwrap_or_default(),
         };
         out.insert(id, service);
     }
@@ -264,7 +290,55 @@ pub(crate) fn check_service_id(ctx: &mut Ctx<'_>, id: &str, span: Span) {
     }
 }
 
-fn check_mount(ctx: &mut Ctx<'_>, m: &str, span: Span) {
+/// `reuse`: `true` (this test's scenarios share a healthy environment: `Some(false)`),
+/// `"suite"` (other tests with identical services may share it too: `Some(true)`), or
+/// `false` / absent (`None`).
+fn read_reuse(ctx: &mut Ctx<'_>, s: &Tbl<'_, '_>) -> Option<bool> {
+    let v = s.get("reuse")?;
+    match v.get_ref() {
+        DeValue::Boolean(true) => Some(false),
+        DeValue::Boolean(false) => None,
+        DeValue::String(t) if t == "suite" => Some(true),
+        DeValue::String(t) if t == "test" => Some(false),
+        other => {
+            ctx.error(
+                v.span(),
+                format!(
+                    "`reuse` in `{}` must be `true`, `false`, `\"test\"` or `\"suite\"`, found {}",
+                    s.name,
+                    match other {
+                        DeValue::String(t) => format!("`\"{t}\"`"),
+                        o => o.type_str().to_string(),
+                    }
+                ),
+                Some("`true` shares one environment among this test's scenarios; `\"suite\"` also with other tests".into()),
+            );
+            None
+        }
+    }
+}
+
+/// `mounts`, each checked against the trust boundary and resolved to what Docker receives.
+fn read_mounts(ctx: &mut Ctx<'_>, s: &Tbl<'_, '_>) -> Vec<String> {
+    let list = s.str_list(ctx, "mounts").unwrap_or_default();
+    let spans: Vec<Span> = match s.get("mounts") {
+        Some(v) => match v.get_ref().as_array() {
+            Some(a) => a.iter().map(|e| e.span()).collect(),
+            None => vec![v.span()],
+        },
+        None => Vec::new(),
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, m) in list.iter().enumerate() {
+        let span = spans.get(i).cloned().unwrap_or(s.span.clone());
+        if let Some(r) = check_mount(ctx, m, span) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+pub(crate) fn check_mount(ctx: &mut Ctx<'_>, m: &str, span: Span) -> Option<String> {
     let parts: Vec<&str> = m.split(':').collect();
     let ok = match parts.as_slice() {
         [h, c] => !h.is_empty() && c.starts_with('/'),
@@ -277,11 +351,23 @@ fn check_mount(ctx: &mut Ctx<'_>, m: &str, span: Span) {
             format!("invalid mount `{m}`"),
             Some("write `host_path:/container/path` or `host_path:/container/path:ro`".into()),
         );
+        return None;
+    }
+    let root = ctx
+        .repo_root
+        .clone()
+        .unwrap_or_else(|| trust::repo_root(ctx.path, None));
+    match trust::resolve_mount(ctx.path, &root, &ctx.allow_mounts, m) {
+        Ok(r) => Some(r),
+        Err(r) => {
+            ctx.error(span, r.message, Some(r.hint));
+            None
+        }
     }
 }
 
 /// "256m", "1g", "512k", "1024", "1.5g" (binary units, as Docker reads them).
-pub(crate) fn parse_memory(s: &str) -> Option<u64> {
+pub fn parse_memory(s: &str) -> Option<u64> {
     let s = s.trim().to_ascii_lowercase();
     let s = s.strip_suffix('b').unwrap_or(&s);
     let (num, mult) = match s.chars().last()? {
@@ -361,6 +447,8 @@ fn read_scenario(
             expect,
             continue_on_failure: st.bool(ctx, "continue_on_failure").unwrap_or(false),
             line: ctx.line_of(&span),
+            description: st.str(ctx, "description").map(|d| d.0),
+            retries: st.int(ctx, "retries", 0, 100).map_or(0, |r| r.0 as u32),
             run: run?,
         };
         steps.push(step);
@@ -373,6 +461,7 @@ fn read_scenario(
         retries: sc.int(ctx, "retries", 0, 100).map(|r| r.0 as u32),
         tags: sc.str_list(ctx, "tags").unwrap_or_default(),
         line: ctx.line_of(&sc.span),
+        skip: sc.str(ctx, "skip").map(|s| s.0),
         steps,
     })
 }
@@ -472,7 +561,14 @@ pub(crate) fn check_service_exists(
     false
 }
 
-/// The step's own service, else the scenario's, else the only service of the test.
+/// Id of the service that runs steps naming none, when the project configures its image.
+pub const DEFAULT_SERVICE: &str = "default";
+
+const NO_DEFAULT_HINT: &str = "set `default_image = \"<image>\"` in `.clnrm/config.toml` or pass `--default-image <image>` to run such steps in a default service";
+
+/// The step's own service, else the scenario's, else the only service of the test, else the
+/// default service (when a default image is configured: always for a test without services,
+/// and for upstream files, whose steps without a service ran in a default container).
 pub(crate) fn resolve_service(
     ctx: &mut Ctx<'_>,
     step: &str,
@@ -483,43 +579,153 @@ pub(crate) fn resolve_service(
     no_service_reported: &mut bool,
 ) -> Option<String> {
     if let Some((id, span)) = own {
+        if id == DEFAULT_SERVICE && ctx.default_image.is_some() {
+            return Some(id);
+        }
         let who = format!("step `{step}`");
         return check_service_exists(ctx, &id, span, services, &who).then_some(id);
     }
     if let Some(id) = scenario {
         // Already checked (and reported) at the scenario.
-        return services.contains_key(&id).then_some(id);
+        let default = id == DEFAULT_SERVICE && ctx.default_image.is_some();
+        return (services.contains_key(&id) || default).then_some(id);
     }
     match services.len() {
         1 => services.keys().next().cloned(),
+        0 if ctx.default_image.is_some() => Some(DEFAULT_SERVICE.to_string()),
         0 => {
             if !*no_service_reported {
                 *no_service_reported = true;
                 ctx.error(
                     step_span,
                     format!("step `{step}` has no service to run on"),
-                    Some("declare a `[service.<id>]`; `image` may be omitted to run on the host with `--backend local`".into()),
+                    Some(format!("declare a `[service.<id>]` (`image` may be omitted to run on the host with `--backend local`), or {NO_DEFAULT_HINT}")),
                 );
             }
             None
         }
+        _ if ctx.upstream && ctx.default_image.is_some() => Some(DEFAULT_SERVICE.to_string()),
         _ => {
             let ids: Vec<&str> = services.keys().map(String::as_str).collect();
+            let hint = if ctx.upstream {
+                format!(
+                    "add `service = \"{}\"` to the step or its scenario, or {NO_DEFAULT_HINT}",
+                    ids[0]
+                )
+            } else {
+                format!("add `service = \"{}\"` to the step or its scenario", ids[0])
+            };
             ctx.error(
                 step_span,
                 format!(
                     "step `{step}` does not say which service it runs on (the test declares {})",
                     quote_list(&ids)
                 ),
-                Some(format!(
-                    "add `service = \"{}\"` to the step or its scenario",
-                    ids[0]
-                )),
+                Some(hint),
             );
             None
         }
     }
 }
+
+/// Declare the default service when some step resolved to it and the file does not.
+fn add_default_service(
+    ctx: &Ctx<'_>,
+    services: &mut BTreeMap<String, ServiceSpec>,
+    scenarios: &[ScenarioSpec],
+) {
+    let Some(image) = &ctx.default_image else {
+        return;
+    };
+    let used = scenarios
+        .iter()
+        .flat_map(|s| &s.steps)
+        .any(|st| st.service == DEFAULT_SERVICE);
+    if used && !services.contains_key(DEFAULT_SERVICE) {
+        services.insert(
+            DEFAULT_SERVICE.to_string(),
+            ServiceSpec::named(DEFAULT_SERVICE).with_image(image),
+        );
+    }
+}
+
+/// `depends_on` names services of this test, and the dependencies form no cycle.
+fn check_depends_on(
+    ctx: &mut Ctx<'_>,
+    root: &Tbl<'_, '_>,
+    services: &BTreeMap<String, ServiceSpec>,
+) {
+    let span_of = |ctx: &mut Ctx<'_>, id: &str| {
+        root.table(ctx, "service")
+            .and_then(|(t, _)| t.get(id).map(|v| v.span()))
+            .unwrap_or(0..0)
+    };
+    for svc in services.values() {
+        for dep in &svc.depends_on {
+            if !services.contains_key(dep) || dep == &svc.id {
+                let span = span_of(ctx, &svc.id);
+                let ids: Vec<&str> = services.keys().map(String::as_str).collect();
+                ctx.error(
+                    span,
+                    format!("service `{}` depends on `{dep}`, which is not another service of this test", svc.id),
+                    Some(format!("declared services: {}", quote_list(&ids))),
+                );
+            }
+        }
+    }
+    if start_waves(services).is_none() {
+        let span = span_of(ctx, services.keys().next().map_or("", String::as_str));
+        ctx.error(
+            span,
+            "`depends_on` of this test's services form a cycle",
+            Some("a service cannot (indirectly) depend on itself".into()),
+        );
+    }
+}
+
+/// Services grouped into start waves: each wave depends only on earlier ones. `None` when
+/// `depends_on` forms a cycle. Unknown dependencies are ignored here (reported at load).
+pub fn start_waves(services: &BTreeMap<String, ServiceSpec>) -> Option<Vec<Vec<String>>> {
+    let mut placed: BTreeSet<&str> = BTreeSet::new();
+    let mut waves = Vec::new();
+    while placed.len() < services.len() {
+        let wave: Vec<String> = services
+            .values()
+            .filter(|s| !placed.contains(s.id.as_str()))
+            .filter(|s| {
+                s.depends_on
+                    .iter()
+                    .all(|d| placed.contains(d.as_str()) || !services.contains_key(d) || d == &s.id)
+            })
+            .map(|s| s.id.clone())
+            .collect();
+        if wave.is_empty() {
+            return None;
+        }
+        for id in &wave {
+            placed.insert(services[id].id.as_str());
+        }
+        waves.push(wave);
+    }
+    Some(waves)
+}
+
+/// `[report]`: report paths used when the command line gives none.
+fn read_report(ctx: &mut Ctx<'_>, root: &Tbl<'_, '_>) -> ReportSpec {
+    let Some((t, span)) = root.table(ctx, "report") else {
+        return ReportSpec::default();
+    };
+    let r = Tbl::new(t, "[report]", span);
+    r.check_keys(ctx, REPORT);
+    let path = |ctx: &mut Ctx<'_>, k: &str| r.str(ctx, k).map(|p| std::path::PathBuf::from(p.0));
+    ReportSpec {
+        json: path(ctx, "json"),
+        junit: path(ctx, "junit"),
+        markdown: path(ctx, "markdown"),
+    }
+}
+
+pub(crate) const REPORT: &[&str] = &["json", "junit", "markdown"];
 
 fn check_unique_scenarios(ctx: &mut Ctx<'_>, root: &Tbl<'_, '_>, scenarios: &[ScenarioSpec]) {
     let mut seen = BTreeSet::new();

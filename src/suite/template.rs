@@ -61,31 +61,19 @@ pub(crate) fn prepass(path: &Path, src: &str) -> Result<Prepass, Vec<Diagnostic>
                     .and_then(|v| v.get_ref().as_table())
                     .unwrap_or(&empty);
                 for (k, v) in vars.iter() {
-                    let val = match v.get_ref() {
-                        DeValue::String(s) => tera::Value::String(s.to_string()),
-                        DeValue::Boolean(b) => tera::Value::Bool(*b),
-                        DeValue::Integer(_) | DeValue::Float(_) => {
-                            let n = super::reader::number(v.get_ref()).unwrap_or(0.0);
-                            if n.fract() == 0.0 && n.abs() < 9e15 {
-                                tera::Value::from(n as i64)
-                            } else {
-                                tera::Value::from(n)
-                            }
-                        }
-                        other => {
-                            diags.push(Diagnostic::at(
-                                path,
-                                &t,
-                                v.span(),
-                                Severity::Error,
-                                format!(
-                                    "`vars.{}` must be a string, number or boolean, found {}",
-                                    k.get_ref(),
-                                    other.type_str()
-                                ),
-                            ));
-                            continue;
-                        }
+                    let Some(val) = var_value(v.get_ref()) else {
+                        diags.push(Diagnostic::at(
+                            path,
+                            &t,
+                            v.span(),
+                            Severity::Error,
+                            format!(
+                                "`vars.{}` must be a string, number, boolean, array or table, found {}",
+                                k.get_ref(),
+                                v.get_ref().type_str()
+                            ),
+                        ));
+                        continue;
                     };
                     out.vars.insert(k.get_ref().to_string(), val);
                 }
@@ -127,6 +115,40 @@ pub(crate) fn prepass(path: &Path, src: &str) -> Result<Prepass, Vec<Diagnostic>
     } else {
         Err(diags)
     }
+}
+
+/// A `[vars]` value as a template value: scalars, and arrays and tables of them (so a template
+/// can loop over a list or read `vars.db.port`). `None` for dates (no template form).
+fn var_value(v: &DeValue<'_>) -> Option<tera::Value> {
+    Some(match v {
+        DeValue::String(s) => tera::Value::String(s.to_string()),
+        DeValue::Boolean(b) => tera::Value::Bool(*b),
+        DeValue::Integer(_) | DeValue::Float(_) => {
+            let n = super::reader::number(v).unwrap_or(0.0);
+            if n.fract() == 0.0 && n.abs() < 9e15 {
+                tera::Value::from(n as i64)
+            } else {
+                tera::Value::from(n)
+            }
+        }
+        DeValue::Array(a) => tera::Value::Array(
+            a.iter()
+                .map(|e| var_value(e.get_ref()))
+                .collect::<Option<Vec<_>>>()?,
+        ),
+        DeValue::Table(t) => tera::Value::Object(
+            t.iter()
+                .map(|(k, e)| Some((k.get_ref().to_string(), var_value(e.get_ref())?)))
+                .collect::<Option<serde_json::Map<_, _>>>()?,
+        ),
+        DeValue::Datetime(_) => return None,
+    })
+}
+
+/// A plain `.clnrm.toml` holding Tera syntax (`{{ }}` or `{% %}`) is rendered like a
+/// `.tera` file, as upstream does; `clnrm lint` suggests the rename.
+pub(crate) fn looks_like_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%")
 }
 
 /// The text of table `[name]` with every other line blanked, so spans and line numbers of a
@@ -219,55 +241,115 @@ pub(crate) struct Source {
     pub text: String,
 }
 
+/// Include chains deeper than this are refused (a template library is a few levels deep).
+pub const MAX_INCLUDE_DEPTH: usize = 16;
+/// Templates one test file may pull in, transitively.
+pub const MAX_INCLUDES: usize = 256;
+
+/// One `include` / `import` / `extends` edge: who names what, and where.
+struct Edge {
+    from: PathBuf,
+    to: PathBuf,
+    name: String,
+    span: std::ops::Range<usize>,
+}
+
 /// Find every template `main` includes, transitively. Names resolve against the including
-/// file's directory, then its parents up to `root` or the first directory holding `.git` or
-/// `.clnrm`; `_macros.toml.tera` falls back to the embedded library.
+/// file's directory, then its parents up to `search_root` (default: `repo_root`);
+/// `_macros.toml.tera` falls back to the embedded library. Names that are absolute or hold
+/// `..`, and files that resolve outside `repo_root`, are refused (located, the file is never
+/// read); included files are size-capped like test files; cycles and chains deeper than
+/// [`MAX_INCLUDE_DEPTH`] are refused before Tera sees them (they would overflow its stack).
 pub(crate) fn collect_includes(
     path: &Path,
     main: &str,
-    root: Option<&Path>,
+    search_root: Option<&Path>,
+    repo_root: &Path,
 ) -> Result<Vec<Source>, Vec<Diagnostic>> {
     let mut out: Vec<Source> = Vec::new();
-    let mut queue: Vec<(PathBuf, String)> = vec![(path.to_path_buf(), main.to_string())];
+    let main_abs = super::trust::canonical(path);
+    let mut queue: Vec<(PathBuf, PathBuf, String)> =
+        vec![(path.to_path_buf(), main_abs.clone(), main.to_string())];
+    let mut edges: Vec<Edge> = Vec::new();
+    let mut texts: Vec<(PathBuf, PathBuf, String)> = Vec::new();
     let mut diags = Vec::new();
-    while let Some((from, text)) = queue.pop() {
+    let search = search_root.map(super::trust::canonical);
+    let root = search.as_deref().unwrap_or(repo_root);
+    while let Some((from, from_abs, text)) = queue.pop() {
         for cap in INCLUDE_RE.captures_iter(&text) {
             let m = cap.get(1).expect("group 1 always participates");
             let name = m.as_str();
-            if out.iter().any(|s| s.name == name) {
+            let here = |msg: String, hint: String| {
+                Diagnostic::at(&from, &text, m.start()..m.end(), Severity::Error, msg)
+                    .with_hint(hint)
+            };
+            if let Err(r) = super::trust::check_include_name(name) {
+                diags.push(here(r.message, r.hint));
+                continue;
+            }
+            if let Some(s) = out.iter().find(|s| s.name == name) {
+                if let Some(p) = &s.path {
+                    edges.push(Edge {
+                        from: from_abs.clone(),
+                        to: super::trust::canonical(p),
+                        name: name.into(),
+                        span: m.start()..m.end(),
+                    });
+                }
                 continue;
             }
             match find(&from, name, root) {
-                Some(p) => match std::fs::read_to_string(&p) {
-                    Ok(t) => {
-                        queue.push((p.clone(), t.clone()));
-                        out.push(Source {
-                            name: name.into(),
-                            path: Some(p),
-                            text: t,
-                        });
+                Some(p) => {
+                    if let Err(r) = super::trust::check_include_path(name, &p, repo_root) {
+                        diags.push(here(r.message, r.hint));
+                        continue;
                     }
-                    Err(e) => diags.push(Diagnostic::file(
-                        &p,
-                        Severity::Error,
-                        format!("cannot read included template: {e}"),
-                    )),
-                },
+                    if out.len() >= MAX_INCLUDES {
+                        diags.push(here(
+                            format!("more than {MAX_INCLUDES} templates included"),
+                            "a test file and its templates form one unit; split the suite into several test files".into(),
+                        ));
+                        break;
+                    }
+                    let real = super::trust::canonical(&p);
+                    edges.push(Edge {
+                        from: from_abs.clone(),
+                        to: real.clone(),
+                        name: name.into(),
+                        span: m.start()..m.end(),
+                    });
+                    if real == main_abs {
+                        // The test file including itself: the cycle check reports it.
+                        continue;
+                    }
+                    match read_template(&p) {
+                        Ok(t) => {
+                            queue.push((p.clone(), real, t.clone()));
+                            out.push(Source {
+                                name: name.into(),
+                                path: Some(p),
+                                text: t,
+                            });
+                        }
+                        Err(msg) => diags.push(here(msg.0, msg.1)),
+                    }
+                }
                 None if name == MACROS_NAME => out.push(Source {
                     name: name.into(),
                     path: None,
                     text: MACROS.into(),
                 }),
-                None => {
-                    let src = if from == path { main } else { text.as_str() };
-                    diags.push(
-                        Diagnostic::at(&from, src, m.start()..m.end(), Severity::Error, format!(
-                            "included template `{name}` not found"
-                        ))
-                        .with_hint("templates are looked up next to the including file, then in its parent directories"),
-                    );
-                }
+                None => diags.push(here(
+                    format!("included template `{name}` not found"),
+                    "templates are looked up next to the including file, then in its parent directories up to the repository root".into(),
+                )),
             }
+        }
+        texts.push((from, from_abs, text));
+    }
+    if diags.is_empty() {
+        if let Some(d) = cycle_or_depth(&main_abs, &edges, &texts) {
+            diags.push(d);
         }
     }
     if diags.is_empty() {
@@ -277,18 +359,109 @@ pub(crate) fn collect_includes(
     }
 }
 
-fn find(from: &Path, name: &str, root: Option<&Path>) -> Option<PathBuf> {
-    let abs = std::path::absolute(from).ok()?;
+/// Read an included template, refusing files above the test-file size limit without reading
+/// them whole. The error never quotes the file's content.
+fn read_template(p: &Path) -> Result<String, (String, String)> {
+    use std::io::Read;
+    let limit = super::loader::MAX_FILE_BYTES;
+    let f = std::fs::File::open(p).map_err(|e| {
+        (
+            format!("cannot read included template `{}`: {e}", p.display()),
+            "check the file's permissions".to_string(),
+        )
+    })?;
+    let mut buf = Vec::new();
+    f.take(limit + 1).read_to_end(&mut buf).map_err(|e| {
+        (
+            format!("cannot read included template `{}`: {e}", p.display()),
+            "check the file's permissions".to_string(),
+        )
+    })?;
+    if buf.len() as u64 > limit {
+        return Err((
+            format!(
+                "included template `{}` is above the {} MiB limit of test files",
+                p.display(),
+                limit / (1024 * 1024)
+            ),
+            "include only templates; keep data out of them".into(),
+        ));
+    }
+    String::from_utf8(buf).map_err(|_| {
+        (
+            format!("included template `{}` is not valid UTF-8", p.display()),
+            "save it as UTF-8".into(),
+        )
+    })
+}
+
+/// A cycle among includes (the test file or a template reaching itself), or a chain deeper
+/// than [`MAX_INCLUDE_DEPTH`]: Tera would recurse until the stack overflows.
+fn cycle_or_depth(
+    main: &Path,
+    edges: &[Edge],
+    texts: &[(PathBuf, PathBuf, String)],
+) -> Option<Diagnostic> {
+    // Iterative DFS with an explicit stack: the graph itself may be hostile.
+    let mut on_path: Vec<&Path> = vec![main];
+    let mut iters: Vec<usize> = vec![0];
+    let mut done: std::collections::HashSet<&Path> = std::collections::HashSet::new();
+    let at = |e: &Edge, msg: String, hint: &str| {
+        let (shown, text) = texts
+            .iter()
+            .find(|t| t.1 == e.from)
+            .map(|t| (t.0.clone(), t.2.as_str()))
+            .unwrap_or((e.from.clone(), ""));
+        Diagnostic::at(&shown, text, e.span.clone(), Severity::Error, msg).with_hint(hint)
+    };
+    while let Some(node) = on_path.last().copied() {
+        let i = iters.last_mut().expect("same length as on_path");
+        let next = edges.iter().filter(|e| e.from == node).nth(*i);
+        *i += 1;
+        match next {
+            Some(e) => {
+                if on_path.contains(&e.to.as_path()) {
+                    return Some(at(
+                        e,
+                        format!(
+                            "template `{}` includes itself (through a cycle of includes)",
+                            e.name
+                        ),
+                        "an include cycle never ends: break it",
+                    ));
+                }
+                if done.contains(e.to.as_path()) {
+                    continue;
+                }
+                if on_path.len() >= MAX_INCLUDE_DEPTH {
+                    return Some(at(
+                        e,
+                        format!("includes nested deeper than {MAX_INCLUDE_DEPTH} levels"),
+                        "flatten the template library",
+                    ));
+                }
+                on_path.push(e.to.as_path());
+                iters.push(0);
+            }
+            None => {
+                done.insert(node);
+                on_path.pop();
+                iters.pop();
+            }
+        }
+    }
+    None
+}
+
+fn find(from: &Path, name: &str, root: &Path) -> Option<PathBuf> {
+    let abs = super::trust::canonical(from);
     let mut dir = abs.parent();
     while let Some(d) = dir {
         let candidate = d.join(name);
         if candidate.is_file() {
             return Some(candidate);
         }
-        let at_root = root.is_some_and(|r| std::path::absolute(r).is_ok_and(|r| r == d))
-            || d.join(".git").exists()
-            || d.join(".clnrm").exists();
-        if at_root {
+        if d == root || !d.starts_with(root) {
             return None;
         }
         dir = d.parent();
@@ -341,6 +514,7 @@ impl Compiled {
             return Err(vec![compile_error(path, main_text, &main, includes, &e)]);
         }
         let used_real_clock = Arc::new(AtomicBool::new(false));
+        tera.register_function("range", super::render_guard::range);
         functions::register(
             &mut tera,
             FnState {
@@ -368,9 +542,17 @@ impl Compiled {
             ctx.insert(k.as_str(), v);
         }
         ctx.insert("vars", vars);
+        let mut out = super::render_guard::CappedWriter { buf: Vec::new() };
         self.tera
-            .render(&self.main, &ctx)
-            .map_err(|e| vec![render_error(path, src, &e)])
+            .render_to(&self.main, &ctx, &mut out)
+            .map_err(|e| vec![render_error(path, src, &e)])?;
+        String::from_utf8(out.buf).map_err(|_| {
+            vec![Diagnostic::file(
+                path,
+                Severity::Error,
+                "template output is not valid UTF-8",
+            )]
+        })
     }
 
     /// Whether some render read the real clock (the result then must not be cached).

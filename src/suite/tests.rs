@@ -130,7 +130,7 @@ fn scenario_without_steps() {
 fn test_without_service() {
     assert_eq!(
         errors_of("no_service.clnrm.toml"),
-        "error: step `step 1` has no service to run on\n  --> tests/fixtures/spec/no_service.clnrm.toml:6:1\n   |\n 6 | [[scenario.steps]]\n   | ^^^^^^^^^^^^^^^^^^\n   = hint: declare a `[service.<id>]`; `image` may be omitted to run on the host with `--backend local`"
+        "error: step `step 1` has no service to run on\n  --> tests/fixtures/spec/no_service.clnrm.toml:6:1\n   |\n 6 | [[scenario.steps]]\n   | ^^^^^^^^^^^^^^^^^^\n   = hint: declare a `[service.<id>]` (`image` may be omitted to run on the host with `--backend local`), or set `default_image = \"<image>\"` in `.clnrm/config.toml` or pass `--default-image <image>` to run such steps in a default service"
     );
 }
 
@@ -241,6 +241,7 @@ seed = 7
 fn current_dialect_normalises_every_key() {
     let d = tempfile::tempdir().expect("tempdir");
     let p = write(d.path(), "full.clnrm.toml", FULL);
+    std::fs::create_dir(d.path().join("data")).expect("mkdir");
     let l = loader().load(&p).expect("valid");
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
     let s = l.spec;
@@ -265,7 +266,17 @@ fn current_dialect_normalises_every_key() {
     );
     assert_eq!(
         (db.reuse, db.line, db.mounts.clone()),
-        (true, 11, vec!["./data:/data:ro".to_string()])
+        (
+            true,
+            11,
+            // Relative sources are resolved against the test file's folder.
+            vec![format!(
+                "{}:/data:ro",
+                std::fs::canonicalize(d.path().join("data"))
+                    .expect("exists")
+                    .display()
+            )]
+        )
     );
     assert_eq!(s.services["host"].image, None);
     let sc = &s.scenarios[0];
@@ -335,15 +346,16 @@ run = "echo hi | grep hi"
     let s = &l.spec;
     assert_eq!((s.name.as_str(), s.dialect), ("legacy", Dialect::Upstream));
     assert_eq!(s.scenarios.len(), 2);
-    assert_eq!(s.scenarios[0].name, "legacy");
-    assert_eq!(
-        s.scenarios[0].steps[0].run,
-        Command::Argv(vec!["echo".into(), "hello".into()])
-    );
-    assert_eq!(s.scenarios[0].steps[0].expect.stdout.regex, vec!["hel+o"]);
-    assert_eq!(s.scenarios[0].steps[0].service, "app");
+    // `[[steps]]` becomes the last scenario, where `clnrm fmt` puts it.
+    assert_eq!(s.scenarios[1].name, "legacy");
     assert_eq!(
         s.scenarios[1].steps[0].run,
+        Command::Argv(vec!["echo".into(), "hello".into()])
+    );
+    assert_eq!(s.scenarios[1].steps[0].expect.stdout.regex, vec!["hel+o"]);
+    assert_eq!(s.scenarios[1].steps[0].service, "app");
+    assert_eq!(
+        s.scenarios[0].steps[0].run,
         Command::Shell("echo hi | grep hi".into())
     );
     let warned: Vec<&str> = l.warnings.iter().map(|w| w.message.as_str()).collect();
@@ -352,32 +364,42 @@ run = "echo hi | grep hi"
         vec![
             "`[test.metadata]` is the upstream form; write `[meta]`",
             "`[services.<id>]` is the upstream form; write `[service.<id>]`",
+            "`type = \"generic_container\"` is the upstream form; write nothing: every service is a container",
+            "`plugin = \"alpine\"` (upstream) is not evaluated by clnrm: it is accepted and ignored",
             "`[[steps]]` is the upstream form; write `[[scenario]]` with `[[scenario.steps]]`",
             "`command = [...]` is the upstream form; write `cmd = [...]`",
             "`expected_output_regex` is the upstream form; write `stdout_regex`",
             "`expected_exit_code` is the upstream form; write `exit_code`",
-            "`run` is the upstream form; write a `[[scenario.steps]]` with `sh = \"...\"`",
-            "`command = \"...\"` is the upstream form; write `sh = \"...\"`",
+            "`run` is the upstream form; write a first `[[scenario.steps]]` with `sh = \"...\"`",
         ]
     );
-    assert!(l
-        .warnings
-        .iter()
-        .all(|w| w.severity == Severity::Warning
-            && w.hint.as_deref() == Some("`clnrm fmt` rewrites it")));
+    assert!(l.warnings.iter().all(|w| w.severity == Severity::Warning
+        && (w.hint.as_deref() == Some("`clnrm fmt` rewrites it")
+            || w.message.contains("not evaluated"))));
     assert_eq!(l.warnings[0].to_string(), format!("warning: `[test.metadata]` is the upstream form; write `[meta]`\n  --> {}:1:1\n   |\n 1 | [test.metadata]\n   | ^^^^^^^^^^^^^^^\n   = hint: `clnrm fmt` rewrites it", p.display()));
 }
 
 #[test]
-fn upstream_unsupported_tables_are_rejected_clearly() {
+fn upstream_tables_without_a_meaning_are_accepted_with_a_located_warning() {
     let d = tempfile::tempdir().expect("tempdir");
-    let p = write(d.path(), "up.clnrm.toml", "[test.metadata]\nname = \"x\"\n\n[[steps]]\nname = \"a\"\ncommand = \"true\"\n\n[otel]\nexporter = \"stdout\"\n");
-    let diags = loader().load(&p).expect_err("invalid");
-    let msgs: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
-    assert!(
-        msgs.contains(&"`[otel]` (upstream) is not supported by clnrm"),
-        "{msgs:?}"
+    let p = write(d.path(), "up.clnrm.toml", "[test.metadata]\nname = \"x\"\n\n[services.a]\nimage = \"i\"\n\n[[steps]]\nname = \"a\"\ncommand = \"true\"\n\n[otel]\nexporter = \"stdout\"\n\n[[expect.span]]\nname = \"clnrm.run\"\n");
+    let l = loader().load(&p).expect("valid");
+    let otel = l
+        .warnings
+        .iter()
+        .find(|w| w.message.contains("[otel]"))
+        .expect("warned");
+    assert_eq!(
+        otel.message,
+        "`[otel]` (upstream) is not evaluated by clnrm: it is accepted and ignored"
     );
+    assert_eq!((otel.line, otel.column), (Some(11), Some(2)));
+    let expect = l
+        .warnings
+        .iter()
+        .find(|w| w.message.contains("[expect]"))
+        .expect("warned");
+    assert!(expect.hint.as_deref().unwrap_or("").contains("steps only"));
 }
 
 #[test]
@@ -613,5 +635,5 @@ fn rendered_toml_errors_point_at_the_rendered_line_and_say_so() {
         .expect("error on line 3");
     assert_eq!(d.message, "unknown key `colour` in `[meta]`");
     assert_eq!(d.source_line.as_deref(), Some("colour = 1"));
-    assert_eq!(d.hint, Some(format!("allowed keys: `name`, `description`, `tags`, `timeout`, `retries`; line numbers refer to the rendered TOML: see `clnrm render {}`", p.display())));
+    assert_eq!(d.hint, Some(format!("allowed keys: `name`, `description`, `version`, `tags`, `timeout`, `retries`, `skip`; line numbers refer to the rendered TOML: see `clnrm render {}`", p.display())));
 }

@@ -1,373 +1,636 @@
-//! The upstream clnrm dialect (`[test.metadata]`, `[services.<id>]`, top-level `[[steps]]`,
-//! `[[scenario]]` with `run`), normalised into the same model with warnings naming the modern form.
+//! The upstream clnrm dialects, normalised into the current one before validation.
+//!
+//! Both upstream forms are rewritten in the parsed document: the old form (`[test.metadata]`,
+//! `[services.<id>]`, top-level `[[steps]]` with `command`, `expected_output_regex`, ...) and the
+//! v1.0 form (`[meta]` + `[service.<id>]` + `[[scenario]]` with `service` and a shell string
+//! `run`, `[limits]`, `[report]`, `[otel]`, `[expect.*]`). Renamed keys keep their source spans,
+//! so every later diagnostic still points into the file as written. Each upstream form gets one
+//! warning naming the current spelling (what `clnrm fmt` writes); keys without a meaning here get
+//! a "not evaluated" warning (see `not_evaluated`). The current-dialect schema then validates
+//! the result: one set of rules for every file.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
-use toml::de::{DeTable, DeValue};
+use toml::de::{DeArray, DeTable, DeValue};
+use toml::Spanned;
 
-use super::model::*;
-use super::reader::{Ctx, Span, Tbl};
-use super::schema::{
-    check_regex, check_service_exists, check_service_id, check_vars, read_determinism, read_perf,
-    resolve_service, Built,
-};
+use super::model::Limits;
+use super::not_evaluated;
+use super::reader::{Ctx, Span};
+use super::schema::parse_memory;
 
-const TOP: &[&str] = &[
-    "test",
-    "services",
-    "steps",
-    "scenario",
-    "vars",
-    "perf",
-    "determinism",
+/// Service keys renamed one to one: (upstream, current).
+pub(crate) const SERVICE_RENAMES: &[(&str, &str)] = &[
+    ("environment", "env"),
+    ("working_dir", "workdir"),
+    ("volumes", "mounts"),
 ];
-/// Upstream tables clnrm does not implement: rejected with a pointer to the equivalent.
-const UNSUPPORTED: &[&str] = &[
-    "assertions",
-    "otel",
-    "otel_validation",
-    "otel_headers",
-    "otel_propagators",
-    "expect",
-    "report",
-    "limits",
-    "graph",
-    "hermeticity",
-    "counts",
-    "windows",
-    "order",
-    "status",
+/// Upstream spellings of the readiness probe (`{ cmd, interval, timeout, retries }`, seconds).
+pub(crate) const HEALTH_CHECK: &[&str] = &["health_check", "healthcheck"];
+/// Scenario name of upstream top-level `[[steps]]` when the test has no name either.
+pub(crate) const FALLBACK_SCENARIO: &str = "main";
+/// Step keys renamed one to one.
+pub(crate) const STEP_RENAMES: &[(&str, &str)] = &[
+    ("expected_output_regex", "stdout_regex"),
+    ("expected_exit_code", "exit_code"),
+    ("max_retries", "retries"),
 ];
-const TEST: &[&str] = &["metadata"];
-const METADATA: &[&str] = &["name", "description", "timeout"];
-const SERVICE: &[&str] = &["type", "plugin", "image", "command", "env", "workdir"];
-const STEP: &[&str] = &[
-    "name",
-    "command",
-    "expected_output_regex",
-    "expected_exit_code",
-    "service",
-];
-const SCENARIO: &[&str] = &[
-    "name",
-    "service",
-    "run",
-    "expected_output_regex",
-    "expected_exit_code",
-];
+/// Plugin markers meaning "a plain container": the only kind of service clnrm has.
+pub(crate) const GENERIC_PLUGINS: &[&str] = &["generic_container", "generic", "container"];
+/// Retries of a step with `retry_on_failure = true` and no `max_retries`.
+pub(crate) const DEFAULT_STEP_RETRIES: &str = "3";
 
-/// True when the document is written in the upstream dialect.
-pub(crate) fn is_upstream(root: &DeTable<'_>) -> bool {
-    let top = ["test", "services", "steps"];
-    top.iter().any(|k| root.get(*k).is_some())
-        || root
-            .get("scenario")
-            .and_then(|v| v.get_ref().as_array())
-            .is_some_and(|a| {
-                a.iter().any(|s| {
-                    s.get_ref()
-                        .as_table()
-                        .is_some_and(|t| t.get("run").is_some())
-                })
-            })
+/// What normalisation found, beyond the rewritten document.
+#[derive(Debug, Default)]
+pub(crate) struct Normalised {
+    /// Some upstream form was seen.
+    pub upstream: bool,
+    /// `[limits]`: applied to every service that sets no limit of its own.
+    pub limits: Limits,
 }
 
-/// Remembers which upstream forms were seen so each gets one warning, not one per use.
-#[derive(Default)]
-struct Warned(Vec<&'static str>);
+type Key<'i> = Spanned<Cow<'i, str>>;
+type Val<'i> = Spanned<DeValue<'i>>;
 
-impl Warned {
-    fn once(&mut self, ctx: &mut Ctx<'_>, span: Span, form: &'static str, modern: &str) {
-        if self.0.contains(&form) {
+/// Remembers which upstream forms were warned about, so each gets one warning per file.
+struct Norm<'c, 'a> {
+    ctx: &'c mut Ctx<'a>,
+    warned: Vec<String>,
+    upstream: bool,
+}
+
+impl Norm<'_, '_> {
+    fn form(&mut self, span: Span, form: &str, current: &str) {
+        self.upstream = true;
+        if self.warned.iter().any(|w| w == form) {
             return;
         }
-        self.0.push(form);
-        ctx.warn(
+        self.warned.push(form.to_string());
+        self.ctx.warn(
             span,
-            format!("`{form}` is the upstream form; write {modern}"),
+            format!("`{form}` is the upstream form; write {current}"),
             Some("`clnrm fmt` rewrites it".into()),
         );
     }
-}
 
-pub(crate) fn build_upstream(
-    ctx: &mut Ctx<'_>,
-    root: &DeTable<'_>,
-    root_span: Span,
-) -> Option<Built> {
-    let root_tbl = Tbl::new(root, "top level", root_span);
-    let mut w = Warned::default();
-    for (k, _) in root.iter() {
-        let key = k.get_ref().as_ref();
-        if UNSUPPORTED.contains(&key) {
-            ctx.error(
-                k.span(),
-                format!("`[{key}]` (upstream) is not supported by clnrm"),
-                Some("express checks as step expectations (`exit_code`, `stdout_regex`, `stdout_contains`)".into()),
-            );
-        }
-    }
-    let allowed: Vec<&str> = TOP.iter().chain(UNSUPPORTED).copied().collect();
-    root_tbl.check_keys(ctx, &allowed);
-    check_vars(ctx, &root_tbl);
-
-    let mut name = None;
-    let mut description = None;
-    let mut timeout = None;
-    if let Some((t, span)) = root_tbl.table(ctx, "test") {
-        let test = Tbl::new(t, "[test]", span.clone());
-        test.check_keys(ctx, TEST);
-        if let Some((mt, mspan)) = test.table(ctx, "metadata") {
-            w.once(ctx, mspan.clone(), "[test.metadata]", "`[meta]`");
-            let meta = Tbl::new(mt, "[test.metadata]", mspan);
-            meta.check_keys(ctx, METADATA);
-            name = meta.req_str(ctx, "name", "\"my-test\"");
-            description = meta.str(ctx, "description").map(|d| d.0);
-            timeout = meta.duration(ctx, "timeout");
-        } else if test.get("metadata").is_none() {
-            test.missing(ctx, "metadata", "{ name = \"my-test\" }");
-        }
-    } else if root.get("test").is_none() {
-        ctx.error(
-            0..0,
-            "missing `[test.metadata]` table",
-            Some("add `[test.metadata]` with `name = \"my-test\"` (or write `[meta]` in the current form)".into()),
-        );
+    fn not_evaluated(&mut self, span: Span, what: &str, why: &str) {
+        self.upstream = true;
+        not_evaluated::warn(self.ctx, span, what, why);
     }
 
-    let services = read_services(ctx, &root_tbl, &mut w);
-    let mut scenarios = Vec::new();
-    let mut no_service = false;
-    let steps = root_tbl.tables(ctx, "steps");
-    if let Some(first) = steps.first() {
-        w.once(
-            ctx,
-            first.1.clone(),
-            "[[steps]]",
-            "`[[scenario]]` with `[[scenario.steps]]`",
-        );
-        let mut out = Vec::new();
-        for (i, (t, span)) in steps.iter().enumerate() {
-            let st = Tbl::new(t, format!("[[steps]] #{}", i + 1), span.clone());
-            st.check_keys(ctx, STEP);
-            let step_name = st
-                .str(ctx, "name")
-                .map_or_else(|| format!("step {}", i + 1), |n| n.0);
-            let run = match st.get("command") {
-                None => {
-                    st.missing(ctx, "command", "[\"echo\", \"hi\"]");
-                    None
-                }
-                Some(v) => command(ctx, &mut w, v.get_ref(), v.span()),
-            };
-            let own = st.str(ctx, "service");
-            let svc = resolve_service(
-                ctx,
-                &step_name,
-                own,
-                None,
-                &services,
-                span.clone(),
-                &mut no_service,
-            );
-            let expect = expectations(ctx, &mut w, &st);
-            if let Some(run) = run {
-                out.push(step(step_name, svc, run, expect, ctx.line_of(span)));
-            }
-        }
-        scenarios.push(ScenarioSpec {
-            // Named after the test, as `clnrm fmt` names it when it rewrites the file, so
-            // results and baseline keys do not change when a suite is migrated.
-            name: name
-                .as_ref()
-                .map(|n| n.0.clone())
-                .unwrap_or_else(|| "steps".into()),
-            description: None,
-            service: None,
-            timeout: None,
-            retries: None,
-            tags: Vec::new(),
-            steps: out,
-            line: ctx.line_of(&first.1),
-        });
-    }
-    for (i, (t, span)) in root_tbl.tables(ctx, "scenario").into_iter().enumerate() {
-        let sc = Tbl::new(t, format!("[[scenario]] #{}", i + 1), span.clone());
-        sc.check_keys(ctx, SCENARIO);
-        let sname = sc.req_str(ctx, "name", "\"happy path\"");
-        let own = sc.str(ctx, "service");
-        if let Some((id, s)) = &own {
-            check_service_exists(ctx, id, s.clone(), &services, "scenario");
-        }
-        let run = match sc.get("run") {
-            None => {
-                sc.missing(ctx, "run", "\"echo hi\"");
-                None
-            }
-            Some(v) => {
-                w.once(
-                    ctx,
-                    v.span(),
-                    "run",
-                    "a `[[scenario.steps]]` with `sh = \"...\"`",
-                );
-                command(ctx, &mut w, v.get_ref(), v.span())
-            }
+    /// Renames `from` to `to` in `t`; both set is an error at the upstream key.
+    fn rename(&mut self, t: &mut DeTable<'_>, from: &str, to: &str, form: &str) {
+        let Some((k, v)) = t.remove_entry(from) else {
+            return;
         };
-        let label = sname.as_ref().map_or("run".to_string(), |n| n.0.clone());
-        let svc = resolve_service(
-            ctx,
-            &label,
-            None,
-            own.as_ref().map(|s| s.0.clone()),
-            &services,
-            span.clone(),
-            &mut no_service,
-        );
-        let expect = expectations(ctx, &mut w, &sc);
-        if let (Some((n, _)), Some(run)) = (sname, run) {
-            scenarios.push(ScenarioSpec {
-                name: n,
-                description: None,
-                service: own.map(|s| s.0),
-                timeout: None,
-                retries: None,
-                tags: Vec::new(),
-                steps: vec![step("run".into(), svc, run, expect, ctx.line_of(&span))],
-                line: ctx.line_of(&span),
-            });
-        }
-    }
-    if scenarios.is_empty() && !ctx.has_errors() {
-        ctx.error(
-            0..0,
-            "the test declares no `[[steps]]` or `[[scenario]]`",
-            Some("add a `[[scenario]]` with at least one `[[scenario.steps]]`".into()),
-        );
-    }
-    let perf = read_perf(ctx, &root_tbl, &scenarios);
-    let determinism = read_determinism(ctx, &root_tbl);
-    let (name, name_span) = name?;
-    if ctx.has_errors() {
-        return None;
-    }
-    Some(Built {
-        name_line: ctx.line_of(&name_span),
-        name_span,
-        spec: TestSpec {
-            path: ctx.path.to_path_buf(),
-            name,
-            description,
-            tags: Vec::new(),
-            timeout,
-            retries: None,
-            services,
-            scenarios,
-            perf,
-            determinism,
-            dialect: Dialect::Upstream,
-            content_hash: String::new(),
-        },
-    })
-}
-
-fn step(name: String, svc: Option<String>, run: Command, expect: Expect, line: u32) -> StepSpec {
-    StepSpec {
-        name,
-        service: svc.unwrap_or_default(),
-        run,
-        env: BTreeMap::new(),
-        workdir: None,
-        timeout: None,
-        expect,
-        continue_on_failure: false,
-        line,
-    }
-}
-
-/// Upstream `command`/`run`: an argv array, or a string that upstream ran through a shell.
-fn command(ctx: &mut Ctx<'_>, w: &mut Warned, v: &DeValue<'_>, span: Span) -> Option<Command> {
-    if let Some(s) = v.as_str() {
-        w.once(ctx, span, "command = \"...\"", "`sh = \"...\"`");
-        return Some(Command::Shell(s.to_string()));
-    }
-    let argv: Option<Vec<String>> = v.as_array().and_then(|a| {
-        a.iter()
-            .map(|e| e.get_ref().as_str().map(str::to_string))
-            .collect()
-    });
-    match argv {
-        Some(a) if !a.is_empty() => {
-            w.once(ctx, span, "command = [...]", "`cmd = [...]`");
-            Some(Command::Argv(a))
-        }
-        _ => {
-            ctx.error(
-                span,
-                "`command` must be a non-empty array of strings or a shell string",
-                None,
+        if t.get(to).is_some() {
+            self.ctx.error(
+                k.span(),
+                format!("both `{from}` (upstream) and `{to}` are set"),
+                Some(format!("keep `{to}` only")),
             );
-            None
+            return;
+        }
+        self.form(k.span(), form, &format!("`{to}`"));
+        t.insert(key(k.span(), to), v);
+    }
+}
+
+fn key<'i>(span: Span, name: &str) -> Key<'i> {
+    Spanned::new(span, Cow::Owned(name.to_string()))
+}
+
+fn string<'i>(span: Span, s: String) -> Val<'i> {
+    Spanned::new(span, DeValue::String(Cow::Owned(s)))
+}
+
+fn strings<'i>(span: Span, items: &[String]) -> Val<'i> {
+    let mut a = DeArray::new();
+    for s in items {
+        a.push(string(span.clone(), s.clone()));
+    }
+    Spanned::new(span, DeValue::Array(a))
+}
+
+fn table_mut<'t, 'i>(t: &'t mut DeTable<'i>, k: &str) -> Option<&'t mut DeTable<'i>> {
+    match t.get_mut(k)?.get_mut() {
+        DeValue::Table(t) => Some(t),
+        _ => None,
+    }
+}
+
+fn array_mut<'t, 'i>(t: &'t mut DeTable<'i>, k: &str) -> Option<&'t mut DeArray<'i>> {
+    match t.get_mut(k)?.get_mut() {
+        DeValue::Array(a) => Some(a),
+        _ => None,
+    }
+}
+
+/// Rewrite `root` from any upstream form into the current dialect, in place.
+pub(crate) fn normalise(ctx: &mut Ctx<'_>, root: &mut DeTable<'_>) -> Normalised {
+    let mut n = Norm {
+        ctx,
+        warned: Vec::new(),
+        upstream: false,
+    };
+    // A v1.0 `[meta]` needs no rewrite, but its `version` says where the file comes from.
+    if let Some(DeValue::Table(m)) = root.get("meta").map(Spanned::get_ref) {
+        n.upstream |= m.get("version").is_some();
+    }
+    for (name, why) in not_evaluated::TABLES {
+        if let Some((k, _)) = root.remove_entry(*name) {
+            n.not_evaluated(k.span(), &format!("[{name}]"), why);
+        }
+    }
+    metadata(&mut n, root);
+    services(&mut n, root);
+    top_level_steps(&mut n, root);
+    scenarios(&mut n, root);
+    let limits = limits(&mut n, root);
+    if let Some(r) = table_mut(root, "report") {
+        for (k, why) in not_evaluated::REPORT_KEYS {
+            if let Some((key, _)) = r.remove_entry(*k) {
+                n.not_evaluated(key.span(), &format!("[report] {k}"), why);
+            }
+        }
+    }
+    Normalised {
+        upstream: n.upstream,
+        limits,
+    }
+}
+
+/// `[test.metadata]` -> `[meta]`.
+fn metadata(n: &mut Norm<'_, '_>, root: &mut DeTable<'_>) {
+    let Some(test) = table_mut(root, "test") else {
+        return;
+    };
+    let Some((k, v)) = test.remove_entry("metadata") else {
+        return;
+    };
+    let empty = test.is_empty();
+    if empty {
+        root.remove("test");
+    }
+    if root.get("meta").is_some() {
+        n.ctx.error(
+            k.span(),
+            "both `[test.metadata]` (upstream) and `[meta]` are present",
+            Some("keep `[meta]` only".into()),
+        );
+        return;
+    }
+    n.form(v.span(), "[test.metadata]", "`[meta]`");
+    root.insert(key(k.span(), "meta"), v);
+}
+
+/// `[services.<id>]` -> `[service.<id>]`, and the keys of every service.
+fn services(n: &mut Norm<'_, '_>, root: &mut DeTable<'_>) {
+    if let Some((k, v)) = root.remove_entry("services") {
+        n.form(k.span(), "[services.<id>]", "`[service.<id>]`");
+        match (v.into_inner(), root.get("service").is_some()) {
+            (DeValue::Table(upstream), true) => {
+                let Some(current) = table_mut(root, "service") else {
+                    return;
+                };
+                for (id, svc) in upstream {
+                    if current.get(id.get_ref().as_ref()).is_some() {
+                        n.ctx.error(
+                            id.span(),
+                            format!(
+                                "service `{}` is declared in both `[services]` and `[service]`",
+                                id.get_ref()
+                            ),
+                            Some("keep one of the two tables".into()),
+                        );
+                        continue;
+                    }
+                    current.insert(id, svc);
+                }
+            }
+            (other, _) => {
+                root.insert(key(k.span(), "service"), Spanned::new(k.span(), other));
+            }
+        }
+    }
+    let Some(all) = table_mut(root, "service") else {
+        return;
+    };
+    for (_, svc) in all.iter_mut() {
+        if let DeValue::Table(t) = svc.get_mut() {
+            service(n, t);
         }
     }
 }
 
-fn expectations(ctx: &mut Ctx<'_>, w: &mut Warned, t: &Tbl<'_, '_>) -> Expect {
-    let mut e = Expect::default();
-    if let Some((r, span)) = t.str(ctx, "expected_output_regex") {
-        w.once(ctx, span.clone(), "expected_output_regex", "`stdout_regex`");
-        check_regex(ctx, &r, span, "expected_output_regex");
-        e.stdout.regex.push(r);
+fn service(n: &mut Norm<'_, '_>, t: &mut DeTable<'_>) {
+    // `type` / `plugin` chose an upstream plugin; here every service is a container (or a host
+    // service without an image).
+    for marker in ["type", "plugin"] {
+        if let Some((k, v)) = t.remove_entry(marker) {
+            let kind = v.get_ref().as_str().unwrap_or("").to_string();
+            if GENERIC_PLUGINS.contains(&kind.as_str()) {
+                n.form(
+                    k.span(),
+                    &format!("{marker} = \"{kind}\""),
+                    "nothing: every service is a container",
+                );
+            } else {
+                not_evaluated::plugin(n.ctx, k.span(), &kind);
+                n.upstream = true;
+            }
+        }
     }
-    if let Some((code, span)) = t.int(ctx, "expected_exit_code", 0, 255) {
-        w.once(ctx, span, "expected_exit_code", "`exit_code`");
-        e.exit_code = code;
+    for (from, to) in SERVICE_RENAMES {
+        n.rename(t, from, to, from);
     }
-    e
-}
-
-fn read_services(
-    ctx: &mut Ctx<'_>,
-    root: &Tbl<'_, '_>,
-    w: &mut Warned,
-) -> BTreeMap<String, ServiceSpec> {
-    let mut out = BTreeMap::new();
-    let Some((t, span)) = root.table(ctx, "services") else {
-        return out;
-    };
-    w.once(ctx, span, "[services.<id>]", "`[service.<id>]`");
-    for (k, v) in t.iter() {
-        let id = k.get_ref().to_string();
-        let DeValue::Table(st) = v.get_ref() else {
-            ctx.error(v.span(), format!("`services.{id}` must be a table"), None);
+    // `command` and `args` were the main process: argv, or a string run by a shell.
+    for from in ["command", "args"] {
+        if let Some((k, v)) = t.remove_entry(from) {
+            if t.get("cmd").is_some() {
+                n.ctx.error(
+                    k.span(),
+                    format!("both `{from}` (upstream) and `cmd` are set"),
+                    Some("keep `cmd` only".into()),
+                );
+                continue;
+            }
+            n.form(k.span(), from, "`cmd = [...]`");
+            let v = match v.get_ref().as_str() {
+                Some(s) => strings(
+                    v.span(),
+                    &["sh".to_string(), "-c".to_string(), s.to_string()],
+                ),
+                None => v,
+            };
+            t.insert(key(k.span(), "cmd"), v);
+        }
+    }
+    for from in HEALTH_CHECK {
+        let Some((k, mut v)) = t.remove_entry(*from) else {
             continue;
         };
-        check_service_id(ctx, &id, k.span());
-        let s = Tbl::new(st, format!("[services.{id}]"), v.span());
-        s.check_keys(ctx, SERVICE);
-        // `type` and `plugin` chose an upstream plugin; every service here is a container (or
-        // a host service without an image), so they are read for type-checking only.
-        let _ = s.str(ctx, "type");
-        let _ = s.str(ctx, "plugin");
-        let cmd = s
-            .get("command")
-            .and_then(|c| command(ctx, w, c.get_ref(), c.span()).map(|c| c.to_argv()));
-        out.insert(
-            id.clone(),
-            ServiceSpec {
-                id,
-                image: s.str(ctx, "image").map(|i| i.0),
-                cmd,
-                env: s.str_map(ctx, "env"),
-                workdir: s.str(ctx, "workdir").map(|w| w.0),
-                limits: Limits::default(),
-                ready: None,
-                reuse: false,
-                mounts: Vec::new(),
-                network_access: false,
-                line: ctx.line_of(&v.span()),
-            },
+        if t.get("ready").is_some() {
+            n.ctx.error(
+                k.span(),
+                format!("both `{from}` (upstream) and `ready` are set"),
+                Some("keep `ready` only".into()),
+            );
+            continue;
+        }
+        n.form(
+            k.span(),
+            from,
+            "`ready = { cmd = [...], interval = \"1s\", timeout = \"30s\" }`",
         );
+        let span = v.span();
+        if let DeValue::Table(r) = v.get_mut() {
+            health_check(r, span);
+        }
+        t.insert(key(k.span(), "ready"), v);
+    }
+    if let Some(mounts) = t.get_mut("mounts") {
+        volumes(n, mounts);
+    }
+    for (k, why) in not_evaluated::SERVICE_KEYS {
+        if let Some((key, _)) = t.remove_entry(*k) {
+            n.not_evaluated(key.span(), k, why);
+        }
+    }
+}
+
+/// Upstream health check `{ cmd | test, interval, timeout, retries }` (seconds as integers)
+/// -> `ready = { cmd, interval, timeout }` (durations; the overall timeout is the larger of
+/// `timeout` and `interval * retries`).
+pub(crate) fn health_check(r: &mut DeTable<'_>, span: Span) {
+    if let Some((k, v)) = r.remove_entry("test") {
+        r.insert(key(k.span(), "cmd"), v);
+    }
+    if let Some(cmd) = r.get_mut("cmd") {
+        let span = cmd.span();
+        let argv: Option<Vec<String>> = match cmd.get_ref() {
+            DeValue::String(s) => Some(vec!["sh".into(), "-c".into(), s.to_string()]),
+            DeValue::Array(a) => {
+                let v: Option<Vec<String>> = a
+                    .iter()
+                    .map(|e| e.get_ref().as_str().map(str::to_string))
+                    .collect();
+                // Docker's `["CMD", ...]` / `["CMD-SHELL", "..."]` prefixes.
+                match v.as_deref() {
+                    Some([first, rest @ ..]) if first == "CMD" => Some(rest.to_vec()),
+                    Some([first, script]) if first == "CMD-SHELL" => {
+                        Some(vec!["sh".into(), "-c".into(), script.clone()])
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        if let Some(argv) = argv {
+            *cmd = strings(span, &argv);
+        }
+    }
+    let secs = |v: Option<&Val<'_>>| -> Option<i64> {
+        v.and_then(|v| super::reader::number(v.get_ref()))
+            .map(|n| n as i64)
+    };
+    let interval = r
+        .get("interval")
+        .filter(|v| !v.get_ref().is_str())
+        .and_then(|v| secs(Some(v)));
+    let timeout = r
+        .get("timeout")
+        .filter(|v| !v.get_ref().is_str())
+        .and_then(|v| secs(Some(v)));
+    let retries = secs(r.get("retries"));
+    r.remove("retries");
+    if let (Some(i), Some(sp)) = (interval, r.get("interval").map(Spanned::span)) {
+        r.insert(key(sp.clone(), "interval"), string(sp, format!("{i}s")));
+    }
+    let overall = match (timeout, interval, retries) {
+        (t, Some(i), Some(n)) => Some(t.unwrap_or(0).max(i * n)),
+        (t, _, _) => t,
+    };
+    if let Some(total) = overall {
+        let sp = r.get("timeout").map_or(span, Spanned::span);
+        r.insert(key(sp.clone(), "timeout"), string(sp, format!("{total}s")));
+    }
+}
+
+/// Upstream volumes (`{ host_path, container_path, read_only }` tables, or strings) ->
+/// `mounts = ["host:container[:ro]"]`.
+fn volumes(n: &mut Norm<'_, '_>, mounts: &mut Val<'_>) {
+    let span = mounts.span();
+    let DeValue::Array(a) = mounts.get_ref() else {
+        return;
+    };
+    // Every element keeps its own span, so a refused mount is pointed at precisely.
+    let mut out: Vec<(Span, String)> = Vec::new();
+    for e in a.iter() {
+        match e.get_ref() {
+            DeValue::String(s) => out.push((e.span(), s.to_string())),
+            DeValue::Table(t) => {
+                let get = |k: &str| t.get(k).and_then(|v| v.get_ref().as_str());
+                let (Some(h), Some(c)) = (get("host_path"), get("container_path")) else {
+                    n.ctx.error(
+                        e.span(),
+                        "a volume needs `host_path` and `container_path`",
+                        Some("write `mounts = [\"host:/container[:ro]\"]`".into()),
+                    );
+                    return;
+                };
+                let ro = t
+                    .get("read_only")
+                    .and_then(|v| v.get_ref().as_bool())
+                    .unwrap_or(false);
+                out.push((e.span(), format!("{h}:{c}{}", if ro { ":ro" } else { "" })));
+            }
+            _ => return,
+        }
+    }
+    let mut arr = DeArray::new();
+    for (sp, text) in out {
+        arr.push(string(sp, text));
+    }
+    *mounts = Spanned::new(span, DeValue::Array(arr));
+}
+
+/// Top-level `[[steps]]` -> one `[[scenario]]` named after the test.
+fn top_level_steps(n: &mut Norm<'_, '_>, root: &mut DeTable<'_>) {
+    let Some((k, steps)) = root.remove_entry("steps") else {
+        return;
+    };
+    n.form(
+        k.span(),
+        "[[steps]]",
+        "`[[scenario]]` with `[[scenario.steps]]`",
+    );
+    // Named after the test, as `clnrm fmt` names it when it rewrites the file, so results
+    // and baseline keys do not change when a suite is migrated.
+    let name = root
+        .get("meta")
+        .and_then(|m| m.get_ref().as_table())
+        .and_then(|m| m.get("name"))
+        .and_then(|v| v.get_ref().as_str())
+        .unwrap_or(FALLBACK_SCENARIO)
+        .to_string();
+    let mut sc = DeTable::new();
+    sc.insert(key(k.span(), "name"), string(k.span(), name));
+    sc.insert(key(k.span(), "steps"), steps);
+    let sc = Spanned::new(k.span(), DeValue::Table(sc));
+    let exists = root.get("scenario").is_some();
+    match array_mut(root, "scenario") {
+        Some(a) => a.push(sc),
+        None if exists => n.ctx.error(
+            k.span(),
+            "`scenario` is not an array of tables; cannot add the `[[steps]]` scenario",
+            None,
+        ),
+        None => {
+            let mut a = DeArray::new();
+            a.push(sc);
+            root.insert(
+                key(k.span(), "scenario"),
+                Spanned::new(k.span(), DeValue::Array(a)),
+            );
+        }
+    }
+}
+
+fn scenarios(n: &mut Norm<'_, '_>, root: &mut DeTable<'_>) {
+    let Some(all) = array_mut(root, "scenario") else {
+        return;
+    };
+    for sc in all.iter_mut() {
+        if let DeValue::Table(t) = sc.get_mut() {
+            scenario(n, t);
+        }
+    }
+}
+
+/// Keys of an upstream `[[scenario]]` with `run` that belong to the step it becomes.
+const RUN_STEP_KEYS: &[&str] = &[
+    "expected_output_regex",
+    "expected_exit_code",
+    "stdout_regex",
+    "stdout_contains",
+    "exit_code",
+];
+
+fn scenario(n: &mut Norm<'_, '_>, t: &mut DeTable<'_>) {
+    if let Some((k, v)) = t.remove_entry("timeout_ms") {
+        n.form(k.span(), "timeout_ms", "`timeout = \"1500ms\"`");
+        if let Some(ms) = super::reader::number(v.get_ref()) {
+            t.insert(
+                key(k.span(), "timeout"),
+                string(v.span(), format!("{}ms", ms as i64)),
+            );
+        } else {
+            t.insert(key(k.span(), "timeout"), v);
+        }
+    }
+    for (k, why) in not_evaluated::SCENARIO_KEYS {
+        if let Some((key, _)) = t.remove_entry(*k) {
+            n.not_evaluated(key.span(), k, why);
+        }
+    }
+    if let Some((k, run)) = t.remove_entry("run") {
+        n.form(
+            k.span(),
+            "run",
+            "a first `[[scenario.steps]]` with `sh = \"...\"`",
+        );
+        let mut step = DeTable::new();
+        let as_key = if run.get_ref().is_str() { "sh" } else { "cmd" };
+        step.insert(key(k.span(), "name"), string(k.span(), "run".into()));
+        step.insert(key(k.span(), as_key), run);
+        for sk in RUN_STEP_KEYS {
+            if let Some(entry) = t.remove_entry(*sk) {
+                step.insert(entry.0, entry.1);
+            }
+        }
+        let step = Spanned::new(k.span(), DeValue::Table(step));
+        let has_steps = t.get("steps").is_some();
+        match array_mut(t, "steps") {
+            Some(a) => {
+                // Upstream runs `run` before the scenario's other steps.
+                let rest: Vec<Val<'_>> = a.iter().cloned().collect();
+                let mut new = DeArray::new();
+                new.push(step);
+                for s in rest {
+                    new.push(s);
+                }
+                *a = new;
+            }
+            None if has_steps => {}
+            None => {
+                let mut a = DeArray::new();
+                a.push(step);
+                t.insert(
+                    key(k.span(), "steps"),
+                    Spanned::new(k.span(), DeValue::Array(a)),
+                );
+            }
+        }
+    }
+    if let Some(steps) = array_mut(t, "steps") {
+        for s in steps.iter_mut() {
+            if let DeValue::Table(st) = s.get_mut() {
+                step(n, st);
+            }
+        }
+    }
+}
+
+fn step(n: &mut Norm<'_, '_>, t: &mut DeTable<'_>) {
+    if let Some((k, v)) = t.remove_entry("command") {
+        let (to, form, current) = if v.get_ref().is_str() {
+            ("sh", "command = \"...\"", "`sh = \"...\"`")
+        } else {
+            ("cmd", "command = [...]", "`cmd = [...]`")
+        };
+        if t.get(to).is_some() {
+            n.ctx.error(
+                k.span(),
+                format!("both `command` (upstream) and `{to}` are set"),
+                Some(format!("keep `{to}` only")),
+            );
+        } else {
+            n.form(k.span(), form, current);
+            t.insert(key(k.span(), to), v);
+        }
+    }
+    for (from, to) in STEP_RENAMES {
+        n.rename(t, from, to, from);
+    }
+    if let Some((k, v)) = t.remove_entry("retry_on_failure") {
+        n.form(k.span(), "retry_on_failure", "`retries = 3`");
+        if v.get_ref().as_bool() == Some(true) && t.get("retries").is_none() {
+            let three = DeValue::parse(DEFAULT_STEP_RETRIES)
+                .expect("a literal integer parses")
+                .into_inner();
+            t.insert(key(k.span(), "retries"), Spanned::new(v.span(), three));
+        }
+    }
+    for from in ["timeout_ms", "timeout"] {
+        let numeric = t.get(from).is_some_and(|v| !v.get_ref().is_str());
+        if from == "timeout" && !numeric {
+            continue;
+        }
+        if let Some((k, v)) = t.remove_entry(from) {
+            // Upstream step timeouts: `timeout_ms` in milliseconds, a bare `timeout` in seconds.
+            let unit = if from == "timeout_ms" { "ms" } else { "s" };
+            n.form(
+                k.span(),
+                &format!("{from} as a number"),
+                "`timeout = \"30s\"`",
+            );
+            match super::reader::number(v.get_ref()) {
+                Some(x) => {
+                    t.insert(
+                        key(k.span(), "timeout"),
+                        string(v.span(), format!("{}{unit}", x as i64)),
+                    );
+                }
+                None => {
+                    t.insert(key(k.span(), "timeout"), v);
+                }
+            }
+        }
+    }
+    for (k, why) in not_evaluated::STEP_KEYS {
+        if let Some((key, _)) = t.remove_entry(*k) {
+            n.not_evaluated(key.span(), k, why);
+        }
+    }
+}
+
+/// `[limits] cpu_millicores / memory_mb` -> limits of every service that sets none.
+fn limits(n: &mut Norm<'_, '_>, root: &mut DeTable<'_>) -> Limits {
+    let mut out = Limits::default();
+    let Some((k, v)) = root.remove_entry("limits") else {
+        return out;
+    };
+    n.form(
+        k.span(),
+        "[limits]",
+        "`memory` and `cpus` in each `[service.<id>]`",
+    );
+    let DeValue::Table(t) = v.get_ref() else {
+        n.ctx.error(v.span(), "`limits` must be a table", None);
+        return out;
+    };
+    for (key, val) in t.iter() {
+        let num = super::reader::number(val.get_ref()).filter(|x| *x > 0.0);
+        match (key.get_ref().as_ref(), num) {
+            ("cpu_millicores", Some(m)) => out.cpus_milli = Some(m as u64),
+            ("memory_mb", Some(m)) => out.memory_bytes = parse_memory(&format!("{m}m")),
+            ("cpu_millicores" | "memory_mb", None) => n.ctx.error(
+                val.span(),
+                format!("`limits.{}` must be a positive number", key.get_ref()),
+                None,
+            ),
+            (other, _) => n.ctx.error(
+                key.span(),
+                format!("unknown key `{other}` in `[limits]`"),
+                Some("`[limits]` takes `cpu_millicores` and `memory_mb`".into()),
+            ),
+        }
     }
     out
+}
+
+/// Apply `[limits]` to every service without a limit of its own.
+pub(crate) fn apply_limits(
+    services: &mut std::collections::BTreeMap<String, super::model::ServiceSpec>,
+    limits: &Limits,
+) {
+    for s in services.values_mut() {
+        if s.limits.memory_bytes.is_none() {
+            s.limits.memory_bytes = limits.memory_bytes;
+        }
+        if s.limits.cpus_milli.is_none() {
+            s.limits.cpus_milli = limits.cpus_milli;
+        }
+    }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::Changes;
-use crate::results::{ScenarioResult, TestResult};
+use crate::results::{Phase, ScenarioResult, TestResult};
 
 /// What one cycle measured, for the latency line.
 #[derive(Default)]
@@ -55,13 +55,13 @@ pub fn latency_line(
     }
     parts.push(format!("load {}", fmt_ms(t.load_ms)));
     if !scenarios.is_empty() {
-        let phase = |s: &ScenarioResult, k: &str| s.phases.get(k).copied().unwrap_or(0.0);
+        let phase = |s: &ScenarioResult, k: Phase| s.phases.get(&k).copied().unwrap_or(0.0);
         let mut reused = true;
         let mut env = 0.0;
         for s in &scenarios {
-            let built = phase(s, "create") + phase(s, "start") + phase(s, "ready");
+            let built = phase(s, Phase::Create) + phase(s, Phase::Start) + phase(s, Phase::Ready);
             reused &= built == 0.0;
-            let wait = phase(s, "env_wait");
+            let wait = phase(s, Phase::EnvWait);
             // Docker reports the wait for a (pre-)started environment; the local backend
             // builds inline and reports the build phases only.
             env += if wait > 0.0 || built == 0.0 {
@@ -131,7 +131,10 @@ mod tests {
             duration_ms: step_ms,
             step_ms,
             attempts: 1,
-            phases: phases.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            phases: phases
+                .iter()
+                .map(|(k, v)| (Phase::parse(k).expect("a phase name"), *v))
+                .collect(),
             steps: Vec::new(),
             message: None,
             transport: None,

@@ -18,8 +18,9 @@ use super::error::api_error;
 use super::exec::exec_in;
 use super::Shared;
 use crate::agent::AgentConn;
+use crate::backend::probe::{self, ProbeError};
 use crate::backend::{debug, BackendError, ExecOutput, ExecRequest};
-use crate::results::Transport;
+use crate::results::{Phase, Transport};
 use crate::suite::ServiceSpec;
 
 /// Main process of a service without `cmd`: the imported test image (and many minimal
@@ -35,7 +36,7 @@ pub(crate) struct EnvParts {
     /// Service id -> container id.
     pub containers: BTreeMap<String, String>,
     /// `create`, `start`, `ready` wall times in ms.
-    pub phases: BTreeMap<String, f64>,
+    pub phases: BTreeMap<Phase, f64>,
     pub reusable: bool,
     /// Served a scenario already (reuse pool entries only).
     pub used: bool,
@@ -233,7 +234,13 @@ async fn build(
         };
         bodies.push((
             svc,
-            container_body(svc, network, labels, launch.map(|l| l.1)),
+            container_body(
+                svc,
+                network,
+                labels,
+                launch.map(|l| l.1),
+                &shared.cfg.container_defaults,
+            ),
         ));
     }
     let created = join_all(bodies.into_iter().map(|(svc, body)| {
@@ -262,59 +269,96 @@ async fn build(
     if let Some(e) = first_err {
         return Err(infra(e));
     }
-    parts.phases.insert("create".into(), ms(t.elapsed()));
+    parts.phases.insert(Phase::Create, ms(t.elapsed()));
 
-    let t = Instant::now();
-    let started = join_all(parts.containers.iter().map(|(id, cid)| async move {
-        let r = docker.start_container(cid, None).await;
-        (id.clone(), r)
-    }))
-    .await;
-    for (id, r) in started {
-        if let Err(e) = r {
-            return Err(infra(BackendError::Service {
-                service: id,
-                message: format!("start container: {e}"),
-            }));
-        }
-    }
-    if let Some(a) = agent {
-        // The agents greet while the environment warms, off the steps' critical path.
-        let greeted = join_all(parts.containers.iter().enumerate().map(|(i, (id, cid))| {
-            let dir = a.dir.join(i.to_string());
-            async move { (id.clone(), wait_agent(docker, cid, &dir).await) }
-        }))
+    // `depends_on`: services start in waves, each wave once the previous one is ready.
+    // Without dependencies there is one wave: every service starts at once.
+    let waves = crate::suite::start_waves(services)
+        .unwrap_or_else(|| vec![services.keys().cloned().collect()]);
+    let index: HashMap<&str, usize> = services
+        .keys()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let (mut start_ms, mut ready_ms) = (0.0, 0.0);
+    for wave in &waves {
+        let t = Instant::now();
+        let started = join_all(
+            parts
+                .containers
+                .iter()
+                .filter(|(id, _)| wave.contains(id))
+                .map(|(id, cid)| async move {
+                    let r = docker.start_container(cid, None).await;
+                    (id.clone(), r)
+                }),
+        )
         .await;
-        for (id, r) in greeted {
-            match r {
-                Ok(conn) => {
-                    parts.agents.insert(id, Arc::new(conn));
-                }
-                Err(WaitError::NotStarted(e)) => {
-                    return Err(BuildError::Agent(format!("service `{id}`: {e}")))
-                }
-                Err(WaitError::Exited(code)) => {
-                    return Err(BuildError::Other(BackendError::Service {
-                        service: id,
-                        message: format!("container exited with code {code} before it was ready"),
-                    }))
+        for (id, r) in started {
+            if let Err(e) = r {
+                return Err(infra(BackendError::Service {
+                    service: id,
+                    message: format!("start container: {e}"),
+                }));
+            }
+        }
+        if let Some(a) = agent {
+            // The agents greet while the environment warms, off the steps' critical path.
+            let greeted = join_all(
+                parts
+                    .containers
+                    .iter()
+                    .filter(|(id, _)| wave.contains(id))
+                    .map(|(id, cid)| {
+                        let i = index.get(id.as_str()).copied().unwrap_or_default();
+                        let dir = a.dir.join(i.to_string());
+                        async move { (id.clone(), wait_agent(docker, cid, &dir).await) }
+                    }),
+            )
+            .await;
+            for (id, r) in greeted {
+                match r {
+                    Ok(conn) => {
+                        parts.agents.insert(id, Arc::new(conn));
+                    }
+                    Err(WaitError::NotStarted(e)) => {
+                        return Err(BuildError::Agent(format!("service `{id}`: {e}")))
+                    }
+                    Err(WaitError::Exited(code)) => {
+                        return Err(BuildError::Other(BackendError::Service {
+                            service: id,
+                            message: format!(
+                                "container exited with code {code} before it was ready"
+                            ),
+                        }))
+                    }
                 }
             }
         }
-    }
-    parts.phases.insert("start".into(), ms(t.elapsed()));
+        start_ms += ms(t.elapsed());
 
-    let t = Instant::now();
-    let agents = &parts.agents;
-    let probes = join_all(services.values().filter_map(|svc| {
-        let probe = svc.ready.as_ref()?;
-        let cid = parts.containers.get(&svc.id)?.clone();
-        let agent = agents.get(&svc.id).map(Arc::clone);
-        Some(async move { wait_ready(docker, &svc.id, &cid, probe, agent.as_deref()).await })
-    }))
-    .await;
-    probes.into_iter().collect::<Result<Vec<()>, _>>()?;
-    parts.phases.insert("ready".into(), ms(t.elapsed()));
+        let t = Instant::now();
+        let agents = &parts.agents;
+        let probes =
+            join_all(
+                services
+                    .values()
+                    .filter(|svc| wave.contains(&svc.id))
+                    .filter_map(|svc| {
+                        let probe = svc.ready.as_ref()?;
+                        let cid = parts.containers.get(&svc.id)?.clone();
+                        let agent = agents.get(&svc.id).map(Arc::clone);
+                        Some(async move {
+                            wait_ready(docker, &svc.id, &cid, probe, agent.as_deref()).await
+                        })
+                    }),
+            )
+            .await;
+        probes.into_iter().collect::<Result<Vec<()>, _>>()?;
+        ready_ms += ms(t.elapsed());
+    }
+    parts.phases.insert(Phase::Start, start_ms);
+    parts.phases.insert(Phase::Ready, ready_ms);
     Ok(())
 }
 
@@ -330,6 +374,7 @@ fn container_body(
     network: Option<&str>,
     labels: &HashMap<String, String>,
     agent: Option<(Vec<String>, Vec<String>, Vec<String>)>,
+    defaults: &crate::backend::ContainerDefaults,
 ) -> ContainerCreateBody {
     let mut binds = svc.mounts.clone();
     let (entrypoint, cmd) = match agent {
@@ -363,13 +408,17 @@ fn container_body(
             init: Some(init),
             privileged: Some(false),
             network_mode: Some(network.unwrap_or("none").to_string()),
-            memory: svc.limits.memory_bytes.and_then(|m| i64::try_from(m).ok()),
+            memory: svc
+                .limits
+                .memory_bytes
+                .or(defaults.memory_bytes)
+                .and_then(|m| i64::try_from(m).ok()),
             // milli-cpus -> nano-cpus.
             nano_cpus: svc
                 .limits
                 .cpus_milli
                 .and_then(|c| i64::try_from(c.saturating_mul(1_000_000)).ok()),
-            pids_limit: svc.limits.pids,
+            pids_limit: svc.limits.pids.or(defaults.pids),
             binds: (!binds.is_empty()).then_some(binds),
             ..Default::default()
         }),
@@ -380,8 +429,8 @@ fn container_body(
     }
 }
 
-/// Exec the probe every `interval` until it exits 0; give up after `timeout` with the last
-/// output so the user sees why.
+/// Exec the probe until it passes (see [`crate::backend::probe`]); a main process that
+/// exited will never become ready, so that ends the wait at once.
 async fn wait_ready(
     docker: &Docker,
     service: &str,
@@ -389,50 +438,21 @@ async fn wait_ready(
     probe: &crate::suite::ReadyProbe,
     agent: Option<&AgentConn>,
 ) -> Result<(), BackendError> {
-    let start = Instant::now();
-    let mut last = String::from("probe never ran");
-    let mut attempts = 0u32;
-    loop {
-        let left = probe.timeout.saturating_sub(start.elapsed());
-        if left.is_zero() {
-            return Err(BackendError::NotReady {
-                service: service.to_string(),
-                timeout_ms: probe.timeout.as_millis() as u64,
-                last,
-            });
-        }
+    probe::wait_ready(service, probe, |left| async move {
         match probe_once(docker, container, &probe.cmd, left, agent).await {
-            Ok((out, _)) if out.exit_code == Some(0) => return Ok(()),
-            Ok((out, _)) if out.timed_out => {
-                // An attempt cut short by the overall deadline says less than the
-                // previous complete one; keep that if there was one.
-                if attempts == 0 {
-                    last = format!("probe still running after {} ms", left.as_millis());
-                }
-            }
-            Ok((out, _)) => {
-                attempts += 1;
-                last = crate::backend::describe_probe(&out)
-            }
-            Err(e) => {
-                // A main process that exited will never become ready: say so now instead
-                // of retrying until the timeout.
-                if let Some(code) = exited(docker, container).await {
-                    return Err(BackendError::Service {
-                        service: service.to_string(),
-                        message: format!("container exited with code {code} before it was ready"),
-                    });
-                }
-                last = e.to_string()
-            }
+            Ok((out, _)) => Ok(out),
+            // A main process that exited will never become ready: say so now instead of
+            // retrying until the timeout.
+            Err(e) => match exited(docker, container).await {
+                Some(code) => Err(ProbeError::Fatal(BackendError::Service {
+                    service: service.to_string(),
+                    message: format!("container exited with code {code} before it was ready"),
+                })),
+                None => Err(ProbeError::Retry(e.to_string())),
+            },
         }
-        tokio::time::sleep(
-            probe
-                .interval
-                .min(probe.timeout.saturating_sub(start.elapsed())),
-        )
-        .await;
-    }
+    })
+    .await
 }
 
 /// One probe attempt, through the agent when the environment has one.

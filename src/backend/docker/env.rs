@@ -11,6 +11,7 @@ use super::create::EnvParts;
 use super::exec::exec_in;
 use super::Shared;
 use crate::backend::{BackendError, Env, ExecOutput, ExecRequest};
+use crate::results::Phase;
 use crate::results::Transport;
 
 pub(crate) struct DockerEnv {
@@ -74,17 +75,17 @@ impl Env for DockerEnv {
         }
     }
 
-    fn phases(&self) -> BTreeMap<String, f64> {
+    fn phases(&self) -> BTreeMap<Phase, f64> {
         let mut p = BTreeMap::new();
-        for k in ["create", "start", "ready"] {
+        for k in [Phase::Create, Phase::Start, Phase::Ready] {
             let v = if self.reused {
                 0.0
             } else {
-                self.parts.phases.get(k).copied().unwrap_or(0.0)
+                self.parts.phases.get(&k).copied().unwrap_or(0.0)
             };
-            p.insert(k.to_string(), v);
+            p.insert(k, v);
         }
-        p.insert("env_wait".to_string(), self.wait_ms);
+        p.insert(Phase::EnvWait, self.wait_ms);
         p
     }
 

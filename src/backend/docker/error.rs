@@ -6,9 +6,11 @@ use crate::backend::BackendError;
 pub(crate) fn api_error(what: &str, e: bollard::errors::Error) -> BackendError {
     use bollard::errors::Error as E;
     match e {
-        E::HyperResponseError { .. } | E::IOError { .. } | E::RequestTimeoutError => {
-            BackendError::Unavailable(format!("{what}: {e}"))
-        }
+        E::HyperResponseError { .. }
+        | E::HyperLegacyError { .. }
+        | E::IOError { .. }
+        | E::SocketNotFoundError(_)
+        | E::RequestTimeoutError => BackendError::Unavailable(format!("{what}: {e}")),
         other => BackendError::Other(format!("{what}: {other}")),
     }
 }

@@ -9,7 +9,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use super::error::api_error;
-use crate::agent::protocol::STREAM_CAP;
+use crate::backend::capture::Capture;
 use crate::backend::{BackendError, ExecOutput};
 
 /// Run `argv` in `container` and collect its result. On timeout the exec's process tree is
@@ -43,6 +43,7 @@ pub(crate) async fn exec_in(
         .await
         .map_err(|e| api_error("create exec", e))?;
     let mut out = ExecOutput::default();
+    let (mut so, mut se) = (Capture::default(), Capture::default());
     match docker
         .start_exec(&created.id, None)
         .await
@@ -50,17 +51,11 @@ pub(crate) async fn exec_in(
     {
         StartExecResults::Attached { mut output, .. } => loop {
             match tokio::time::timeout_at(deadline, output.next()).await {
-                Ok(Some(Ok(LogOutput::StdOut { message }))) => {
-                    append_capped(&mut out.stdout, &message)
-                }
-                Ok(Some(Ok(LogOutput::StdErr { message }))) => {
-                    append_capped(&mut out.stderr, &message)
-                }
+                Ok(Some(Ok(LogOutput::StdOut { message }))) => so.push(&message),
+                Ok(Some(Ok(LogOutput::StdErr { message }))) => se.push(&message),
                 // Without a tty the daemon only sends stdout/stderr frames; anything else is
                 // console output that belongs with stdout.
-                Ok(Some(Ok(LogOutput::Console { message }))) => {
-                    append_capped(&mut out.stdout, &message)
-                }
+                Ok(Some(Ok(LogOutput::Console { message }))) => so.push(&message),
                 Ok(Some(Ok(LogOutput::StdIn { .. }))) => {}
                 Ok(Some(Err(e))) => return Err(api_error("read exec output", e)),
                 Ok(None) => break,
@@ -76,6 +71,8 @@ pub(crate) async fn exec_in(
             ))
         }
     }
+    (out.stdout, out.stdout_cut) = so.finish();
+    (out.stderr, out.stderr_cut) = se.finish();
     let mut clean = true;
     if out.timed_out {
         clean = kill_exec(docker, &created.id, container).await;
@@ -98,13 +95,6 @@ pub(crate) async fn exec_in(
     }
     out.duration = started.elapsed();
     Ok((out, clean))
-}
-
-/// Keep at most [`STREAM_CAP`] bytes of a stream (the rest is read and dropped), as the
-/// agent does, so both transports give the same output.
-fn append_capped(buf: &mut Vec<u8>, chunk: &[u8]) {
-    let room = STREAM_CAP.saturating_sub(buf.len()).min(chunk.len());
-    buf.extend_from_slice(&chunk[..room]);
 }
 
 /// Kill a timed-out exec and its descendants. The pid the daemon reports is in the daemon's

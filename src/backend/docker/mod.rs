@@ -34,9 +34,10 @@ use create::{create_env, remove_env};
 use env::DockerEnv;
 use error::{api_error, status_of};
 use labels::{is_dead_leftover, RunLabels};
-use pool::{key_of, Pending, Pool, Take};
+use pool::{key_of_test, Pending, Pool, Take};
 
 use super::{Backend, BackendConfig, BackendError, Env, StepTransport, LABEL_RUN};
+use crate::results::BackendKind;
 use crate::suite::TestSpec;
 
 /// How long connecting and pinging may take before the daemon counts as unavailable.
@@ -61,6 +62,8 @@ pub(crate) struct Shared {
     agent: agent::AgentState,
     seq: AtomicU64,
     reuse_all: AtomicBool,
+    /// The daemon's version, asked once.
+    version: tokio::sync::OnceCell<Option<String>>,
     pool: Mutex<Pool>,
     /// Creations and removals running in the background; `shutdown` awaits them.
     tasks: Mutex<JoinSet<()>>,
@@ -163,6 +166,7 @@ impl DockerBackend {
     /// (see [`DockerBackend::reaped`]).
     pub async fn connect(cfg: BackendConfig) -> Result<DockerBackend, BackendError> {
         let docker = connect_docker().await?;
+        let reuse_all = cfg.reuse_all;
         let labels = RunLabels::for_this_process(&cfg.run_id);
         let reaped = remove_labelled(&docker, |l| is_dead_leftover(l, &labels.host)).await?;
         agent::AgentState::reap_dead_roots();
@@ -175,7 +179,8 @@ impl DockerBackend {
                 images: tokio::sync::Mutex::new(HashMap::new()),
                 agent,
                 seq: AtomicU64::new(0),
-                reuse_all: AtomicBool::new(false),
+                reuse_all: AtomicBool::new(reuse_all),
+                version: tokio::sync::OnceCell::new(),
                 pool: Mutex::new(Pool::default()),
                 tasks: Mutex::new(JoinSet::new()),
             }),
@@ -207,12 +212,20 @@ impl DockerBackend {
 
 #[async_trait]
 impl Backend for DockerBackend {
-    fn name(&self) -> &'static str {
-        "docker"
+    fn kind(&self) -> BackendKind {
+        BackendKind::Docker
+    }
+
+    async fn version(&self) -> Option<String> {
+        self.shared
+            .version
+            .get_or_init(|| async { self.shared.docker.version().await.ok()?.version })
+            .await
+            .clone()
     }
 
     fn prewarm(&self, test: &TestSpec, count: usize) {
-        let key = key_of(&test.services);
+        let key = key_of_test(test);
         let mut pool = self.shared.pool.lock().expect("pool lock poisoned");
         if pool.is_closed() {
             return;
@@ -231,7 +244,7 @@ impl Backend for DockerBackend {
 
     async fn acquire(&self, test: &TestSpec) -> Result<Box<dyn Env>, BackendError> {
         let t = Instant::now();
-        let key = key_of(&test.services);
+        let key = key_of_test(test);
         let parts = loop {
             // Either an idle environment or a creation to wait for (one already warming,
             // else a new one started now).
@@ -276,7 +289,13 @@ impl Backend for DockerBackend {
         while tasks.join_next().await.is_some() {}
         // Environments still held by callers, or left by a cancelled creation.
         let run = self.shared.labels.run_id.clone();
-        remove_labelled(&self.shared.docker, |l| l.get(LABEL_RUN) == Some(&run)).await?;
+        let host = self.shared.labels.host.clone();
+        // Own objects, and a second sweep for dead runs: creates a killed run still had in
+        // flight when `connect` reaped may have landed since (they were not listed then).
+        remove_labelled(&self.shared.docker, |l| {
+            l.get(LABEL_RUN) == Some(&run) || is_dead_leftover(l, &host)
+        })
+        .await?;
         self.shared.agent.remove_root();
         Ok(())
     }
@@ -321,7 +340,15 @@ pub async fn docker_available() -> bool {
 /// `clnrm clean`: remove every clnrm-labelled container and network, of any run.
 pub async fn clean_all() -> Result<CleanReport, BackendError> {
     let docker = connect_docker().await?;
-    remove_labelled(&docker, |_| true).await
+    let mut report = remove_labelled(&docker, |_| true).await?;
+    if report.containers + report.networks > 0 {
+        // A killed run's creates may still be in flight: sweep again once they settle.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let again = remove_labelled(&docker, |_| true).await?;
+        report.containers += again.containers;
+        report.networks += again.networks;
+    }
+    Ok(report)
 }
 
 /// Remove the labelled containers and networks of one run, whoever owns it.

@@ -14,8 +14,22 @@ use crate::suite::ServiceSpec;
 /// An environment being created in the background; resolves when it is ready.
 pub(crate) type Pending = oneshot::Receiver<Result<EnvParts, BackendError>>;
 
-/// Pool key: the services as they will be created. Source lines are left out so that two
-/// files declaring the same services share warm environments.
+/// Pool key of a test's environments: its services as they will be created and, unless every
+/// service opted in to sharing across tests (`reuse = "suite"`), the test's identity, so a
+/// reused environment (and its state) never reaches another test. Source lines are left out.
+pub(crate) fn key_of_test(test: &crate::suite::TestSpec) -> u64 {
+    let services = key_of(&test.services);
+    if !test.services.is_empty() && test.services.values().all(|s| s.reuse_suite) {
+        return services;
+    }
+    let mut h = DefaultHasher::new();
+    services.hash(&mut h);
+    test.path.hash(&mut h);
+    test.name.hash(&mut h);
+    h.finish()
+}
+
+/// Hash of the services as they will be created (source lines left out).
 pub(crate) fn key_of(services: &BTreeMap<String, ServiceSpec>) -> u64 {
     let mut h = DefaultHasher::new();
     for (id, svc) in services {
@@ -140,6 +154,7 @@ mod tests {
 
     fn svc(id: &str, image: &str, line: u32) -> ServiceSpec {
         ServiceSpec {
+            depends_on: Vec::new(),
             id: id.into(),
             image: Some(image.into()),
             cmd: None,
@@ -148,6 +163,7 @@ mod tests {
             limits: Limits::default(),
             ready: None,
             reuse: false,
+            reuse_suite: false,
             mounts: vec![],
             network_access: false,
             line,
@@ -167,6 +183,20 @@ mod tests {
         let c = BTreeMap::from([("a".to_string(), svc("a", "img:2", 3))]);
         assert_eq!(key_of(&a), key_of(&b));
         assert_ne!(key_of(&a), key_of(&c));
+    }
+
+    #[test]
+    fn reused_environments_stay_with_their_test_unless_suite_wide() {
+        let mk = |name: &str, suite: bool| {
+            let mut s = svc("a", "img:1", 3);
+            (s.reuse, s.reuse_suite) = (true, suite);
+            crate::suite::TestSpec::named(name).with_service(s)
+        };
+        assert_ne!(
+            key_of_test(&mk("one", false)),
+            key_of_test(&mk("two", false))
+        );
+        assert_eq!(key_of_test(&mk("one", true)), key_of_test(&mk("two", true)));
     }
 
     #[test]

@@ -1,0 +1,530 @@
+//! Seeded fake data (`fake_*`), upstream's list: names, internet, address, phone, company,
+//! text, numbers, dates, finance, files, colours and a few technical values. Every function
+//! takes an optional `seed=`; the same seed gives the same value everywhere. The word lists
+//! are small and fixed on purpose: changing one changes every generated value.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tera::{Error, Result, Tera, Value};
+
+use super::generators::Draw;
+
+type Args = HashMap<String, Value>;
+
+const FIRST: &[&str] = &[
+    "Ada",
+    "Alan",
+    "Barbara",
+    "Dennis",
+    "Edsger",
+    "Frances",
+    "Grace",
+    "Guido",
+    "Hedy",
+    "John",
+    "Katherine",
+    "Ken",
+    "Linus",
+    "Margaret",
+    "Niklaus",
+    "Radia",
+    "Rich",
+    "Sophie",
+    "Tim",
+    "Yukihiro",
+];
+const LAST: &[&str] = &[
+    "Allen",
+    "Backus",
+    "Hamilton",
+    "Hopper",
+    "Johnson",
+    "Kernighan",
+    "Knuth",
+    "Lamarr",
+    "Liskov",
+    "Lovelace",
+    "McCarthy",
+    "Perlman",
+    "Pike",
+    "Ritchie",
+    "Stroustrup",
+    "Thompson",
+    "Torvalds",
+    "Turing",
+    "Wilson",
+    "Wirth",
+];
+const TITLES: &[&str] = &["Mr.", "Mrs.", "Ms.", "Miss", "Dr.", "Prof."];
+const SUFFIXES: &[&str] = &["Jr.", "Sr.", "II", "III", "IV", "PhD", "MD"];
+const WORDS: &[&str] = &[
+    "amber", "basil", "cedar", "delta", "ember", "fjord", "garnet", "harbor", "iris", "juniper",
+    "kestrel", "lagoon", "maple", "nectar", "onyx", "pebble", "quartz", "raven", "sierra",
+    "tundra", "umber", "violet", "willow", "xenon", "yarrow", "zephyr",
+];
+const TLDS: &[&str] = &["example", "test", "invalid"];
+const STREETS: &[&str] = &[
+    "Main Street",
+    "Oak Avenue",
+    "Pine Road",
+    "Maple Lane",
+    "Cedar Court",
+    "Elm Street",
+    "Harbor Way",
+    "Mill Road",
+    "Park Place",
+    "River Drive",
+];
+const CITIES: &[&str] = &[
+    "Springfield",
+    "Riverton",
+    "Fairview",
+    "Greenville",
+    "Madison",
+    "Georgetown",
+    "Salem",
+    "Franklin",
+    "Clinton",
+    "Arlington",
+];
+const STATES: &[&str] = &[
+    "California",
+    "Colorado",
+    "Georgia",
+    "Illinois",
+    "Maine",
+    "Nevada",
+    "Oregon",
+    "Texas",
+    "Utah",
+    "Vermont",
+];
+const COUNTRIES: &[&str] = &[
+    "Argentina",
+    "Australia",
+    "Canada",
+    "Denmark",
+    "Finland",
+    "France",
+    "Germany",
+    "Japan",
+    "Kenya",
+    "Norway",
+    "Portugal",
+    "Spain",
+];
+const COMPANY_SUFFIXES: &[&str] = &["Inc.", "LLC", "Ltd.", "GmbH", "Group", "Corp."];
+const INDUSTRIES: &[&str] = &[
+    "Aerospace",
+    "Agriculture",
+    "Banking",
+    "Biotechnology",
+    "Education",
+    "Energy",
+    "Healthcare",
+    "Insurance",
+    "Logistics",
+    "Media",
+    "Retail",
+    "Telecommunications",
+];
+const PROFESSIONS: &[&str] = &[
+    "accountant",
+    "architect",
+    "carpenter",
+    "chemist",
+    "designer",
+    "engineer",
+    "geologist",
+    "librarian",
+    "nurse",
+    "pilot",
+    "teacher",
+    "translator",
+];
+const CURRENCIES: &[(&str, &str, &str)] = &[
+    ("USD", "US Dollar", "$"),
+    ("EUR", "Euro", "€"),
+    ("GBP", "Pound Sterling", "£"),
+    ("JPY", "Yen", "¥"),
+    ("CHF", "Swiss Franc", "Fr"),
+    ("INR", "Indian Rupee", "₹"),
+];
+const EXTENSIONS: &[(&str, &str)] = &[
+    ("txt", "text/plain"),
+    ("json", "application/json"),
+    ("csv", "text/csv"),
+    ("png", "image/png"),
+    ("pdf", "application/pdf"),
+    ("html", "text/html"),
+    ("toml", "application/toml"),
+    ("xml", "application/xml"),
+];
+const COLORS: &[&str] = &[
+    "red", "orange", "yellow", "green", "blue", "indigo", "violet", "black", "white", "gray",
+    "teal", "maroon",
+];
+const AGENTS: &[&str] = &[
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0",
+    "curl/8.5.0",
+];
+const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+fn int(a: &Args, func: &str, name: &str, default: i64) -> Result<i64> {
+    match a.get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .as_i64()
+            .ok_or_else(|| Error::msg(format!("{func}: `{name}` must be an integer"))),
+    }
+}
+
+fn bounds(a: &Args, func: &str, lo: i64, hi: i64) -> Result<(i64, i64)> {
+    let (min, max) = (int(a, func, "min", lo)?, int(a, func, "max", hi)?);
+    if min > max {
+        return Err(Error::msg(format!(
+            "{func}: `min` ({min}) is greater than `max` ({max})"
+        )));
+    }
+    Ok((min, max))
+}
+
+fn words(d: &mut Draw, n: usize) -> Vec<&'static str> {
+    (0..n).map(|_| d.pick(WORDS)).collect()
+}
+
+fn sentence(d: &mut Draw, min: i64, max: i64) -> String {
+    let n = d.range(min.max(1), max.max(1)) as usize;
+    let mut s = words(d, n).join(" ");
+    if let Some(f) = s.get(..1) {
+        s = f.to_uppercase() + &s[1..];
+    }
+    s + "."
+}
+
+fn luhn_digit(digits: &[u8]) -> u8 {
+    // Check digit for `digits` (the number without it): double every second from the right.
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            let d = u32::from(*d);
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    ((10 - sum % 10) % 10) as u8
+}
+
+type Gen = fn(&mut Draw, &Args, DateTime<Utc>) -> Result<Value>;
+
+fn s(v: impl Into<String>) -> Result<Value> {
+    Ok(Value::String(v.into()))
+}
+
+/// `(name, generator)`: each registered as `name(seed=...)` with its own arguments.
+const GENERATORS: &[(&str, Gen)] = &[
+    ("fake_first_name", |d, _, _| s(d.pick(FIRST))),
+    ("fake_last_name", |d, _, _| s(d.pick(LAST))),
+    ("fake_title", |d, _, _| s(d.pick(TITLES))),
+    ("fake_suffix", |d, _, _| s(d.pick(SUFFIXES))),
+    ("fake_username", |d, _, _| {
+        s(format!(
+            "{}_{}{}",
+            d.pick(FIRST).to_lowercase(),
+            d.pick(WORDS),
+            d.below(100)
+        ))
+    }),
+    ("fake_password", |d, a, _| {
+        let (min, max) = bounds(a, "fake_password", 8, 20)?;
+        let n = d.range(min.max(1), max.max(1)) as usize;
+        s((0..n)
+            .map(|_| ALNUM[d.below(ALNUM.len() as u64) as usize] as char)
+            .collect::<String>())
+    }),
+    ("fake_domain", |d, _, _| {
+        s(format!("{}.{}", d.pick(WORDS), d.pick(TLDS)))
+    }),
+    ("fake_url", |d, _, _| {
+        s(format!(
+            "https://{}.{}/{}",
+            d.pick(WORDS),
+            d.pick(TLDS),
+            d.pick(WORDS)
+        ))
+    }),
+    ("fake_ipv4", |d, _, _| {
+        // 10.0.0.0/8: private, never someone's real host.
+        s(format!(
+            "10.{}.{}.{}",
+            d.below(256),
+            d.below(256),
+            1 + d.below(254)
+        ))
+    }),
+    ("fake_ipv6", |d, _, _| {
+        // fd00::/8: unique local addresses.
+        let groups: Vec<String> = (0..7).map(|_| format!("{:x}", d.below(0x10000))).collect();
+        s(format!("fd{:02x}:{}", d.below(256), groups.join(":")))
+    }),
+    ("fake_user_agent", |d, _, _| s(d.pick(AGENTS))),
+    ("fake_mac_address", |d, _, _| {
+        let mut b = d.bytes(6);
+        b[0] = (b[0] | 0x02) & 0xfe; // locally administered, unicast
+        s(b.iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(":"))
+    }),
+    ("fake_street", |d, _, _| {
+        s(format!("{} {}", 1 + d.below(9999), d.pick(STREETS)))
+    }),
+    ("fake_city", |d, _, _| s(d.pick(CITIES))),
+    ("fake_state", |d, _, _| s(d.pick(STATES))),
+    ("fake_zip", |d, _, _| s(format!("{:05}", d.below(100_000)))),
+    ("fake_country", |d, _, _| s(d.pick(COUNTRIES))),
+    ("fake_latitude", |d, _, _| {
+        Ok(Value::from(((d.unit() * 180.0 - 90.0) * 1e6).round() / 1e6))
+    }),
+    ("fake_longitude", |d, _, _| {
+        Ok(Value::from(
+            ((d.unit() * 360.0 - 180.0) * 1e6).round() / 1e6,
+        ))
+    }),
+    ("fake_phone", |d, _, _| {
+        // 555-01xx numbers are reserved for fiction.
+        s(format!(
+            "+1-{:03}-555-01{:02}",
+            200 + d.below(800),
+            d.below(100)
+        ))
+    }),
+    ("fake_cell_phone", |d, _, _| {
+        s(format!(
+            "+1-{:03}-555-01{:02}",
+            200 + d.below(800),
+            d.below(100)
+        ))
+    }),
+    ("fake_company", |d, _, _| {
+        s(format!("{} {}", d.pick(LAST), d.pick(COMPANY_SUFFIXES)))
+    }),
+    ("fake_company_suffix", |d, _, _| s(d.pick(COMPANY_SUFFIXES))),
+    ("fake_industry", |d, _, _| s(d.pick(INDUSTRIES))),
+    ("fake_profession", |d, _, _| s(d.pick(PROFESSIONS))),
+    ("fake_words", |d, a, _| {
+        let n = int(a, "fake_words", "count", 3)?.clamp(0, 1000) as usize;
+        s(words(d, n).join(" "))
+    }),
+    ("fake_sentence", |d, a, _| {
+        let (min, max) = bounds(a, "fake_sentence", 4, 10)?;
+        s(sentence(d, min, max))
+    }),
+    ("fake_paragraph", |d, a, _| {
+        let (min, max) = bounds(a, "fake_paragraph", 3, 7)?;
+        let n = d.range(min.max(1), max.max(1));
+        s((0..n)
+            .map(|_| sentence(d, 4, 10))
+            .collect::<Vec<_>>()
+            .join(" "))
+    }),
+    ("fake_int_range", |d, a, _| {
+        let (min, max) = bounds(a, "fake_int_range", 0, 100)?;
+        Ok(Value::from(d.range(min, max)))
+    }),
+    ("fake_float", |d, a, _| {
+        let (min, max) = bounds(a, "fake_float", 0, 1)?;
+        let x = min as f64 + d.unit() * (max - min) as f64;
+        Ok(Value::from((x * 1e6).round() / 1e6))
+    }),
+    ("fake_bool", |d, a, _| {
+        let ratio = int(a, "fake_bool", "ratio", 50)?.clamp(0, 100);
+        Ok(Value::Bool((d.below(100) as i64) < ratio))
+    }),
+    ("fake_date", |d, _, now| {
+        s(past(d, now).format("%Y-%m-%d").to_string())
+    }),
+    ("fake_time", |d, _, _| {
+        s(format!(
+            "{:02}:{:02}:{:02}",
+            d.below(24),
+            d.below(60),
+            d.below(60)
+        ))
+    }),
+    ("fake_datetime", |d, _, now| {
+        s(past(d, now).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    }),
+    ("fake_timestamp", |d, _, now| {
+        Ok(Value::from(past(d, now).timestamp()))
+    }),
+    ("fake_credit_card", |d, _, _| {
+        // A 16-digit number with the test prefix 4000 and a valid Luhn check digit.
+        let mut digits: Vec<u8> = vec![4, 0, 0, 0];
+        digits.extend((0..11).map(|_| d.below(10) as u8));
+        digits.push(luhn_digit(&digits));
+        s(digits
+            .iter()
+            .map(|x| char::from(b'0' + x))
+            .collect::<String>())
+    }),
+    ("fake_currency_code", |d, _, _| {
+        s(CURRENCIES[d.below(CURRENCIES.len() as u64) as usize].0)
+    }),
+    ("fake_currency_name", |d, _, _| {
+        s(CURRENCIES[d.below(CURRENCIES.len() as u64) as usize].1)
+    }),
+    ("fake_currency_symbol", |d, _, _| {
+        s(CURRENCIES[d.below(CURRENCIES.len() as u64) as usize].2)
+    }),
+    ("fake_filename", |d, _, _| {
+        let ext = EXTENSIONS[d.below(EXTENSIONS.len() as u64) as usize].0;
+        s(format!("{}.{ext}", d.pick(WORDS)))
+    }),
+    ("fake_extension", |d, _, _| {
+        s(EXTENSIONS[d.below(EXTENSIONS.len() as u64) as usize].0)
+    }),
+    ("fake_mime_type", |d, _, _| {
+        s(EXTENSIONS[d.below(EXTENSIONS.len() as u64) as usize].1)
+    }),
+    ("fake_file_path", |d, _, _| {
+        let ext = EXTENSIONS[d.below(EXTENSIONS.len() as u64) as usize].0;
+        s(format!("/{}/{}.{ext}", d.pick(WORDS), d.pick(WORDS)))
+    }),
+    ("fake_color", |d, _, _| s(d.pick(COLORS))),
+    ("fake_hex_color", |d, _, _| {
+        s(format!("#{}", hex::encode(d.bytes(3))))
+    }),
+    ("fake_rgb_color", |d, _, _| {
+        let b = d.bytes(3);
+        s(format!("rgb({}, {}, {})", b[0], b[1], b[2]))
+    }),
+    ("fake_string", |d, a, _| {
+        let n = int(a, "fake_string", "len", 10)?.clamp(0, 4096) as usize;
+        s((0..n)
+            .map(|_| ALNUM[d.below(ALNUM.len() as u64) as usize] as char)
+            .collect::<String>())
+    }),
+    ("fake_port", |d, _, _| {
+        Ok(Value::from(1024 + d.below(65536 - 1024)))
+    }),
+    ("fake_semver", |d, _, _| {
+        s(format!("{}.{}.{}", d.below(10), d.below(20), d.below(50)))
+    }),
+];
+
+/// An instant in the year before `now` (the frozen clock when set).
+fn past(d: &mut Draw, now: DateTime<Utc>) -> DateTime<Utc> {
+    now - chrono::Duration::seconds(d.below(365 * 24 * 3600) as i64)
+}
+
+/// Number of `fake_*` functions this module adds (the other five live in `functions`).
+#[cfg(test)]
+pub(crate) const COUNT: usize = GENERATORS.len();
+
+pub(crate) fn register(
+    tera: &mut Tera,
+    seed: u64,
+    frozen: Option<DateTime<Utc>>,
+    used_real: Arc<AtomicBool>,
+) {
+    for (name, gen) in GENERATORS {
+        let gen = *gen;
+        let used = used_real.clone();
+        let dated = matches!(*name, "fake_date" | "fake_datetime" | "fake_timestamp");
+        tera.register_function(name, move |a: &Args| {
+            let now = match frozen {
+                Some(t) => t,
+                None if dated => {
+                    used.store(true, std::sync::atomic::Ordering::Relaxed);
+                    Utc::now()
+                }
+                None => DateTime::<Utc>::UNIX_EPOCH,
+            };
+            gen(&mut Draw::new(name, a, seed), a, now)
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(src: &str, seed: u64) -> String {
+        let mut tera = Tera::default();
+        tera.add_raw_template("t", src).expect("template compiles");
+        register(
+            &mut tera,
+            seed,
+            Some(DateTime::UNIX_EPOCH + chrono::Duration::days(20_000)),
+            Arc::default(),
+        );
+        tera.render("t", &tera::Context::new()).expect("renders")
+    }
+
+    #[test]
+    fn every_generator_renders_the_same_for_a_seed_and_differs_across_seeds() {
+        let mut differs = 0;
+        for (name, _) in GENERATORS {
+            let a = render(&format!("{{{{ {name}(seed=1) }}}}"), 0);
+            assert!(!a.is_empty(), "{name}");
+            assert_eq!(a, render(&format!("{{{{ {name}(seed=1) }}}}"), 9), "{name}");
+            assert_eq!(
+                a,
+                render(&format!("{{{{ {name}() }}}}"), 1),
+                "{name}: default seed"
+            );
+            let others: Vec<String> = (2..8)
+                .map(|s| render(&format!("{{{{ {name}(seed={s}) }}}}"), 0))
+                .collect();
+            differs += usize::from(others.iter().any(|o| *o != a));
+        }
+        // `fake_bool` may legitimately repeat; everything else varies with the seed.
+        assert!(differs >= GENERATORS.len() - 1, "{differs}");
+        const { assert!(COUNT + 5 >= 50, "upstream has about 50 fake_* functions") };
+    }
+
+    #[test]
+    fn shapes() {
+        let ip = render("{{ fake_ipv4(seed=3) }}", 0);
+        assert!(ip.starts_with("10.") && ip.split('.').count() == 4, "{ip}");
+        let card = render("{{ fake_credit_card(seed=3) }}", 0);
+        let digits: Vec<u8> = card.bytes().map(|b| b - b'0').collect();
+        assert_eq!(digits.len(), 16);
+        assert_eq!(luhn_digit(&digits[..15]), digits[15]);
+        assert_eq!(luhn_digit(&[7, 9, 9, 2, 7, 3, 9, 8, 7, 1]), 3);
+        let n: usize = render("{{ fake_words(count=5, seed=1) }}", 0)
+            .split(' ')
+            .count();
+        assert_eq!(n, 5);
+        assert_eq!(render("{{ fake_string(len=7, seed=1) }}", 0).len(), 7);
+        let p: i64 = render("{{ fake_int_range(min=3, max=4, seed=1) }}", 0)
+            .parse()
+            .expect("integer");
+        assert!((3..=4).contains(&p));
+        assert_eq!(render("{{ fake_bool(ratio=100, seed=1) }}", 0), "true");
+        assert_eq!(render("{{ fake_bool(ratio=0, seed=1) }}", 0), "false");
+        let date = render("{{ fake_date(seed=1) }}", 0);
+        assert!(
+            date.starts_with("2024-") || date.starts_with("2023-"),
+            "{date}"
+        );
+        assert!(render("{{ fake_hex_color(seed=1) }}", 0).starts_with('#'));
+        assert_eq!(render("{{ fake_semver(seed=1) }}", 0).split('.').count(), 3);
+    }
+}
