@@ -217,7 +217,7 @@ impl Settings {
                 config.container_pids,
             ),
             mask_env: config.mask_env.clone(),
-            step_transport: step_transport(None, env)?,
+            step_transport: StepTransport::Auto,
         };
         // Host paths test files may mount outside their repository: the config's (relative
         // to the project), then `--allow-mount` (relative to the current folder).
@@ -515,6 +515,40 @@ mod tests {
     fn write_config(dir: &Path, text: &str) {
         std::fs::create_dir_all(dir.join(".clnrm")).unwrap();
         std::fs::write(dir.join(CONFIG_PATH), text).unwrap();
+    }
+
+    #[test]
+    fn step_transport_is_the_flag_else_the_environment_else_auto() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".git")).unwrap();
+        let t = |args: &[&str], vars: &[(&str, &str)]| {
+            settings(dir.path(), args, vars).map(|s| s.step_transport)
+        };
+        assert_eq!(t(&["run"], &[]), Ok(StepTransport::Auto));
+        let env = [("CLNRM_STEP_TRANSPORT", "exec")];
+        assert_eq!(t(&["run"], &env), Ok(StepTransport::Exec));
+        assert_eq!(
+            t(&["run", "--step-transport", "agent"], &env),
+            Ok(StepTransport::Agent)
+        );
+        assert_eq!(
+            t(
+                &["baseline", "record"],
+                &[("CLNRM_STEP_TRANSPORT", "Agent")]
+            ),
+            Ok(StepTransport::Agent)
+        );
+        assert_eq!(
+            t(&["run"], &[("CLNRM_STEP_TRANSPORT", "")]),
+            Ok(StepTransport::Auto)
+        );
+        let bad = [("CLNRM_STEP_TRANSPORT", "ssh")];
+        assert_eq!(
+            t(&["run"], &bad),
+            Err(SettingsError::StepTransport("ssh".into()))
+        );
+        // Commands that run nothing do not read it.
+        assert!(t(&["validate"], &bad).is_ok());
     }
 
     #[test]
