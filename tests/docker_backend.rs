@@ -850,6 +850,14 @@ async fn init_duties_zombies_reaped_and_sigterm_reaches_the_service(t: StepTrans
 }
 both!(init_duties_zombies_reaped_and_sigterm_reaches_the_service);
 
+/// A dynamically linked executable of this host.
+fn dynamic_host_binary() -> PathBuf {
+    let sh = std::fs::canonicalize("/bin/sh").expect("/bin/sh");
+    let facts = clnrm::agent::binary::file_facts(&sh).expect("/bin/sh is an ELF");
+    assert!(facts.dynamic, "{} is static on this host", sh.display());
+    sh
+}
+
 /// Copy the test image's static busybox out: a static ELF that is not an agent.
 fn static_non_agent() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -896,9 +904,9 @@ async fn unusable_agents_fall_back_to_exec_with_the_reason() {
         )
     );
     env.release(false).await.unwrap();
-    // A dynamic build (this test binary is one unless the whole suite is static).
+    // A dynamically linked executable (the host's shell; the suite itself may be static).
     b.set_step_transport(StepTransport::Auto);
-    b.set_agent_binary(&std::env::current_exe().unwrap());
+    b.set_agent_binary(&dynamic_host_binary());
     let env = b.acquire(&spec("fb2", vec![svc("box")])).await.unwrap();
     let (tr, why) = note(env.as_ref());
     assert_eq!(tr, Transport::Exec);
