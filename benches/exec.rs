@@ -66,6 +66,7 @@ fn test_spec() -> TestSpec {
         scenarios: vec![],
         perf: PerfSpec::default(),
         determinism: Determinism::default(),
+        expect: Default::default(),
         dialect: Dialect::Current,
         content_hash: String::new(),
     }
@@ -202,6 +203,7 @@ fn benches(c: &mut Criterion) {
             pull: false,
             pool_size: 4,
             step_transport: StepTransport::Exec,
+            otel_endpoint: None,
             container_defaults: Default::default(),
             reuse_all: false,
         })
@@ -237,6 +239,7 @@ fn benches(c: &mut Criterion) {
             pull: false,
             pool_size: 4,
             step_transport: StepTransport::Agent,
+            otel_endpoint: None,
             container_defaults: Default::default(),
             reuse_all: false,
         })

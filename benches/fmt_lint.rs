@@ -97,6 +97,7 @@ fn file(i: usize) -> (String, TestSpec) {
             tags: vec![],
             steps,
             line: 28 + 20 * s,
+            expect: Default::default(),
         });
     }
     let perf = format!("[perf]\nmax_ms{eq}500\n");
@@ -123,6 +124,7 @@ fn file(i: usize) -> (String, TestSpec) {
         scenarios,
         perf: PerfSpec::default(),
         determinism: Determinism::default(),
+        expect: Default::default(),
         dialect: Dialect::Current,
         content_hash: String::new(),
     };

@@ -40,6 +40,9 @@ fn large_run() -> RunResults {
                         message: None,
                         transport: None,
                         transport_note: None,
+                        telemetry: None,
+                        previous_attempts: Vec::new(),
+                        environment: None,
                         steps: (0..3)
                             .map(|k| StepResult {
                                 name: format!("step {k}"),
@@ -88,6 +91,8 @@ fn large_run() -> RunResults {
         tests,
         perf: None,
         aborted: None,
+        empty_shard: false,
+        missing_shards: Vec::new(),
     }
 }
 

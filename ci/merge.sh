@@ -15,6 +15,6 @@ fi
 mkdir -p clnrm-out
 summary="${GITHUB_STEP_SUMMARY:-clnrm-out/merged.md}"
 status=0
-target/release/clnrm report "${files[@]}" --markdown clnrm-out/merged.md --junit clnrm-out/merged.xml --json clnrm-out/merged.json || status=$?
+target/release/clnrm report "${files[@]}" --require-all-shards --markdown clnrm-out/merged.md --junit clnrm-out/merged.xml --json clnrm-out/merged.json || status=$?
 if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then cat clnrm-out/merged.md >> "$summary"; fi
 exit "$status"

@@ -3,10 +3,14 @@
 # The files are typical: one service, three scenarios of two steps, expectations, a template
 # every tenth file.
 #
-# Usage: scripts/bench-validate.sh [--export-markdown FILE]
+# Usage: scripts/bench-validate.sh [--vs OTHER_CLNRM] [hyperfine args, e.g. --export-markdown FILE]
+#   --vs OTHER_CLNRM  also time another clnrm binary (e.g. a release build of an older commit)
+#                     on the same files in the same hyperfine run, for a ratio
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null || { apt-get install -y -qq hyperfine >/dev/null; }
+other=""
+if [ "${1:-}" = "--vs" ]; then other="$2"; shift 2; fi
 cargo build --release --quiet
 clnrm="$PWD/target/release/clnrm"
 work="$(mktemp -d)"
@@ -51,9 +55,13 @@ TOML
 gen "$work/100" 100
 gen "$work/1000" 1000
 "$clnrm" validate "$work/100" >/dev/null 2>&1
-hyperfine --export-json "$work/times.json" --warmup 3 --runs 20 -N "$@" \
-  -n "validate 100 files" "$clnrm validate $work/100" \
-  -n "validate 1000 files" "$clnrm validate $work/1000"
+cases=(-n "validate 100 files" "$clnrm validate $work/100"
+       -n "validate 1000 files" "$clnrm validate $work/1000")
+if [ -n "$other" ]; then
+  cases+=(-n "other: validate 100 files" "$other validate $work/100"
+          -n "other: validate 1000 files" "$other validate $work/1000")
+fi
+hyperfine --export-json "$work/times.json" --warmup 3 --runs 20 -N "$@" "${cases[@]}"
 python3 - "$work/times.json" <<'PY'
 import json, sys
 for r in json.load(open(sys.argv[1]))["results"]:

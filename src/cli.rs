@@ -63,6 +63,21 @@ pub enum Command {
     /// Check test files for reproducibility and clarity problems.
     #[command(after_help = HELP_TABLE)]
     Lint(LintArgs),
+    /// Print the span tree of a saved trace (OTLP JSON lines).
+    #[command(after_help = HELP_TABLE)]
+    Spans(SpansArgs),
+    /// Check a test's telemetry expectations against a saved trace, without running anything.
+    #[command(after_help = HELP_TABLE)]
+    Analyze(AnalyzeArgs),
+    /// Compare two saved traces as trees: spans added, removed, moved, attribute, status and
+    /// duration changes. Exits 1 when the structure differs.
+    #[command(after_help = HELP_TABLE)]
+    Diff(DiffArgs),
+    /// Print a shell completion script on stdout (e.g. `clnrm completions bash >
+    /// ~/.local/share/bash-completion/completions/clnrm`).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout (e.g. `clnrm man > ~/.local/share/man/man1/clnrm.1`).
+    Man,
     /// The step agent inside a service container (started by the Docker backend).
     #[command(name = "__agent", hide = true)]
     Agent(AgentArgs),
@@ -88,6 +103,55 @@ pub enum StepTransportArg {
     Agent,
     /// One `docker exec` per step.
     Exec,
+}
+
+#[derive(Debug, Args)]
+pub struct SpansArgs {
+    /// A trace file: OTLP JSON lines (`clnrm run` saves one per scenario).
+    pub file: PathBuf,
+    /// Print attributes and events under each span.
+    #[arg(long)]
+    pub attrs: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The test file whose expectations are checked.
+    pub test: PathBuf,
+    /// The saved trace (OTLP JSON lines).
+    pub file: PathBuf,
+    /// Scenario whose own expectations apply too (default: the only scenario, else test level
+    /// only).
+    #[arg(long, value_name = "NAME")]
+    pub scenario: Option<String>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum DiffFormatArg {
+    #[default]
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    pub old: PathBuf,
+    pub new: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: DiffFormatArg,
+    /// Report a duration change only above this fraction of the old duration.
+    #[arg(long, value_name = "RATIO", default_value_t = 0.2)]
+    pub duration_ratio: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +200,9 @@ pub struct ReportArgs {
     pub format: ReportFormat,
     #[arg(long)]
     pub flaky_fail: bool,
+    /// Fail (exit 2) when results of a shard of the run are missing, instead of warning.
+    #[arg(long)]
+    pub require_all_shards: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -369,6 +436,12 @@ pub struct RunArgs {
     /// Write the JSON results here (`-` for stdout).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// Collect OpenTelemetry spans even when no test declares telemetry expectations.
+    #[arg(long)]
+    pub telemetry: bool,
+    /// Save each scenario's spans (OTLP JSON lines) here (default: `spans/` beside `--json`).
+    #[arg(long, value_name = "DIR")]
+    pub spans_dir: Option<PathBuf>,
     /// Re-run on every save of a test file (local loop).
     #[arg(long)]
     pub watch: bool,

@@ -16,6 +16,7 @@ pub mod runner;
 pub mod secrets;
 pub mod settings;
 pub mod suite;
+pub mod telemetry;
 pub mod tempfiles;
 pub mod watch;
 

@@ -20,14 +20,23 @@ pub struct Plan {
     pub load_errors: Vec<LoadError>,
     /// Tool phases spent before the run: `discover`, `validate`, `plan`.
     pub phases: BTreeMap<Phase, f64>,
+    /// Filters and tags selected tests, but this shard was given none of them.
+    pub empty_shard: bool,
 }
 
 impl Plan {
     /// Select from every loaded test. `durations` (test path -> expected ms) balances shards.
     pub fn new(all: Vec<TestSpec>, sel: &Selection, durations: &BTreeMap<String, f64>) -> Plan {
         let suite_id = suite_id(&all);
+        let chosen: Vec<TestSpec> = all
+            .into_iter()
+            .filter_map(|t| filter_test(t, sel))
+            .collect();
+        let any_chosen = !chosen.is_empty();
+        let tests = shard_split(chosen, sel.shard, durations);
         Plan {
-            tests: select(all, sel, durations),
+            empty_shard: sel.shard.is_some() && any_chosen && tests.is_empty(),
+            tests,
             suite_id,
             shard: sel.shard,
             load_errors: Vec::new(),
@@ -121,11 +130,20 @@ pub fn select(
     sel: &Selection,
     durations: &BTreeMap<String, f64>,
 ) -> Vec<Arc<TestSpec>> {
-    let mut chosen: Vec<TestSpec> = tests
+    let chosen: Vec<TestSpec> = tests
         .into_iter()
         .filter_map(|t| filter_test(t, sel))
         .collect();
-    if let Some(shard) = sel.shard {
+    shard_split(chosen, sel.shard, durations)
+}
+
+/// The tests of one shard (all of them without sharding).
+fn shard_split(
+    mut chosen: Vec<TestSpec>,
+    shard: Option<ShardSpec>,
+    durations: &BTreeMap<String, f64>,
+) -> Vec<Arc<TestSpec>> {
+    if let Some(shard) = shard {
         let names: Vec<(String, Option<f64>)> = chosen
             .iter()
             .map(|t| {
@@ -368,10 +386,12 @@ mod tests {
                     steps: Vec::new(),
                     line: 1,
                     skip: None,
+                    expect: Default::default(),
                 })
                 .collect(),
             perf: PerfSpec::default(),
             determinism: Determinism::default(),
+            expect: Default::default(),
             dialect: Dialect::Current,
             content_hash: String::new(),
             skip: None,

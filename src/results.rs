@@ -43,6 +43,32 @@ pub struct RunResults {
     /// Whether the run was cut short (signal, fail-fast).
     #[serde(default)]
     pub aborted: Option<String>,
+    /// This shard was given none of the selected tests (fewer tests than shards, or the
+    /// balance left it none): nothing ran, and that is not a failure.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub empty_shard: bool,
+    /// Shards of the run whose results were not given to a merge (`clnrm report`), by index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_shards: Vec<u32>,
+}
+
+/// Shards of a run absent from `inputs`, by index: empty unless the inputs are shards of one
+/// `count`. Every shard writes results (an empty one too), so an absent one is a job that
+/// failed before writing or an artifact that was not downloaded.
+pub fn missing_shards<'a>(inputs: impl IntoIterator<Item = &'a RunResults>) -> Vec<u32> {
+    let mut count = None;
+    let mut present = std::collections::BTreeSet::new();
+    for r in inputs {
+        let Some(s) = &r.shard else {
+            return Vec::new();
+        };
+        count = Some(s.count);
+        present.insert(s.index);
+    }
+    match count {
+        Some(n) => (1..=n).filter(|i| !present.contains(i)).collect(),
+        None => Vec::new(),
+    }
 }
 
 impl RunResults {
@@ -172,6 +198,76 @@ pub struct ScenarioResult {
     /// Why the agent was not used, when it was not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport_note: Option<String>,
+    /// Spans collected for the final attempt, when telemetry was on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<ScenarioTelemetry>,
+    /// The failed attempts before the final one (which is this result), oldest first: each
+    /// with its own steps and output. Empty when the first attempt was the final one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_attempts: Vec<AttemptResult>,
+    /// How the final attempt's environment was shared, when its services asked for reuse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<EnvironmentUse>,
+}
+
+/// Reuse of a scenario's environment, shown in the results so a shared state is never a
+/// surprise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentUse {
+    /// Who may share it: the scenarios of one test, or every test with identical services.
+    pub reuse: ReuseScope,
+    /// It had served an earlier scenario already.
+    pub reused: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReuseScope {
+    /// `reuse = true`: the scenarios of one test.
+    Test,
+    /// `reuse = "suite"`: every test whose services are identical.
+    Suite,
+}
+
+/// What the telemetry of a scenario came to (plain data for reporters).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScenarioTelemetry {
+    /// Spans attributed to the scenario (clnrm's own scenario and step spans included).
+    pub spans: usize,
+    /// Spans with status error.
+    pub errors: usize,
+    /// Spans dropped over the per-scenario cap.
+    pub dropped: usize,
+    /// Telemetry expectations that did not hold.
+    pub failed_expectations: usize,
+    /// The saved spans (OTLP JSON lines), when they were written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+/// One failed attempt of a scenario that was retried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptResult {
+    /// 1-based attempt number.
+    pub attempt: u32,
+    pub status: Status,
+    /// Wall time of the attempt, including waiting for its environment, ms.
+    pub duration_ms: f64,
+    pub steps: Vec<StepResult>,
+    pub message: Option<String>,
+}
+
+impl AttemptResult {
+    /// The record of `result`, a finished attempt.
+    pub fn of(result: &ScenarioResult) -> AttemptResult {
+        AttemptResult {
+            attempt: result.attempts,
+            status: result.status,
+            duration_ms: result.duration_ms,
+            steps: result.steps.clone(),
+            message: result.message.clone(),
+        }
+    }
 }
 
 /// How steps reached a Docker environment.
@@ -590,6 +686,18 @@ pub fn clip_output(bytes: &[u8], cut_at_capture: u64, limit: usize) -> (String, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_shards_are_the_indexes_not_given() {
+        let shard = |index, count| RunResults {
+            shard: Some(Shard { index, count }),
+            ..crate::report::fixtures::results(Vec::new())
+        };
+        assert_eq!(missing_shards([&shard(1, 4), &shard(3, 4)]), [2, 4]);
+        assert!(missing_shards([&shard(1, 2), &shard(2, 2)]).is_empty());
+        assert!(missing_shards([&crate::report::fixtures::results(Vec::new())]).is_empty());
+        assert!(missing_shards([]).is_empty());
+    }
 
     #[test]
     fn clipping_keeps_head_and_tail_and_states_the_cut() {

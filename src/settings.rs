@@ -319,7 +319,14 @@ impl Settings {
                     s.baseline = b;
                 }
             }
-            Command::Init(_) | Command::Clean | Command::Agent(_) => {}
+            Command::Analyze(a) => s.load = load_options(&a.load, env)?,
+            Command::Init(_)
+            | Command::Clean
+            | Command::Agent(_)
+            | Command::Spans(_)
+            | Command::Diff(_)
+            | Command::Completions(_)
+            | Command::Man => {}
         }
         // `--default-image` wins over the config's `default_image`.
         if s.load.default_image.is_none() {
@@ -356,6 +363,7 @@ impl Settings {
             fail_fast: self.fail_fast,
             retries: self.retries,
             lookahead: 2,
+            telemetry: None,
         }
     }
 }
@@ -415,7 +423,20 @@ fn outputs(
         table,
         github: env.github_actions().then(|| GithubOutputs {
             step_summary: env.vars.get("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+            path_prefix: workspace_prefix(env),
         }),
+    }
+}
+
+/// The working directory relative to `$GITHUB_WORKSPACE`, with a trailing `/` (`""` at the
+/// workspace root, or outside it).
+fn workspace_prefix(env: &Environment) -> String {
+    let Some(ws) = env.vars.get("GITHUB_WORKSPACE") else {
+        return String::new();
+    };
+    match env.cwd.strip_prefix(ws) {
+        Ok(rel) if !rel.as_os_str().is_empty() => format!("{}/", rel.display()),
+        _ => String::new(),
     }
 }
 
@@ -682,8 +703,28 @@ mod tests {
         assert_eq!(
             s.outputs.github,
             Some(GithubOutputs {
-                step_summary: Some(PathBuf::from("/tmp/sum.md"))
+                step_summary: Some(PathBuf::from("/tmp/sum.md")),
+                path_prefix: String::new(),
             })
         );
+        // Annotation paths start from the repository root: the working directory's place in
+        // $GITHUB_WORKSPACE.
+        let sub = dir.path().join("services/api");
+        std::fs::create_dir_all(&sub).unwrap();
+        let ws = dir.path().to_str().unwrap();
+        let s = settings(
+            &sub,
+            &["run"],
+            &[("GITHUB_ACTIONS", "true"), ("GITHUB_WORKSPACE", ws)],
+        )
+        .unwrap();
+        assert_eq!(s.outputs.github.unwrap().path_prefix, "services/api/");
+        let s = settings(
+            dir.path(),
+            &["run"],
+            &[("GITHUB_ACTIONS", "true"), ("GITHUB_WORKSPACE", ws)],
+        )
+        .unwrap();
+        assert_eq!(s.outputs.github.unwrap().path_prefix, "");
     }
 }

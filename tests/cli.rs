@@ -534,3 +534,106 @@ fn list_selects_and_shards_like_run() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("invalid regex"));
 }
+
+#[test]
+fn empty_shards_write_results_and_report_names_missing_shards() {
+    // One test, three shards: two of them are empty, and say so instead of failing.
+    let dir = tempfile::tempdir().unwrap();
+    let mut with_tests = Vec::new();
+    let mut files = Vec::new();
+    for k in 1..=3 {
+        let json = dir.path().join(format!("shard-{k}.json"));
+        let out = clnrm(
+            &fixture("local-pass"),
+            &[
+                "run",
+                "--backend",
+                "local",
+                "--shard",
+                &format!("{k}/3"),
+                "--json",
+                json.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let r: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        assert_eq!(r["shard"]["index"], k);
+        if r["tests"].as_array().unwrap().is_empty() {
+            assert_eq!(r["empty_shard"], true, "{r}");
+            assert!(
+                text(&out.stderr).contains(&format!("shard {k}/3 was given none")),
+                "{}",
+                text(&out.stderr)
+            );
+        } else {
+            assert!(r.get("empty_shard").is_none(), "{r}");
+            with_tests.push(k);
+        }
+        files.push(json);
+    }
+    assert_eq!(with_tests.len(), 1);
+    let paths = |skip: usize| -> Vec<String> {
+        files
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != skip)
+            .map(|(_, p)| p.to_str().unwrap().to_string())
+            .collect()
+    };
+    let report = |files: &[String], extra: &[&str]| {
+        let mut args = vec!["report", "--format", "none"];
+        args.extend(files.iter().map(String::as_str));
+        args.extend(extra);
+        clnrm(dir.path(), &args)
+    };
+
+    let all = report(&paths(usize::MAX), &[]);
+    assert_eq!(all.status.code(), Some(0), "{}", text(&all.stderr));
+    assert!(
+        !text(&all.stderr).contains("missing"),
+        "{}",
+        text(&all.stderr)
+    );
+
+    // Shard 2 lost: a warning by default, an error with --require-all-shards.
+    let md = dir.path().join("merged.md");
+    let partial = report(&paths(1), &["--markdown", md.to_str().unwrap()]);
+    assert!(
+        text(&partial.stderr).contains("results of shard 2/3 are missing"),
+        "{}",
+        text(&partial.stderr)
+    );
+    assert!(std::fs::read_to_string(&md)
+        .unwrap()
+        .contains("no results from shard 2;"));
+    let strict = report(&paths(1), &["--require-all-shards"]);
+    assert_eq!(strict.status.code(), Some(2), "{}", text(&strict.stderr));
+    assert!(text(&strict.stderr).contains("error: results of shard 2/3 are missing"));
+}
+
+#[test]
+fn under_github_actions_stdout_is_data_and_annotations_go_to_stderr_from_the_repo_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let out = Command::new(cargo_bin("clnrm"))
+        .args(["run", "--backend", "local", "--json", "-"])
+        .current_dir(fixture("local-fail"))
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_WORKSPACE", env!("CARGO_MANIFEST_DIR"))
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("clnrm runs");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // stdout is exactly the JSON results: no workflow command after it.
+    let r: Value = serde_json::from_slice(&out.stdout).expect("stdout is only JSON");
+    assert_eq!(r["tests"][0]["scenarios"][0]["status"], "failed");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("::error file=tests/fixtures/cli/local-fail/host-fail.clnrm.toml,line="),
+        "{stderr}"
+    );
+    assert!(std::fs::read_to_string(&summary)
+        .unwrap()
+        .contains("host-fail"));
+}

@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 use clnrm::suite::{Limits, ReadyProbe, ServiceSpec, TestSpec};
 
 mod support;
-use support::{ensure_test_image, text, IMAGE};
+use support::{agent_bin, ensure_test_image, text, IMAGE};
 
 /// Connects are serialised: each one reaps dead leftovers, and the reaping test holds this
 /// from planting its leftovers until its own connect has counted them.
@@ -33,6 +33,7 @@ async fn connect(run_id: &str) -> DockerBackend {
         run_id: run_id.to_string(),
         pull: false,
         pool_size: 4,
+        otel_endpoint: None,
         container_defaults: Default::default(),
         reuse_all: false,
         step_transport: StepTransport::Auto,
@@ -40,27 +41,6 @@ async fn connect(run_id: &str) -> DockerBackend {
     DockerBackend::connect(cfg)
         .await
         .expect("docker daemon answers")
-}
-
-/// A static clnrm for the agent: `CLNRM_AGENT_BIN` (scripts/test.sh builds one), else built
-/// here once into a target directory of its own (a running `cargo test` holds the lock of
-/// the main one; the first time takes a few minutes).
-fn agent_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(p) = std::env::var_os("CLNRM_AGENT_BIN").filter(|p| !p.is_empty()) {
-            return PathBuf::from(p);
-        }
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let out = Proc::new("bash")
-            .arg(root.join("scripts/agent-bin.sh"))
-            .env("CLNRM_AGENT_TARGET_DIR", root.join("target/agent-static"))
-            .output()
-            .expect("run scripts/agent-bin.sh");
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        PathBuf::from(text(&out.stdout).trim())
-    })
-    .clone()
 }
 
 /// A backend whose environments use transport `t` (`Agent`: the agent or an error).

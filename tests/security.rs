@@ -169,9 +169,14 @@ stderr_contains = "never there"
             assert!(!l.contains('\u{1b}'), "{name} carries a raw escape: {l:?}");
         }
     }
-    // Annotations clnrm itself emits still work.
+    // Annotations clnrm itself emits still work; they go to stderr (stdout is data only).
     assert!(
-        text(&out.stdout).contains("::error file=inject.clnrm.toml"),
+        text(&out.stderr).contains("::error file=inject.clnrm.toml"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !text(&out.stdout).contains("::error"),
         "{}",
         text(&out.stdout)
     );

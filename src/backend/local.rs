@@ -334,6 +334,7 @@ mod tests {
             run_id: "local-unit".into(),
             pull: false,
             pool_size: 2,
+            otel_endpoint: None,
             container_defaults: Default::default(),
             reuse_all: false,
             step_transport: crate::backend::StepTransport::Auto,

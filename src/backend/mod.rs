@@ -35,6 +35,10 @@ pub struct BackendConfig {
     pub pull: bool,
     /// Upper bound on environments kept warm or being warmed at once.
     pub pool_size: usize,
+    /// OTLP endpoint of the run's telemetry receiver, as containers reach it: every
+    /// environment then gets a network (to reach the host) and every service the `OTEL_*`
+    /// variables it does not set itself.
+    pub otel_endpoint: Option<String>,
     /// Limits of containers whose service sets none ([`ContainerDefaults::standard`]).
     pub container_defaults: ContainerDefaults,
     /// Keep every healthy environment warm for reuse (watch mode), not only `reuse = true`.
@@ -225,6 +229,12 @@ pub trait Env: Send + Sync {
     /// Infrastructure phases spent on this environment, ms: `env_wait` (time the caller
     /// waited in `acquire`), `create`, `start`, `ready`. Zero for a reused environment.
     fn phases(&self) -> BTreeMap<Phase, f64>;
+
+    /// Identity of this environment, as put in `clnrm.environment` of its services' resource
+    /// attributes (`None`: the services got no such attribute).
+    fn id(&self) -> Option<String> {
+        None
+    }
 
     /// Whether this environment was reused from an earlier scenario or run.
     fn reused(&self) -> bool {

@@ -12,6 +12,7 @@ use crate::report::Printer;
 use crate::settings::{Environment, Settings};
 
 mod baseline;
+mod completions;
 mod fmt;
 mod init;
 mod list;
@@ -20,6 +21,7 @@ mod pipeline;
 mod render;
 mod report;
 mod run;
+mod telemetry;
 mod validate;
 mod watch;
 
@@ -70,6 +72,11 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         Command::Fmt(a) => fmt::fmt(s, a),
         Command::Lint(a) => fmt::lint(s, a),
         Command::Agent(_) => exit::USAGE,
+        Command::Spans(a) => telemetry::spans(s, a),
+        Command::Analyze(a) => telemetry::analyze(s, a),
+        Command::Diff(a) => telemetry::diff(s, a),
+        Command::Completions(a) => completions::completions(a, s.printer),
+        Command::Man => completions::man(s.printer),
     };
     ExitCode::from(code)
 }

@@ -72,6 +72,15 @@ pub fn load_plan(settings: &Settings, loader: &Loader) -> Result<Plan, u8> {
         plan.load_errors = load_errors;
         return Ok(plan);
     }
+    if plan.empty_shard {
+        if let Some(shard) = plan.shard {
+            settings.printer.warn(format!(
+                "shard {}/{} was given none of the selected tests; its results say so",
+                shard.index, shard.count
+            ));
+        }
+        return Ok(plan);
+    }
     if plan.tests.is_empty() {
         settings.printer.error(
             "no tests selected",
@@ -111,6 +120,17 @@ pub async fn open(
     run_id: &str,
     reuse_all: bool,
 ) -> Result<Arc<dyn Backend>, u8> {
+    open_with(settings, needs_image, run_id, reuse_all, None).await
+}
+
+/// [`open`], with the telemetry receiver's endpoint for the service containers.
+pub async fn open_with(
+    settings: &Settings,
+    needs_image: bool,
+    run_id: &str,
+    reuse_all: bool,
+    otel_endpoint: Option<String>,
+) -> Result<Arc<dyn Backend>, u8> {
     let printer = settings.printer;
     let kind = settings.backend.resolve(needs_image);
     match (settings.backend, kind) {
@@ -129,6 +149,7 @@ pub async fn open(
         container_defaults: settings.container_defaults,
         reuse_all,
         step_transport: settings.step_transport,
+        otel_endpoint,
     };
     open_backend(kind, cfg).await.map_err(|e| {
         // Whatever kept the daemon from answering, there is nothing to run on.

@@ -23,7 +23,10 @@ fn read_all(paths: &[PathBuf], printer: Printer) -> Result<RunResults, u8> {
         }
     }
     if named.len() == 1 {
-        return Ok(named.pop().expect("one element").1);
+        let mut one = named.pop().expect("one element").1;
+        // One shard alone: the others are missing from this report.
+        one.missing_shards = crate::results::missing_shards([&one]);
+        return Ok(one);
     }
     report::merge_named(named).map_err(|e| {
         printer.error(
@@ -39,6 +42,18 @@ pub fn report(settings: &Settings, args: &ReportArgs) -> u8 {
         Ok(r) => r,
         Err(code) => return code,
     };
+    if let Some(msg) = missing_shards_message(&results, &args.results) {
+        if args.require_all_shards {
+            settings.printer.error(
+                msg,
+                Some("every shard job uploads its results, an empty shard too: check the failed or cancelled shard jobs and the downloaded artifacts"),
+            );
+            return exit::USAGE;
+        }
+        settings.printer.warn(format!(
+            "{msg}; the report covers the shards given (`--require-all-shards` makes this an error)"
+        ));
+    }
     if !settings.outputs.write(&results, settings.printer) {
         return exit::USAGE;
     }
@@ -77,4 +92,22 @@ pub fn gate(settings: &Settings, args: &GateCmdArgs) -> u8 {
         return exit::USAGE;
     }
     outcome::exit_code(&results, false)
+}
+
+/// "results of shard 2/4 are missing" (or "shards 2 and 4 of 4"), when any are.
+fn missing_shards_message(results: &RunResults, inputs: &[PathBuf]) -> Option<String> {
+    let missing = &results.missing_shards;
+    let count = inputs.len() + missing.len();
+    match missing.as_slice() {
+        [] => None,
+        [one] => Some(format!("results of shard {one}/{count} are missing")),
+        many => {
+            let (last, rest) = many.split_last().expect("two or more");
+            let rest: Vec<String> = rest.iter().map(u32::to_string).collect();
+            Some(format!(
+                "results of shards {} and {last} of {count} are missing",
+                rest.join(", ")
+            ))
+        }
+    }
 }

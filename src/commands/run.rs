@@ -5,6 +5,7 @@ use std::time::Instant;
 use super::pipeline::{self, Signals};
 use crate::cli::RunArgs;
 use crate::exit;
+use crate::results::BackendKind;
 use crate::results::Phase;
 use crate::runner::{clean_all, ms_since, results_without_run, Cancel};
 use crate::settings::Settings;
@@ -23,7 +24,8 @@ pub fn run(settings: &Settings, args: &RunArgs) -> u8 {
     // `[report]` of the test files: report paths used when the command line names none.
     let settings = &with_declared_reports(settings, &plan);
     let header = pipeline::header();
-    if !plan.load_errors.is_empty() {
+    // Invalid files, or an empty shard: results without a run (an empty shard's say so).
+    if !plan.load_errors.is_empty() || plan.empty_shard {
         return pipeline::finish(settings, &results_without_run(&plan, &header));
     }
     let rt = match pipeline::runtime(printer) {
@@ -31,12 +33,47 @@ pub fn run(settings: &Settings, args: &RunArgs) -> u8 {
         Err(code) => return code,
     };
     let results = rt.block_on(async {
-        let backend = pipeline::open(settings, plan.needs_image(), &header.run_id, false).await?;
+        let telemetry = if super::telemetry::wanted(args.telemetry, &plan.tests) {
+            let local = settings.backend.resolve(plan.needs_image()) == BackendKind::Local;
+            let dir = super::telemetry::spans_dir(&args.spans_dir, &settings.outputs.json);
+            let t = super::telemetry::start(local, &header.run_id, dir, printer).await?;
+            Some((t, local))
+        } else {
+            None
+        };
+        let endpoint = telemetry
+            .as_ref()
+            .filter(|(_, local)| !local)
+            .map(|(t, _)| t.endpoint().to_string());
+        let telemetry = telemetry.map(|(t, _)| t);
+        let opened = pipeline::open_with(
+            settings,
+            plan.needs_image(),
+            &header.run_id,
+            false,
+            endpoint,
+        )
+        .await;
+        let backend = match opened {
+            Ok(b) => b,
+            Err(code) => {
+                if let Some(t) = &telemetry {
+                    t.finish().await;
+                }
+                return Err(code);
+            }
+        };
         let cancel = Cancel::new();
         let signals = Signals::watch(cancel.clone(), "cleaning up containers");
-        let opts = settings.run_options();
+        let mut opts = settings.run_options();
+        opts.telemetry = telemetry.clone();
         let mut results =
             pipeline::execute(&plan, &backend, &opts, &header, &cancel, printer, true).await;
+        if let Some(t) = &telemetry {
+            for w in t.take_warnings() {
+                printer.warn(w);
+            }
+        }
         let mut gate_failed = None;
         if settings.gate.enabled && !cancel.is_cancelled() {
             let t = Instant::now();
@@ -48,6 +85,9 @@ pub fn run(settings: &Settings, args: &RunArgs) -> u8 {
         }
         let t = Instant::now();
         pipeline::shutdown(backend.as_ref(), printer).await;
+        if let Some(t) = &telemetry {
+            t.finish().await;
+        }
         results.add_phase(Phase::Cleanup, ms_since(t));
         signals.stop();
         match gate_failed {

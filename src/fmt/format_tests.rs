@@ -40,7 +40,7 @@ fn fixtures_match_expected_and_are_idempotent() {
         assert_eq!(got, expected, "{}", path.display());
         checked += 1;
     }
-    assert_eq!(checked, 5);
+    assert_eq!(checked, 6);
 }
 
 #[test]

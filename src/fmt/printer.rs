@@ -12,7 +12,16 @@ fn canonical_keys(path: &[&str]) -> &'static [&'static str] {
     // The loader's schema lists each table's keys in canonical order: one list serves both,
     // so a key the schema gains is laid out by fmt at once.
     use crate::suite::{schema, sections};
+    use crate::telemetry::expect::schema as ex;
     match path {
+        ["expect"] | ["scenario", "expect"] => ex::EXPECT,
+        ["expect", "span"] | ["scenario", "expect", "span"] => ex::SPAN,
+        ["expect", "graph"] | ["scenario", "expect", "graph"] => ex::GRAPH,
+        ["expect", "counts"] | ["scenario", "expect", "counts"] => ex::COUNTS,
+        ["expect", "window"] | ["scenario", "expect", "window"] => ex::WINDOW,
+        ["expect", "order"] | ["scenario", "expect", "order"] => ex::ORDER,
+        ["expect", "status"] | ["scenario", "expect", "status"] => ex::STATUS,
+        ["expect", "hermeticity"] | ["scenario", "expect", "hermeticity"] => ex::HERMETICITY,
         [] => schema::TOP,
         ["meta"] => schema::META,
         ["service", _] => schema::SERVICE,

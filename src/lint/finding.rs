@@ -44,6 +44,7 @@ pub(crate) const UNUSED_SERVICE: &str = "unused-service";
 pub(crate) const UNUSED_VAR: &str = "unused-var";
 pub(crate) const SECRET_IN_ENV: &str = "secret-in-env";
 pub(crate) const LONG_SHELL: &str = "long-shell";
+pub(crate) const SPAN_EXPECT_MATCHES_ANY: &str = "span-expect-matches-any";
 pub(crate) const TEMPLATE_BY_CONTENT: &str = "template-by-content";
 
 const RULES: &[RuleInfo] = &[
@@ -86,6 +87,11 @@ const RULES: &[RuleInfo] = &[
         id: LONG_SHELL,
         severity: Severity::Warning,
         rationale: "a very long `sh` string is hard to review and to debug: move it into a script file",
+    },
+    RuleInfo {
+        id: SPAN_EXPECT_MATCHES_ANY,
+        severity: Severity::Error,
+        rationale: "an `[[expect.span]]` whose name pattern matches clnrm's own scenario and step spans, with no other condition, can never fail",
     },
     RuleInfo {
         id: TEMPLATE_BY_CONTENT,

@@ -139,6 +139,27 @@ pub fn lint(spec: &TestSpec, raw_rendered: &str, raw_source: Option<&str>) -> Ve
             }
         }
     }
+    let levels = std::iter::once((&spec.expect, None)).chain(
+        spec.scenarios
+            .iter()
+            .map(|sc| (&sc.expect, Some(sc.name.as_str()))),
+    );
+    for (e, scenario) in levels {
+        for x in &e.spans {
+            if matches_own_spans(x) {
+                let at = scenario.map_or(String::new(), |s| format!(" of scenario `{s}`"));
+                push(
+                    SPAN_EXPECT_MATCHES_ANY,
+                    x.line,
+                    format!(
+                        "`[[expect.span]]`{at} with name `{}` is met by clnrm's own spans",
+                        x.name.0
+                    ),
+                    Some("name the span the code under test emits, or add `kind`, `attrs` or `parent`".into()),
+                );
+            }
+        }
+    }
     for sc in &spec.scenarios {
         let every_step_bounded =
             !sc.steps.is_empty() && sc.steps.iter().all(|s| s.timeout.is_some());
@@ -418,3 +439,21 @@ fn source_var_line(source: &str, name: &str) -> Option<u32> {
 #[cfg(test)]
 #[path = "rules_tests.rs"]
 mod tests;
+
+/// A span expectation with only a name that matches `clnrm.scenario` or a `clnrm.step:` span:
+/// clnrm makes those itself, so it holds whatever the code under test does.
+fn matches_own_spans(x: &crate::telemetry::expect::spec::SpanExpect) -> bool {
+    use crate::telemetry::handle::{SCENARIO_SPAN, STEP_SPAN_PREFIX};
+    let only_name = x.kind.is_none()
+        && x.attrs_all.is_empty()
+        && x.attrs_any.is_empty()
+        && x.events_any.is_empty()
+        && x.events_all.is_empty()
+        && x.duration_min_ms.is_none()
+        && x.duration_max_ms.is_none()
+        && x.parent.is_none();
+    only_name
+        && (x.name.matches(SCENARIO_SPAN)
+            || x.name.0.starts_with(STEP_SPAN_PREFIX)
+            || x.name.matches(&format!("{STEP_SPAN_PREFIX}x")))
+}

@@ -5,41 +5,20 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::*;
-use crate::suite::{
-    Determinism, Dialect, Expect, Limits, PerfSpec, ScenarioSpec, ServiceSpec, StepSpec,
-};
+use crate::suite::{Determinism, Dialect, Expect, PerfSpec, ScenarioSpec, ServiceSpec, StepSpec};
 
 fn service(id: &str, image: &str, line: u32) -> ServiceSpec {
     ServiceSpec {
-        depends_on: Vec::new(),
-        id: id.into(),
-        image: Some(image.into()),
-        cmd: None,
-        env: BTreeMap::new(),
-        workdir: None,
-        limits: Limits::default(),
-        ready: None,
-        reuse: false,
-        reuse_suite: false,
-        mounts: vec![],
-        network_access: false,
         line,
+        ..ServiceSpec::named(id).with_image(image)
     }
 }
 
 fn step(name: &str, run: Command, line: u32) -> StepSpec {
     StepSpec {
-        description: None,
-        retries: 0,
-        name: name.into(),
-        service: "app".into(),
         run,
-        env: BTreeMap::new(),
-        workdir: None,
-        timeout: None,
-        expect: Expect::default(),
-        continue_on_failure: false,
         line,
+        ..StepSpec::argv(name, "app", &[])
     }
 }
 
@@ -73,9 +52,11 @@ fn clean() -> TestSpec {
             tags: vec![],
             steps: vec![s],
             line: 9,
+            expect: Default::default(),
         }],
         perf: PerfSpec::default(),
         determinism: Determinism::default(),
+        expect: Default::default(),
         dialect: Dialect::Current,
         content_hash: String::new(),
     }

@@ -118,6 +118,9 @@ pub(crate) mod fixtures {
             message: None,
             transport: None,
             transport_note: None,
+            telemetry: None,
+            previous_attempts: Vec::new(),
+            environment: None,
         }
     }
 

@@ -157,6 +157,9 @@ pub fn build_results(
             message: None,
             transport: None,
             transport_note: None,
+            telemetry: None,
+            previous_attempts: Vec::new(),
+            environment: None,
         });
     }
     RunResults {
@@ -184,6 +187,8 @@ pub fn build_results(
             .collect(),
         perf: None,
         aborted: None,
+        empty_shard: false,
+        missing_shards: Vec::new(),
     }
 }
 

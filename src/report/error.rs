@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("cannot write JUnit XML: {0}")]
-    Junit(#[from] junit_report::Error),
+    Junit(#[from] quick_junit::SerializeError),
 
     #[error("cannot read `{path}`: {source}")]
     Read {

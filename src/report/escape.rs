@@ -88,16 +88,6 @@ pub fn clip(s: &str, limit: usize) -> Cow<'_, str> {
     ))
 }
 
-/// Text for the inside of a CDATA section: `]]>` cannot appear in one, so it is split
-/// across two sections (`]]` ends the first, `>` starts the second).
-pub fn xml_cdata(s: &str) -> Cow<'_, str> {
-    if s.contains("]]>") {
-        Cow::Owned(s.replace("]]>", "]]]]><![CDATA[>"))
-    } else {
-        Cow::Borrowed(s)
-    }
-}
-
 /// Whether GitHub would turn `c` followed by `next` into a link: `@name` mentions a user
 /// or team, `#123` references an issue (`#word` is plain text).
 fn links_after(c: char, next: char) -> bool {
@@ -235,11 +225,6 @@ mod tests {
         assert!(clipped.starts_with("ééééé\n[... truncated: 160 B cut ...]\n"));
         assert!(clipped.ends_with(&"é".repeat(15)));
         assert_eq!(clip("short", 10), "short");
-    }
-
-    #[test]
-    fn cdata_terminator_is_split() {
-        assert_eq!(xml_cdata("a]]>b"), "a]]]]><![CDATA[>b");
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub fn scenario(
         message: None,
         transport: None,
         transport_note: None,
+        telemetry: None,
+        previous_attempts: Vec::new(),
+        environment: None,
     }
 }
 
@@ -90,6 +93,8 @@ pub fn results(tests: Vec<TestResult>) -> RunResults {
         tests,
         perf: None,
         aborted: None,
+        empty_shard: false,
+        missing_shards: Vec::new(),
     }
 }
 

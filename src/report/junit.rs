@@ -1,22 +1,28 @@
-//! JUnit XML: one testsuite per test file, one testcase per scenario, via junit-report 0.9.
+//! JUnit XML as the report actions read it, written with quick-junit (nextest's writer).
 //!
-//! junit-report 0.9 cannot write a testsuite `file` attribute, a `skipped` count,
-//! `<properties>` or totals on `<testsuites>`, so [`decorate`] adds them to its output in
-//! one pass that skips CDATA sections (the only place test text can hold a raw `<`).
+//! One testsuite per test file (`file` attribute), one testcase per scenario with `file` and
+//! `line` (the failing step's line when a step failed, else the scenario's), failures with
+//! the step, expectation, expected vs actual and `file:line`, outputs in system-out/err.
+//! Retries follow surefire: a scenario that passed on a retry is a passing testcase with one
+//! `<flakyFailure>` per failed attempt, one that never passed has one `<rerunFailure>` per
+//! earlier attempt, each with that attempt's own output. An aborted run adds no testcase: its
+//! reason is a property and the system-err of the `clnrm run` testsuite.
 
-use std::borrow::Cow;
+use std::time::Duration;
 
-use junit_report::{
-    Duration, OffsetDateTime, Report, TestCase, TestCaseBuilder, TestSuite, TestSuiteBuilder,
+use quick_junit::{
+    NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
 };
 
-use crate::results::{PerfRow, RunResults, ScenarioResult, Status, StepResult, TestResult};
+use crate::results::{
+    AttemptResult, PerfRow, RunResults, ScenarioResult, Status, StepResult, TestResult,
+};
 
 use super::error::ReportError;
-use super::escape::{clean_text, clip, xml_cdata};
+use super::escape::{clean_text, clip};
 use super::units::{bytes_human, perf_row_summary};
 
-/// Bytes of stdout (and, separately, stderr) kept per testcase.
+/// Bytes of stdout (and, separately, stderr) kept per testcase or attempt.
 pub const JUNIT_OUTPUT_LIMIT: usize = 64 * 1024;
 /// Bytes kept of one expected/actual value inside a failure body.
 const VALUE_LIMIT: usize = 4 * 1024;
@@ -25,178 +31,125 @@ const MESSAGE_VALUE_LIMIT: usize = 200;
 
 /// Name of the testsuite that holds one failing testcase per test file that did not load.
 pub const LOAD_SUITE: &str = "clnrm load";
-/// Name of the testsuite that reports an aborted run as an error testcase.
+/// Name of the testsuite that says why a run was aborted (property and system-err, no
+/// testcase: the scenarios it did not run are skipped testcases of their own suites).
 pub const RUN_SUITE: &str = "clnrm run";
 /// Name of the testsuite whose properties carry the run-level perf gate result.
 pub const PERF_SUITE: &str = "clnrm perf";
 
-/// What [`decorate`] adds to one `<testsuite>` element.
-#[derive(Default)]
-struct SuiteExtra {
-    file: Option<String>,
-    skipped: usize,
-    properties: Vec<(String, String)>,
-}
-
 /// Render `results` as JUnit XML.
 pub fn junit(results: &RunResults) -> Result<Vec<u8>, ReportError> {
     let timestamp = timestamp(&results.started_at);
-    let mut suites: Vec<TestSuite> = Vec::new();
-    let mut extras: Vec<SuiteExtra> = Vec::new();
+    let mut report = Report::new("clnrm");
+    report.set_time(millis(results.duration_ms));
 
     for test in &results.tests {
-        let mut b = TestSuiteBuilder::new(&attr_text(&test.name));
-        b.set_timestamp(timestamp);
+        let mut suite = new_suite(&test.name, timestamp);
+        suite
+            .extra
+            .insert("file".into(), attr_text(&test.path).into());
         for sc in &test.scenarios {
-            b.add_testcase(testcase(test, sc));
+            suite.add_test_case(testcase(test, sc));
         }
-        let properties = results
+        suite.set_time(millis(test.scenarios.iter().map(|s| s.duration_ms).sum()));
+        for row in results
             .perf
             .iter()
             .flat_map(|p| p.rows.iter())
             .filter(|row| row_belongs_to(row, test))
-            .map(|row| {
-                (
-                    format!("clnrm.perf.{}", row.scenario),
-                    perf_row_summary(row),
-                )
-            })
-            .collect();
-        push(
-            &mut suites,
-            &mut extras,
-            b.build(),
-            Some(test.path.clone()),
-            properties,
-        );
+        {
+            suite.add_property(property(
+                &format!("clnrm.perf.{}", row.scenario),
+                &perf_row_summary(row),
+            ));
+        }
+        report.add_test_suite(with_skipped(suite));
     }
 
     if !results.load_errors.is_empty() {
-        let mut b = TestSuiteBuilder::new(LOAD_SUITE);
-        b.set_timestamp(timestamp);
+        let mut suite = new_suite(LOAD_SUITE, timestamp);
         for e in &results.load_errors {
             let location = location(&e.path, e.line, e.column);
             let first_line = e.message.lines().next().unwrap_or_default();
-            let tc = TestCaseBuilder::failure(
-                &attr_text(&e.path),
-                Duration::ZERO,
-                "load-error",
-                &attr_text(&format!("{location}: {first_line}")),
-            )
-            .set_classname(LOAD_SUITE)
-            .set_filepath(&attr_text(&e.path))
-            .set_trace(&body_text(&format!("{location}: {}", e.message)))
-            .build();
-            b.add_testcase(tc);
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status
+                .set_type("load-error")
+                .set_message(attr_text(&format!("{location}: {first_line}")))
+                .set_description(body_text(&format!("{location}: {}", e.message)));
+            let mut tc = TestCase::new(attr_text(&e.path), status);
+            tc.set_classname(LOAD_SUITE).set_time(Duration::ZERO);
+            set_location(&mut tc, &e.path, e.line);
+            suite.add_test_case(tc);
         }
-        push(&mut suites, &mut extras, b.build(), None, Vec::new());
+        suite.set_time(Duration::ZERO);
+        report.add_test_suite(with_skipped(suite));
     }
 
     if let Some(reason) = &results.aborted {
-        let mut b = TestSuiteBuilder::new(RUN_SUITE);
-        b.set_timestamp(timestamp);
-        let tc = TestCaseBuilder::error(
-            "run aborted",
-            Duration::ZERO,
-            "aborted",
-            &attr_text(&format!("run aborted: {reason}")),
-        )
-        .set_classname(RUN_SUITE)
-        .build();
-        b.add_testcase(tc);
-        push(&mut suites, &mut extras, b.build(), None, Vec::new());
+        let mut suite = new_suite(RUN_SUITE, timestamp);
+        suite.add_property(property("clnrm.run.aborted", reason));
+        suite.set_system_err(body_text(&format!("run aborted: {reason}\n")));
+        suite.set_time(Duration::ZERO);
+        report.add_test_suite(with_skipped(suite));
     }
 
     if let Some(perf) = &results.perf {
-        let mut b = TestSuiteBuilder::new(PERF_SUITE);
-        b.set_timestamp(timestamp);
-        let mut props = vec![
-            (
-                "clnrm.perf.baseline".to_string(),
-                perf.baseline_path.clone(),
-            ),
-            ("clnrm.perf.failed".to_string(), perf.failed.to_string()),
-            (
-                "clnrm.perf.speed_verdict".to_string(),
-                perf.speed_verdict.to_string(),
-            ),
-        ];
+        let mut suite = new_suite(PERF_SUITE, timestamp);
+        suite.add_property(property("clnrm.perf.baseline", &perf.baseline_path));
+        suite.add_property(property("clnrm.perf.failed", &perf.failed.to_string()));
+        suite.add_property(property(
+            "clnrm.perf.speed_verdict",
+            &perf.speed_verdict.to_string(),
+        ));
         if let Some(f) = perf.speed_factor {
-            props.push(("clnrm.perf.speed_factor".to_string(), format!("{f:.3}")));
+            suite.add_property(property("clnrm.perf.speed_factor", &format!("{f:.3}")));
         }
         for row in perf
             .rows
             .iter()
             .filter(|r| !results.tests.iter().any(|t| row_belongs_to(r, t)))
         {
-            props.push((format!("clnrm.perf.{}", row.key), perf_row_summary(row)));
+            suite.add_property(property(
+                &format!("clnrm.perf.{}", row.key),
+                &perf_row_summary(row),
+            ));
         }
         for (i, note) in perf.notes.iter().enumerate() {
-            props.push((format!("clnrm.perf.note.{}", i + 1), note.clone()));
+            suite.add_property(property(&format!("clnrm.perf.note.{}", i + 1), note));
         }
-        push(&mut suites, &mut extras, b.build(), None, props);
+        suite.set_time(Duration::ZERO);
+        report.add_test_suite(with_skipped(suite));
     }
 
-    let root = vec![
-        ("name".to_string(), "clnrm".to_string()),
-        (
-            "tests".to_string(),
-            suites
-                .iter()
-                .map(TestSuite::tests)
-                .sum::<usize>()
-                .to_string(),
-        ),
-        (
-            "failures".to_string(),
-            suites
-                .iter()
-                .map(TestSuite::failures)
-                .sum::<usize>()
-                .to_string(),
-        ),
-        (
-            "errors".to_string(),
-            suites
-                .iter()
-                .map(TestSuite::errors)
-                .sum::<usize>()
-                .to_string(),
-        ),
-        (
-            "skipped".to_string(),
-            suites
-                .iter()
-                .map(TestSuite::skipped)
-                .sum::<usize>()
-                .to_string(),
-        ),
-        ("time".to_string(), seconds(results.duration_ms)),
-    ];
-
-    let mut report = Report::new();
-    report.add_testsuites(suites);
     let mut out = Vec::new();
-    report.write_xml(&mut out)?;
-    let xml = String::from_utf8(out).expect("junit-report writes the UTF-8 strings it was given");
-    let mut xml = decorate(&xml, &root, &extras);
-    xml.push('\n');
-    Ok(xml.into_bytes())
+    report.serialize(&mut out)?;
+    Ok(out)
 }
 
-fn push(
-    suites: &mut Vec<TestSuite>,
-    extras: &mut Vec<SuiteExtra>,
-    suite: TestSuite,
-    file: Option<String>,
-    properties: Vec<(String, String)>,
-) {
-    extras.push(SuiteExtra {
-        file,
-        skipped: suite.skipped(),
-        properties,
-    });
-    suites.push(suite);
+fn new_suite(name: &str, timestamp: Option<chrono::DateTime<chrono::FixedOffset>>) -> TestSuite {
+    let mut suite = TestSuite::new(attr_text(name));
+    if let Some(t) = timestamp {
+        suite.set_timestamp(t);
+    }
+    suite
+}
+
+/// quick-junit counts skipped testcases as `disabled`; JUnit consumers read `skipped`.
+fn with_skipped(mut suite: TestSuite) -> TestSuite {
+    let skipped = suite.disabled.to_string();
+    suite.extra.insert("skipped".into(), skipped.into());
+    suite
+}
+
+fn property(name: &str, value: &str) -> Property {
+    Property::new(attr_text(name), attr_text(value))
+}
+
+fn set_location(tc: &mut TestCase, path: &str, line: Option<u32>) {
+    tc.extra.insert("file".into(), attr_text(path).into());
+    if let Some(line) = line {
+        tc.extra.insert("line".into(), line.to_string().into());
+    }
 }
 
 /// Perf rows are keyed `path#scenario`; `test` (the test name) is the fallback.
@@ -208,66 +161,116 @@ fn row_belongs_to(row: &PerfRow, test: &TestResult) -> bool {
 }
 
 fn testcase(test: &TestResult, sc: &ScenarioResult) -> TestCase {
-    let name = attr_text(&sc.name);
-    let time = Duration::milliseconds(sc.duration_ms.max(0.0).round() as i64);
     let failing = sc.steps.iter().find(|s| s.status.is_failure());
-    let mut b = match sc.status {
-        Status::Passed | Status::Flaky => TestCaseBuilder::success(&name, time),
-        Status::Skipped => match &sc.message {
-            Some(m) => TestCaseBuilder::skipped_with_cause(&name, "skipped", &attr_text(m)),
-            None => TestCaseBuilder::skipped(&name),
-        },
+    let reruns = sc
+        .previous_attempts
+        .iter()
+        .map(|a| rerun(test, sc, a))
+        .collect::<Vec<_>>();
+    let status = match sc.status {
+        Status::Passed | Status::Flaky => TestCaseStatus::Success { flaky_runs: reruns },
+        Status::Skipped => {
+            let mut st = TestCaseStatus::skipped();
+            if let Some(m) = &sc.message {
+                st.set_type("skipped").set_message(attr_text(m));
+            }
+            st
+        }
         Status::Failed | Status::TimedOut | Status::Error => {
-            let (type_, message, body) = failure_text(test, sc, failing);
-            let mut b = if sc.status == Status::Error {
-                TestCaseBuilder::error(&name, time, &type_, &message)
-            } else {
-                TestCaseBuilder::failure(&name, time, &type_, &message)
-            };
-            b.set_trace(&body);
-            b
+            let (type_, message, body) =
+                failure_text(test, sc.line, sc.status, &sc.message, failing);
+            let mut st = TestCaseStatus::non_success(kind(sc.status));
+            st.set_type(type_)
+                .set_message(message)
+                .set_description(body)
+                .add_reruns(reruns);
+            st
         }
     };
-    b.set_classname(&attr_text(&test.name));
-    b.set_filepath(&attr_text(&test.path));
+    let mut tc = TestCase::new(attr_text(&sc.name), status);
+    tc.set_classname(attr_text(&test.name))
+        .set_time(millis(sc.duration_ms));
+    set_location(
+        &mut tc,
+        &test.path,
+        Some(failing.map_or(sc.line, |s| s.line)),
+    );
 
     let mut out = String::new();
     if sc.status == Status::Flaky {
+        let failed = sc.attempts.saturating_sub(1) as usize;
         out.push_str(&format!(
-            "clnrm: flaky, passed on attempt {} after {} failed attempt(s)\n",
+            "clnrm: flaky, passed on attempt {} after {failed} failed {}\n",
             sc.attempts,
-            sc.attempts.saturating_sub(1)
+            plural(failed, "attempt", "attempts")
         ));
     }
     out.push_str(&step_streams(&sc.steps, |s| {
         (&s.stdout, s.stdout_truncated)
     }));
     if !out.is_empty() {
-        b.set_system_out(&body_text(&clip(&out, JUNIT_OUTPUT_LIMIT)));
+        tc.set_system_out(body_text(&clip(&out, JUNIT_OUTPUT_LIMIT)));
     }
     let err = step_streams(&sc.steps, |s| (&s.stderr, s.stderr_truncated));
     if !err.is_empty() {
-        b.set_system_err(&body_text(&clip(&err, JUNIT_OUTPUT_LIMIT)));
+        tc.set_system_err(body_text(&clip(&err, JUNIT_OUTPUT_LIMIT)));
     }
-    b.build()
+    tc
+}
+
+/// One earlier attempt as a `<flakyFailure>` / `<rerunFailure>` (or `...Error`), with that
+/// attempt's failure in `<stackTrace>` and its own output.
+fn rerun(test: &TestResult, sc: &ScenarioResult, a: &AttemptResult) -> TestRerun {
+    let failing = a.steps.iter().find(|s| s.status.is_failure());
+    let (type_, message, body) = failure_text(test, sc.line, a.status, &a.message, failing);
+    let mut r = TestRerun::new(kind(a.status));
+    r.set_type(type_)
+        .set_message(format!("attempt {}: {message}", a.attempt))
+        .set_stack_trace(body);
+    let out = step_streams(&a.steps, |s| (&s.stdout, s.stdout_truncated));
+    if !out.is_empty() {
+        r.set_system_out(body_text(&clip(&out, JUNIT_OUTPUT_LIMIT)));
+    }
+    let err = step_streams(&a.steps, |s| (&s.stderr, s.stderr_truncated));
+    if !err.is_empty() {
+        r.set_system_err(body_text(&clip(&err, JUNIT_OUTPUT_LIMIT)));
+    }
+    r
+}
+
+fn kind(status: Status) -> NonSuccessKind {
+    if status == Status::Error {
+        NonSuccessKind::Error
+    } else {
+        NonSuccessKind::Failure
+    }
+}
+
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
 }
 
 /// `(type, one-line message, full body)` of a non-passing scenario.
 fn failure_text(
     test: &TestResult,
-    sc: &ScenarioResult,
+    scenario_line: u32,
+    status: Status,
+    scenario_message: &Option<String>,
     failing: Option<&StepResult>,
 ) -> (String, String, String) {
     let Some(step) = failing else {
-        let what = sc
-            .message
+        let what = scenario_message
             .clone()
-            .unwrap_or_else(|| sc.status.as_str().to_string());
-        let at = location(&test.path, Some(sc.line), None);
-        let type_ = if sc.status == Status::TimedOut {
+            .unwrap_or_else(|| status.as_str().to_string());
+        let at = location(&test.path, Some(scenario_line), None);
+        let type_ = if status == Status::TimedOut {
             "timeout"
         } else {
-            sc.status.as_str()
+            status.as_str()
         };
         return (
             type_.to_string(),
@@ -288,8 +291,7 @@ fn failure_text(
             one_line(&f.expected, MESSAGE_VALUE_LIMIT),
             one_line(&f.actual, MESSAGE_VALUE_LIMIT)
         ),
-        None => sc
-            .message
+        None => scenario_message
             .clone()
             .unwrap_or_else(|| step.status.as_str().to_string()),
     };
@@ -321,7 +323,7 @@ fn failure_text(
             clip(&f.actual, VALUE_LIMIT)
         ));
     }
-    if let Some(m) = &sc.message {
+    if let Some(m) = scenario_message {
         body.push_str(&format!("{m}\n"));
     }
     (type_, attr_text(&message), body_text(&body))
@@ -367,147 +369,19 @@ fn attr_text(s: &str) -> String {
     clean_text(s).into_owned()
 }
 
-/// Text for a CDATA body: cleaned and with `]]>` split.
+/// Text for an element body: cleaned (quick-xml escapes markup).
 fn body_text(s: &str) -> String {
-    xml_cdata(&clean_text(s)).into_owned()
+    clean_text(s).into_owned()
 }
 
-/// Seconds with millisecond precision.
-fn seconds(ms: f64) -> String {
-    format!("{:.3}", ms.max(0.0).round() / 1000.0)
+/// A duration of `ms` milliseconds, rounded to whole milliseconds.
+fn millis(ms: f64) -> Duration {
+    Duration::from_millis(ms.max(0.0).round() as u64)
 }
 
-/// The run's start as the suites' timestamp; the epoch when it does not parse, so output
-/// stays deterministic.
-fn timestamp(started_at: &str) -> OffsetDateTime {
-    chrono::DateTime::parse_from_rfc3339(started_at)
-        .ok()
-        .and_then(|t| t.timestamp_nanos_opt())
-        .and_then(|n| OffsetDateTime::from_unix_timestamp_nanos(i128::from(n)).ok())
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-/// Escape an attribute value we add ourselves (junit-report escapes its own).
-fn xml_attr(s: &str) -> String {
-    let s = clean_text(s);
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' => out.push_str("&#10;"),
-            '\t' => out.push_str("&#9;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn attrs_text(attrs: &[(String, String)]) -> String {
-    attrs
-        .iter()
-        .map(|(k, v)| format!(" {k}=\"{}\"", xml_attr(v)))
-        .collect()
-}
-
-/// Rewrite a start tag's `time="..."` with exactly three decimals: junit-report prints
-/// `secs + nanos / 1e9`, which gives `6.5120000000000005` for 6512 ms.
-fn fixed_time(tag: &str) -> Cow<'_, str> {
-    // Attribute values are escaped (no raw `"`), so this only matches the attribute.
-    let Some(at) = tag.find(" time=\"") else {
-        return Cow::Borrowed(tag);
-    };
-    let value_start = at + " time=\"".len();
-    let Some(len) = tag[value_start..].find('"') else {
-        return Cow::Borrowed(tag);
-    };
-    let Ok(secs) = tag[value_start..value_start + len].parse::<f64>() else {
-        return Cow::Borrowed(tag);
-    };
-    Cow::Owned(format!(
-        "{}{secs:.3}{}",
-        &tag[..value_start],
-        &tag[value_start + len..]
-    ))
-}
-
-/// Add root totals, each suite's `file`/`skipped` attributes and its `<properties>` to the
-/// XML junit-report wrote. Suites appear in `extras` order.
-fn decorate(xml: &str, root: &[(String, String)], extras: &[SuiteExtra]) -> String {
-    let mut out = String::with_capacity(xml.len() + 256 * extras.len());
-    let mut pos = 0;
-    let mut suite = 0;
-    while let Some(off) = xml[pos..].find('<') {
-        let start = pos + off;
-        let rest = &xml[start..];
-        if rest.starts_with("<![CDATA[") {
-            let Some(end) = rest.find("]]>") else { break };
-            out.push_str(&xml[pos..start + end + 3]);
-            pos = start + end + 3;
-            continue;
-        }
-        let is_tag = |name: &str| {
-            rest.starts_with(name)
-                && matches!(rest.as_bytes().get(name.len()), Some(b' ' | b'>' | b'/'))
-        };
-        let (attrs, props) = if is_tag("<testsuites") {
-            (attrs_text(root), String::new())
-        } else if is_tag("<testsuite") {
-            let Some(extra) = extras.get(suite) else {
-                break;
-            };
-            suite += 1;
-            let mut attrs = Vec::new();
-            if let Some(f) = &extra.file {
-                attrs.push(("file".to_string(), f.clone()));
-            }
-            attrs.push(("skipped".to_string(), extra.skipped.to_string()));
-            let props = if extra.properties.is_empty() {
-                String::new()
-            } else {
-                let inner: String = extra
-                    .properties
-                    .iter()
-                    .map(|(k, v)| {
-                        format!(
-                            "<property name=\"{}\" value=\"{}\"/>",
-                            xml_attr(k),
-                            xml_attr(v)
-                        )
-                    })
-                    .collect();
-                format!("<properties>{inner}</properties>")
-            };
-            (attrs_text(&attrs), props)
-        } else if is_tag("<testcase") {
-            (String::new(), String::new())
-        } else {
-            out.push_str(&xml[pos..=start]);
-            pos = start + 1;
-            continue;
-        };
-        let Some(close) = rest.find('>') else { break };
-        let tag_end = start + close;
-        let self_closing = xml.as_bytes()[tag_end - 1] == b'/';
-        let attrs_end = if self_closing { tag_end - 1 } else { tag_end };
-        out.push_str(&xml[pos..start]);
-        out.push_str(&fixed_time(&xml[start..attrs_end]));
-        out.push_str(&attrs);
-        if self_closing && !props.is_empty() {
-            out.push('>');
-            out.push_str(&props);
-            out.push_str("</testsuite>");
-        } else {
-            out.push_str(&xml[attrs_end..=tag_end]);
-            out.push_str(&props);
-        }
-        pos = tag_end + 1;
-    }
-    out.push_str(&xml[pos..]);
-    out
+/// The run's start as the suites' timestamp; none when it does not parse.
+fn timestamp(started_at: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    chrono::DateTime::parse_from_rfc3339(started_at).ok()
 }
 
 #[cfg(test)]

@@ -120,7 +120,7 @@ fn hostile_output_stays_well_formed_and_bounded() {
     assert!(xml.len() < 3 * JUNIT_OUTPUT_LIMIT, "{} bytes", xml.len());
     assert!(xml.contains("[... truncated: 9.9 MiB cut ...]"));
     assert!(!xml.contains('\u{1b}') && !xml.contains('\u{0}'));
-    assert!(xml.contains("]]]]><![CDATA[>"));
+    assert!(xml.contains("]]&gt; &amp; &lt;/system-out&gt;"));
     let Some(view) = consumer_view(&xml) else {
         return;
     };
@@ -139,20 +139,35 @@ fn hostile_output_stays_well_formed_and_bounded() {
 }
 
 #[test]
-fn aborted_run_is_well_formed_with_an_error_case() {
+fn aborted_run_adds_no_testcase_and_says_why() {
     let mut results = fixtures::mixed();
     results.aborted = Some("SIGTERM <received>".to_string());
     results.tests.truncate(1);
     let xml = xml_of(&results);
     assert!(
-        xml.contains("<error type=\"aborted\" message=\"run aborted: SIGTERM &lt;received&gt;\"/>")
+        xml.contains("<property name=\"clnrm.run.aborted\" value=\"SIGTERM &lt;received&gt;\"/>"),
+        "{xml}"
     );
+    assert!(
+        xml.contains("run aborted: SIGTERM &lt;received&gt;"),
+        "{xml}"
+    );
+    assert!(
+        !xml.contains("run aborted\""),
+        "no invented testcase: {xml}"
+    );
+    assert_valid_against_jenkins_schema(&xml);
     let Some(view) = consumer_view(&xml) else {
         return;
     };
     let last = view.as_array().expect("array").last().expect("suite");
     assert_eq!(last["name"], RUN_SUITE);
-    assert_eq!(last["errors"], 1);
+    assert_eq!(last["tests"], 0);
+    assert_eq!(last["errors"], 0);
+    assert_eq!(
+        last["properties"]["clnrm.run.aborted"],
+        "SIGTERM <received>"
+    );
 }
 
 #[test]
@@ -160,23 +175,135 @@ fn empty_run_is_a_valid_document() {
     let xml = xml_of(&fixtures::results(Vec::new()));
     assert_eq!(
         xml,
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?><testsuites name=\"clnrm\" tests=\"0\" \
-         failures=\"0\" errors=\"0\" skipped=\"0\" time=\"4.321\"/>\n"
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"clnrm\" tests=\"0\" \
+         failures=\"0\" errors=\"0\" time=\"4.321\">\n</testsuites>\n"
     );
+    assert_valid_against_jenkins_schema(&xml);
+}
+
+/// One scenario that passed on its third attempt and one that failed all three.
+fn retried() -> RunResults {
+    let attempt = |n: u32, out: &str| {
+        let mut step = fixtures::step("call", 22, Status::Failed, 5.0, out);
+        step.stderr = format!("stderr of attempt {n}\n");
+        step.failures = vec![crate::results::Failure {
+            expectation: "exit_code".to_string(),
+            expected: "0".to_string(),
+            actual: "7".to_string(),
+        }];
+        crate::results::AttemptResult {
+            attempt: n,
+            status: Status::Failed,
+            duration_ms: 40.0,
+            steps: vec![step],
+            message: None,
+        }
+    };
+    let mut flaky = fixtures::scenario(
+        "eventually",
+        20,
+        Status::Flaky,
+        50.0,
+        vec![fixtures::step(
+            "call",
+            22,
+            Status::Passed,
+            5.0,
+            "third time lucky\n",
+        )],
+    );
+    flaky.attempts = 3;
+    flaky.previous_attempts = vec![attempt(1, "first try\n"), attempt(2, "second try\n")];
+    let mut last = attempt(3, "third try\n").steps;
+    last[0].line = 32;
+    let mut broken = fixtures::scenario("never", 30, Status::Failed, 60.0, last);
+    broken.attempts = 3;
+    broken.previous_attempts = vec![attempt(1, "first try\n"), attempt(2, "second try\n")];
+    fixtures::results(vec![fixtures::test("retry", vec![flaky, broken])])
 }
 
 #[test]
-fn decorate_ignores_lookalike_tags_inside_cdata() {
-    let xml = "<testsuites><testsuite id=\"0\" name=\"a\"><system-out><![CDATA[<testsuite id=\"1\">]]></system-out></testsuite></testsuites>";
-    let extras = [SuiteExtra {
-        file: Some("a&b.toml".to_string()),
-        skipped: 0,
-        properties: vec![("k".to_string(), "v\"".to_string())],
-    }];
-    assert_eq!(
-        decorate(xml, &[], &extras),
-        "<testsuites><testsuite id=\"0\" name=\"a\" file=\"a&amp;b.toml\" skipped=\"0\"><properties>\
-         <property name=\"k\" value=\"v&quot;\"/></properties><system-out><![CDATA[<testsuite id=\"1\">]]>\
-         </system-out></testsuite></testsuites>"
+fn retries_are_flaky_and_rerun_failures_with_each_attempts_output() {
+    let xml = xml_of(&retried());
+    // Passed on a retry: a passing testcase with one flakyFailure per failed attempt.
+    let flaky = &xml[xml.find("name=\"eventually\"").unwrap()..xml.find("name=\"never\"").unwrap()];
+    assert_eq!(flaky.matches("<flakyFailure ").count(), 2, "{flaky}");
+    assert!(!flaky.contains("<failure"), "{flaky}");
+    assert!(flaky.contains("message=\"attempt 1: step `call` failed: exit_code: expected 0, got 7 (tests/retry.clnrm.toml:22)\""), "{flaky}");
+    assert!(
+        flaky.contains("<system-out>--- step `call` (line 22) ---\nfirst try\n</system-out>"),
+        "{flaky}"
+    );
+    assert!(
+        flaky.contains("<system-out>--- step `call` (line 22) ---\nsecond try\n</system-out>"),
+        "{flaky}"
+    );
+    assert!(
+        flaky.contains(
+            "<system-err>--- step `call` (line 22) ---\nstderr of attempt 2\n</system-err>"
+        ),
+        "{flaky}"
+    );
+    assert!(flaky.contains("third time lucky"), "{flaky}");
+    // Never passed: the final failure, then one rerunFailure per earlier attempt.
+    let never = &xml[xml.find("name=\"never\"").unwrap()..];
+    assert_eq!(never.matches("<failure ").count(), 1, "{never}");
+    assert_eq!(never.matches("<rerunFailure ").count(), 2, "{never}");
+    assert!(never.contains("third try"), "{never}");
+    // `file` and `line` on every testcase: the failing step's line, else the scenario's.
+    assert!(xml.contains("<testcase name=\"eventually\" classname=\"retry\" time=\"0.050\" file=\"tests/retry.clnrm.toml\" line=\"20\">"), "{xml}");
+    assert!(xml.contains("<testcase name=\"never\" classname=\"retry\" time=\"0.060\" file=\"tests/retry.clnrm.toml\" line=\"32\">"), "{xml}");
+    assert_valid_against_jenkins_schema(&xml);
+    let Some(view) = consumer_view(&xml) else {
+        return;
+    };
+    let cases = view[0]["cases"].as_array().expect("cases");
+    assert_eq!(cases[0]["result"], "passed");
+    assert_eq!(cases[1]["result"], "failure");
+}
+
+#[test]
+fn every_report_is_valid_against_the_jenkins_schema() {
+    for results in [
+        fixtures::mixed(),
+        fixtures::with_perf(),
+        fixtures::hostile(),
+    ] {
+        assert_valid_against_jenkins_schema(&xml_of(&results));
+    }
+}
+
+/// Validate `xml` with the PyPI package xmlschema against the Jenkins JUnit schema in
+/// tests/fixtures/report (plus the `file`/`line` testcase attributes the report actions
+/// read); skipped outside CI when python3 or xmlschema is missing, a failure in CI.
+fn assert_valid_against_jenkins_schema(xml: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("junit.xml");
+    std::fs::write(&path, xml).expect("write xml");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/report/junit_validate.py"
+    );
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let out = match Command::new("python3").arg(script).arg(&path).output() {
+        Ok(out) => out,
+        Err(e) => {
+            assert!(
+                !in_ci,
+                "python3 is required in CI for the schema check: {e}"
+            );
+            eprintln!("skipping the JUnit schema check: python3 not runnable: {e}");
+            return;
+        }
+    };
+    if out.status.code() == Some(3) {
+        assert!(!in_ci, "xmlschema is required in CI: pip install xmlschema");
+        eprintln!("skipping the JUnit schema check: xmlschema missing (pip install xmlschema)");
+        return;
+    }
+    assert!(
+        out.status.success(),
+        "the JUnit XML does not validate: {}\n{xml}",
+        String::from_utf8_lossy(&out.stdout)
     );
 }

@@ -64,6 +64,28 @@ pub fn markdown(results: &RunResults, opts: &MarkdownOptions) -> String {
     if let Some(reason) = &results.aborted {
         push(0, format!("> **Run aborted:** {}\n\n", md_inline(reason)));
     }
+    if !results.missing_shards.is_empty() {
+        let list: Vec<String> = results.missing_shards.iter().map(u32::to_string).collect();
+        push(
+            0,
+            format!(
+                "> **Incomplete:** no results from shard{} {}; their tests are not in this report.\n\n",
+                super::plural(results.missing_shards.len()),
+                list.join(", ")
+            ),
+        );
+    }
+    if results.empty_shard {
+        if let Some(s) = &results.shard {
+            push(
+                0,
+                format!(
+                    "> Shard {}/{} was given none of the selected tests.\n\n",
+                    s.index, s.count
+                ),
+            );
+        }
+    }
 
     if !results.load_errors.is_empty() {
         push(0, "#### Test files that failed to load\n\n".to_string());

@@ -13,7 +13,8 @@
 //!   shard's (by shard index);
 //! - perf summaries: rows concatenated (one row per key, the most severe kept), `failed`
 //!   if any shard failed, the speed factor kept only when all shards agree;
-//! - `shard` is `None` in the result.
+//! - `shard` is `None` in the result; `missing_shards` lists the shards of the run that
+//!   were not given (every shard writes results, an empty one too).
 
 use std::collections::BTreeMap;
 
@@ -149,6 +150,8 @@ pub fn merge_named(shards: Vec<(String, RunResults)>) -> Result<RunResults, Repo
     merged.aborted = (!aborted.is_empty()).then(|| aborted.join("; "));
 
     merged.perf = merge_perf(&shards)?;
+    merged.empty_shard = false;
+    merged.missing_shards = crate::results::missing_shards(shards.iter().map(|(_, r)| r));
     Ok(merged)
 }
 

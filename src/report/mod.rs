@@ -23,6 +23,7 @@ pub(crate) mod fixtures;
 
 pub use color::{resolve_color, use_color, ColorChoice};
 pub use error::ReportError;
+pub use escape::md_inline;
 pub use github::{github_annotations, github_diagnostic};
 pub use json::{json, parse_json, read_json};
 pub use junit::{junit, JUNIT_OUTPUT_LIMIT, LOAD_SUITE, PERF_SUITE, RUN_SUITE};

@@ -5,7 +5,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{github_annotations, json, junit, markdown, table, MarkdownOptions, Printer};
+use super::github::{github_step_annotations, STEP_ANNOTATION_LIMIT};
+use super::{json, junit, markdown, table, MarkdownOptions, Printer};
 use crate::results::RunResults;
 
 /// GitHub Actions extras, present when `GITHUB_ACTIONS=true`.
@@ -13,6 +14,9 @@ use crate::results::RunResults;
 pub struct GithubOutputs {
     /// `$GITHUB_STEP_SUMMARY`: the markdown report is appended there.
     pub step_summary: Option<PathBuf>,
+    /// The working directory relative to `$GITHUB_WORKSPACE` (`""` or e.g. `services/api/`):
+    /// annotation paths start with it, so GitHub finds the files in the repository.
+    pub path_prefix: String,
 }
 
 /// The reports a command writes.
@@ -35,6 +39,9 @@ pub enum Target {
     Append(PathBuf),
     Stdout,
     Stderr,
+    /// stderr, unfiltered: workflow commands clnrm built itself, whose text from tests is
+    /// already escaped (`gh_data`); the terminal filter would defuse them.
+    WorkflowCommands,
 }
 
 /// One rendered report.
@@ -93,9 +100,12 @@ impl Outputs {
         }
         if let Some(gh) = &self.github {
             out.push(Rendered {
+                // Workflow commands are read from stderr too: stdout stays data only, so
+                // `--junit -` and `--json -` are never corrupted under GitHub Actions.
                 what: "workflow annotations",
-                target: Target::Stdout,
-                bytes: github_annotations(results).into_bytes(),
+                target: Target::WorkflowCommands,
+                bytes: github_step_annotations(results, &gh.path_prefix, STEP_ANNOTATION_LIMIT)
+                    .into_bytes(),
             });
             if let Some(summary) = &gh.step_summary {
                 out.push(Rendered {
@@ -130,6 +140,12 @@ impl Outputs {
                     let mut o = std::io::stdout().lock();
                     o.write_all(&crate::secrets::mask_bytes(&r.bytes))
                         .and_then(|_| o.flush())
+                        .map_err(|e| e.to_string())
+                }
+                Target::WorkflowCommands => {
+                    let mut e = std::io::stderr().lock();
+                    e.write_all(&r.bytes)
+                        .and_then(|_| e.flush())
                         .map_err(|e| e.to_string())
                 }
                 Target::Stderr => std::io::stderr()
@@ -168,6 +184,7 @@ mod tests {
             table: true,
             github: Some(GithubOutputs {
                 step_summary: Some(PathBuf::from("summary.md")),
+                path_prefix: String::new(),
             }),
             ..Default::default()
         };
@@ -179,7 +196,7 @@ mod tests {
                 ("summary table", &Target::Stderr),
                 ("JSON results", &Target::Stdout),
                 ("JUnit XML", &Target::File(PathBuf::from("out/junit.xml"))),
-                ("workflow annotations", &Target::Stdout),
+                ("workflow annotations", &Target::WorkflowCommands),
                 ("job summary", &Target::Append(PathBuf::from("summary.md"))),
             ]
         );

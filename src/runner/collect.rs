@@ -59,6 +59,8 @@ pub fn results_without_run(plan: &Plan, header: &RunHeader) -> RunResults {
         tests: Vec::new(),
         perf: None,
         aborted: None,
+        empty_shard: plan.empty_shard,
+        missing_shards: Vec::new(),
     }
 }
 

@@ -7,9 +7,27 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::backend::{Backend, BackendError, ExecRequest};
-use crate::results::{clip_output, Phase, ScenarioResult, Status, StepResult, OUTPUT_LIMIT};
+use crate::results::{
+    clip_output, AttemptResult, EnvironmentUse, Phase, ReuseScope, ScenarioResult, Status,
+    StepResult, OUTPUT_LIMIT,
+};
 use crate::runner::expect;
 use crate::suite::{ScenarioSpec, TestSpec, DEFAULT_STEP_TIMEOUT};
+
+/// The reuse scope of `test`'s environment, as the pool keys it: suite when every service
+/// says `reuse = "suite"`, test when every service asks for reuse.
+fn environment_use(test: &TestSpec, reused: bool) -> Option<EnvironmentUse> {
+    let services = || test.services.values();
+    if test.services.is_empty() || !services().all(|s| s.reuse) {
+        return None;
+    }
+    let reuse = if services().all(|s| s.reuse_suite) {
+        ReuseScope::Suite
+    } else {
+        ReuseScope::Test
+    };
+    Some(EnvironmentUse { reuse, reused })
+}
 
 /// Backoff before retry `n` (1-based): short, the point is to get past a transient hiccup.
 fn backoff(attempt: u32) -> Duration {
@@ -23,6 +41,8 @@ pub struct ScenarioJob {
     /// Absolute deadline from the test's `[meta] timeout`, if any.
     pub test_deadline: Option<Instant>,
     pub retries: u32,
+    /// Span collection for the run, if on.
+    pub telemetry: Option<Arc<crate::telemetry::Telemetry>>,
 }
 
 impl ScenarioJob {
@@ -43,19 +63,20 @@ where
     F: FnMut(u32, &str),
 {
     let mut attempt = 1;
-    let mut failed_before = false;
+    let mut previous = Vec::new();
     loop {
-        let mut result = run_attempt(backend, job, cancel).await;
+        let mut result = run_attempt(backend, job, cancel, attempt).await;
         result.attempts = attempt;
         let passed = result.status == Status::Passed;
-        if passed && failed_before {
+        if passed && !previous.is_empty() {
             result.status = Status::Flaky;
         }
         let cancelled = *cancel.borrow();
         if passed || attempt > job.retries || cancelled || result.status == Status::Skipped {
+            result.previous_attempts = previous;
             return result;
         }
-        failed_before = true;
+        previous.push(AttemptResult::of(&result));
         on_retry(attempt, result.message.as_deref().unwrap_or("failed"));
         tokio::time::sleep(backoff(attempt)).await;
         attempt += 1;
@@ -66,6 +87,7 @@ async fn run_attempt(
     backend: &dyn Backend,
     job: &ScenarioJob,
     cancel: &watch::Receiver<bool>,
+    attempt: u32,
 ) -> ScenarioResult {
     let sc = job.scenario();
     let started = Instant::now();
@@ -86,6 +108,9 @@ async fn run_attempt(
         message: None,
         transport: None,
         transport_note: None,
+        telemetry: None,
+        previous_attempts: Vec::new(),
+        environment: None,
     };
     if let Some(why) = sc.skip.as_ref().or(job.test.skip.as_ref()) {
         result.status = Status::Skipped;
@@ -139,6 +164,11 @@ async fn run_attempt(
         result.transport = Some(t);
         result.transport_note = note;
     }
+    result.environment = environment_use(&job.test, env.reused());
+    let trace = job
+        .telemetry
+        .as_ref()
+        .map(|t| t.begin(&job.test, job.index, attempt, env.id()));
 
     let mut healthy = true;
     for (i, step) in sc.steps.iter().enumerate() {
@@ -151,12 +181,13 @@ async fn run_attempt(
                 capped_by_deadline = true;
             }
         }
-        let req = ExecRequest {
+        let mut req = ExecRequest {
             argv: step.run.to_argv(),
             env: step.env.clone(),
             workdir: step.workdir.clone(),
             timeout,
         };
+        let step_span = trace.as_ref().map(|t| t.start_step(step, &mut req.env));
         let mut step_result = StepResult {
             name: step.name.clone(),
             line: step.line,
@@ -213,6 +244,10 @@ async fn run_attempt(
                 break;
             }
             Some(Ok(out)) => {
+                if let (Some(t), Some(span)) = (&trace, step_span) {
+                    let ok = !out.timed_out && out.exit_code == Some(step.expect.exit_code);
+                    t.end_step(step, span, ok, out.exit_code);
+                }
                 step_result.duration_ms = ms(out.duration);
                 result.step_ms += step_result.duration_ms;
                 step_result.exit_code = out.exit_code;
@@ -266,6 +301,14 @@ async fn run_attempt(
                 }
                 result.steps.push(step_result);
             }
+        }
+    }
+    if let Some(t) = trace {
+        let ok = result.status == Status::Passed;
+        let outcome = t.finish(sc, ok).await;
+        crate::telemetry::handle::apply(&job.test, sc, outcome, &mut result);
+        if result.status == Status::Failed {
+            healthy = false;
         }
     }
     match env.release(healthy).await {

@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub retries: Option<u32>,
     /// Environments announced to the backend ahead of the running ones.
     pub lookahead: usize,
+    /// Span collection and checks, when the run has telemetry on.
+    pub telemetry: Option<Arc<crate::telemetry::Telemetry>>,
 }
 
 impl Default for RunOptions {
@@ -41,6 +43,7 @@ impl Default for RunOptions {
             fail_fast: false,
             retries: None,
             lookahead: 2,
+            telemetry: None,
         }
     }
 }
@@ -110,6 +113,7 @@ async fn schedule(
             index: si,
             test_deadline,
             retries,
+            telemetry: opts.telemetry.clone(),
         };
         let backend = backend.clone();
         let events = events.clone();
@@ -273,6 +277,9 @@ fn error_result(test: &TestSpec, si: usize, message: &str) -> ScenarioResult {
         message: Some(message.to_string()),
         transport: None,
         transport_note: None,
+        telemetry: None,
+        previous_attempts: Vec::new(),
+        environment: None,
     }
 }
 

@@ -185,6 +185,12 @@ async fn retries_mark_flaky_and_count_attempts() {
     assert_eq!(sc.status, Status::Flaky);
     assert_eq!(sc.attempts, 2);
     assert_eq!(results[0].status, Status::Flaky);
+    // The failed first attempt is kept with its own steps; the final one is the result.
+    assert_eq!(sc.previous_attempts.len(), 1);
+    let first = &sc.previous_attempts[0];
+    assert_eq!((first.attempt, first.status), (1, Status::Failed));
+    assert_eq!(first.steps[0].exit_code, Some(1));
+    assert_eq!(sc.steps[0].exit_code, Some(0));
 }
 
 #[tokio::test]
@@ -197,6 +203,12 @@ async fn retries_exhausted_stay_failed() {
     let (results, stats) = run_with(scripted(), vec![t], opts).await;
     assert_eq!(results[0].scenarios[0].status, Status::Failed);
     assert_eq!(results[0].scenarios[0].attempts, 2);
+    let previous = &results[0].scenarios[0].previous_attempts;
+    assert_eq!(previous.len(), 1);
+    assert_eq!(
+        (previous[0].attempt, previous[0].status),
+        (1, Status::Failed)
+    );
     assert_eq!(stats.acquired.load(Ordering::SeqCst), 2);
 }
 
@@ -410,4 +422,29 @@ async fn step_retries_rerun_a_step_until_it_meets_its_expectations() {
     let (results, _) = run_with(backend, vec![t], RunOptions::default()).await;
     assert_eq!(results[0].scenarios[0].status, Status::Failed);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn results_show_how_an_environment_is_shared() {
+    let shared = |reuse: bool, suite: bool| {
+        let t = test("r", vec![("1", vec![step("s", "echo ok")])]);
+        let mut t = (*t).clone();
+        for s in t.services.values_mut() {
+            (s.reuse, s.reuse_suite) = (reuse, suite);
+        }
+        Arc::new(t)
+    };
+    let opts = RunOptions::default();
+    let (r, _) = run_with(scripted(), vec![shared(false, false)], opts.clone()).await;
+    assert_eq!(r[0].scenarios[0].environment, None);
+    let (r, _) = run_with(scripted(), vec![shared(true, false)], opts.clone()).await;
+    let env = r[0].scenarios[0].environment.expect("reuse shown");
+    assert_eq!(env.reuse, crate::results::ReuseScope::Test);
+    let (r, _) = run_with(scripted(), vec![shared(true, true)], opts).await;
+    let env = r[0].scenarios[0].environment.expect("reuse shown");
+    assert_eq!(env.reuse, crate::results::ReuseScope::Suite);
+    assert!(
+        !env.reused,
+        "the fake backend always builds a fresh environment"
+    );
 }

@@ -24,6 +24,7 @@ impl TestSpec {
             scenarios: Vec::new(),
             perf: PerfSpec::default(),
             determinism: Determinism::default(),
+            expect: Default::default(),
             dialect: Dialect::Current,
             content_hash: String::new(),
             skip: None,
@@ -78,6 +79,7 @@ impl ScenarioSpec {
             retries: None,
             tags: Vec::new(),
             steps,
+            expect: Default::default(),
             line: 1,
             skip: None,
         }

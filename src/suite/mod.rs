@@ -11,7 +11,7 @@ mod loader;
 pub mod model;
 mod names;
 mod not_evaluated;
-mod reader;
+pub(crate) mod reader;
 mod render_guard;
 pub(crate) mod schema;
 pub(crate) mod sections;

@@ -36,6 +36,9 @@ pub struct TestSpec {
     pub scenarios: Vec<ScenarioSpec>,
     pub perf: PerfSpec,
     pub determinism: Determinism,
+    /// Telemetry expectations of every scenario (`[expect]` at top level).
+    #[serde(skip_serializing_if = "crate::telemetry::Expectations::is_empty")]
+    pub expect: crate::telemetry::Expectations,
     /// Which dialect the file was written in (upstream files are normalised, with a warning).
     pub dialect: Dialect,
     /// `[meta] skip = "why"`: every scenario is reported as skipped with this reason.
@@ -112,6 +115,9 @@ pub struct ScenarioSpec {
     pub retries: Option<u32>,
     pub tags: Vec<String>,
     pub steps: Vec<StepSpec>,
+    /// Telemetry expectations of this scenario (`expect` inside `[[scenario]]`).
+    #[serde(skip_serializing_if = "crate::telemetry::Expectations::is_empty")]
+    pub expect: crate::telemetry::Expectations,
     pub line: u32,
     /// `skip = "why"`: reported as skipped with this reason, never run.
     pub skip: Option<String>,

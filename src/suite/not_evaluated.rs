@@ -2,8 +2,8 @@
 //!
 //! Each one gets a located warning saying so: such a key is never silently dropped, and a test
 //! relying on it is never reported green without that warning next to it. When a feature lands
-//! (telemetry will implement `[otel]` and `[expect.*]`), delete its entry here and read it in
-//! the schema instead.
+//! (telemetry will implement `[otel]`; `[expect.*]` is read by `telemetry::expect::schema`),
+//! delete its entry here and read it in the schema instead.
 
 use super::reader::{Ctx, Span};
 
@@ -16,10 +16,6 @@ pub(crate) const TABLES: &[(&str, &str)] = &[
     ("otel_validation", "span checks are not evaluated yet"),
     ("otel_headers", "telemetry export settings are not read yet"),
     ("otel_propagators", "telemetry export settings are not read yet"),
-    (
-        "expect",
-        "span expectations are not evaluated yet: the test passes or fails on its steps only",
-    ),
     (
         "assertions",
         "express checks as step expectations (`exit_code`, `stdout_regex`, `stdout_contains`)",

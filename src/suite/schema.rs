@@ -24,6 +24,7 @@ pub(crate) const TOP: &[&str] = &[
     "vars",
     "service",
     "scenario",
+    "expect",
     "perf",
     "determinism",
     "report",
@@ -61,6 +62,7 @@ pub(crate) const SCENARIO: &[&str] = &[
     "tags",
     "skip",
     "steps",
+    "expect",
 ];
 pub(crate) const STEP: &[&str] = &[
     "name",
@@ -144,6 +146,7 @@ pub(crate) fn build_current(
     check_unique_scenarios(ctx, &root, &scenarios);
     let perf = read_perf(ctx, &root, &scenarios);
     let determinism = read_determinism(ctx, &root);
+    let expect = crate::telemetry::expect::schema::read_expect(ctx, &root, "[expect]");
     let report = read_report(ctx, &root);
     check_depends_on(ctx, &root, &services);
 
@@ -165,6 +168,7 @@ pub(crate) fn build_current(
             scenarios,
             perf,
             determinism,
+            expect,
             dialect: Dialect::Current,
             content_hash: String::new(),
             skip,
@@ -460,6 +464,11 @@ fn read_scenario(
         timeout: sc.duration(ctx, "timeout"),
         retries: sc.int(ctx, "retries", 0, 100).map(|r| r.0 as u32),
         tags: sc.str_list(ctx, "tags").unwrap_or_default(),
+        expect: crate::telemetry::expect::schema::read_expect(
+            ctx,
+            sc,
+            &format!("{} expect", sc.name),
+        ),
         line: ctx.line_of(&sc.span),
         skip: sc.str(ctx, "skip").map(|s| s.0),
         steps,

@@ -394,12 +394,10 @@ fn upstream_tables_without_a_meaning_are_accepted_with_a_located_warning() {
         "`[otel]` (upstream) is not evaluated by clnrm: it is accepted and ignored"
     );
     assert_eq!((otel.line, otel.column), (Some(11), Some(2)));
-    let expect = l
-        .warnings
-        .iter()
-        .find(|w| w.message.contains("[expect]"))
-        .expect("warned");
-    assert!(expect.hint.as_deref().unwrap_or("").contains("steps only"));
+    // `[expect.*]` has a meaning: it is read as telemetry expectations, without a warning.
+    assert!(!l.warnings.iter().any(|w| w.message.contains("[expect]")));
+    assert_eq!(l.spec.expect.spans.len(), 1);
+    assert_eq!(l.spec.expect.spans[0].name.0, "clnrm.run");
 }
 
 #[test]

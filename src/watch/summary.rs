@@ -139,6 +139,9 @@ mod tests {
             message: None,
             transport: None,
             transport_note: None,
+            telemetry: None,
+            previous_attempts: Vec::new(),
+            environment: None,
         }
     }
 

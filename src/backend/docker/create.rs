@@ -33,6 +33,8 @@ pub const KEEP_ALIVE: [&str; 2] = ["sleep", "infinity"];
 pub(crate) struct EnvParts {
     pub key: u64,
     pub network_id: String,
+    /// Base name of the network and containers; the environment's id in telemetry.
+    pub name: String,
     /// Service id -> container id.
     pub containers: BTreeMap<String, String>,
     /// `create`, `start`, `ready` wall times in ms.
@@ -50,10 +52,11 @@ pub(crate) struct EnvParts {
 }
 
 impl EnvParts {
-    pub(crate) fn new(key: u64, reusable: bool) -> EnvParts {
+    pub(crate) fn new(key: u64, name: String, reusable: bool) -> EnvParts {
         EnvParts {
             key,
             network_id: String::new(),
+            name,
             containers: BTreeMap::new(),
             phases: BTreeMap::new(),
             reusable,
@@ -121,7 +124,7 @@ pub(crate) async fn create_env(
     let choice = shared.agent.choose(key, &images.iter().collect::<Vec<_>>());
     let note = match choice {
         Choice::Agent { bin, strict } => {
-            let mut parts = EnvParts::new(key, reusable);
+            let mut parts = EnvParts::new(key, base.clone(), reusable);
             let r = match shared.agent.env_dir(&seq.to_string()) {
                 Ok(dir) => {
                     parts.agent_dir = Some(dir.clone());
@@ -169,7 +172,7 @@ pub(crate) async fn create_env(
     };
     // Names of its own for a retry after a failed agent start.
     let base = format!("{base}e");
-    let mut parts = EnvParts::new(key, reusable);
+    let mut parts = EnvParts::new(key, base.clone(), reusable);
     parts.transport_note = Some(note);
     match build(shared, &base, &labels, services, &images, None, &mut parts).await {
         Ok(()) => Ok(parts),
@@ -203,7 +206,8 @@ async fn build(
     // A lone service without network access has no peer to talk to: it gets no network at
     // all (loopback only). That is as hermetic as an internal network and saves creating
     // and removing one per environment, about a third of an environment's daemon work.
-    let network = if needs_network(services) {
+    let otel = shared.cfg.otel_endpoint.as_deref();
+    let network = if needs_network(services) || otel.is_some() {
         let net = docker
             .create_network(NetworkCreateRequest {
                 name: base.to_string(),
@@ -232,16 +236,21 @@ async fn build(
             }
             None => None,
         };
-        bodies.push((
+        let mut body = container_body(
             svc,
-            container_body(
-                svc,
-                network,
-                labels,
-                launch.map(|l| l.1),
-                &shared.cfg.container_defaults,
-            ),
-        ));
+            network,
+            labels,
+            launch.map(|l| l.1),
+            &shared.cfg.container_defaults,
+        );
+        // The agent's steps inherit the container's environment, so OTEL_* reach them
+        // as they reach an exec.
+        if let (Some(endpoint), Some(env)) = (otel, body.env.as_mut()) {
+            env.extend(crate::telemetry::handle::service_otel_env(
+                svc, endpoint, base,
+            ));
+        }
+        bodies.push((svc, body));
     }
     let created = join_all(bodies.into_iter().map(|(svc, body)| {
         let name = format!("{base}-{}", svc.id);

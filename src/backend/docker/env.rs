@@ -8,6 +8,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 
 use super::create::EnvParts;
+use super::error::api_error;
 use super::exec::exec_in;
 use super::Shared;
 use crate::backend::{BackendError, Env, ExecOutput, ExecRequest};
@@ -38,6 +39,10 @@ impl DockerEnv {
 
 #[async_trait]
 impl Env for DockerEnv {
+    fn id(&self) -> Option<String> {
+        Some(self.parts.name.clone())
+    }
+
     async fn exec(&self, service: &str, req: &ExecRequest) -> Result<ExecOutput, BackendError> {
         let container =
             self.parts
@@ -48,7 +53,18 @@ impl Env for DockerEnv {
                     message: "no such service in this test".to_string(),
                 })?;
         let r = match self.parts.agents.get(service) {
-            Some(agent) => agent.run(req).await.map(|out| (out, true)),
+            Some(agent) => match agent.run(req).await {
+                Ok(out) => Ok((out, true)),
+                // A daemon that stopped takes its containers, and so the agent, with it: that
+                // is a lost backend (exit 5), as it is for an exec, not a failing step.
+                Err(e) => Err(match self.shared.docker.ping().await {
+                    Err(p) => match api_error("ping after the step agent failed", p) {
+                        lost @ BackendError::Unavailable(_) => lost,
+                        _ => e,
+                    },
+                    Ok(_) => e,
+                }),
+            },
             None => {
                 exec_in(
                     &self.shared.docker,

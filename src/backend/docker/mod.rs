@@ -332,6 +332,72 @@ async fn connect_docker() -> Result<Docker, BackendError> {
         .map_err(|_| unavailable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
 }
 
+/// A network of the run's own for the telemetry receiver: its gateway is an address of this
+/// host (on the network's bridge) that containers of every other bridge network reach,
+/// internal ones included, through the host's input path, and that is not routed beyond the
+/// host. Labelled like every environment, so `clnrm clean` and the start-up reaper remove it
+/// if the run dies. Returns the gateway and the network id (remove it with
+/// [`remove_network`]).
+pub async fn telemetry_network(run_id: &str) -> Result<(std::net::IpAddr, String), BackendError> {
+    let docker = connect_docker().await?;
+    let labels = RunLabels::for_this_process(run_id);
+    let name = format!("clnrm-{}-{}-otel", labels.run_id, labels.pid);
+    let net = docker
+        .create_network(bollard::models::NetworkCreateRequest {
+            name: name.clone(),
+            driver: Some("bridge".into()),
+            internal: Some(true),
+            labels: Some(labels.for_test("telemetry")),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| api_error("create network", e))?;
+    let info = docker
+        .inspect_network(
+            &net.id,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .map_err(|e| api_error("inspect network", e));
+    let configs = match info {
+        Ok(i) => i.ipam.and_then(|i| i.config).unwrap_or_default(),
+        Err(e) => {
+            remove_network(&net.id).await;
+            return Err(e);
+        }
+    };
+    // Without an explicit `Gateway` the daemon uses the subnet's first address.
+    let from_gateway = configs
+        .iter()
+        .filter_map(|c| c.gateway.as_deref())
+        .find_map(|g| g.parse::<std::net::Ipv4Addr>().ok());
+    let from_subnet = || {
+        configs
+            .iter()
+            .filter_map(|c| c.subnet.as_deref())
+            .find_map(|s| {
+                let base: std::net::Ipv4Addr = s.split('/').next()?.parse().ok()?;
+                Some(std::net::Ipv4Addr::from(u32::from(base) + 1))
+            })
+    };
+    match from_gateway.or_else(from_subnet) {
+        Some(ip) => Ok((std::net::IpAddr::V4(ip), net.id)),
+        None => {
+            remove_network(&net.id).await;
+            Err(BackendError::Other(format!(
+                "network `{name}` has no IPv4 subnet"
+            )))
+        }
+    }
+}
+
+/// Remove a network clnrm created (best effort: the reaper removes leftovers by label).
+pub async fn remove_network(id: &str) {
+    if let Ok(docker) = connect_docker().await {
+        let _ = docker.remove_network(id).await;
+    }
+}
+
 /// Quick check used to pick a backend automatically.
 pub async fn docker_available() -> bool {
     connect_docker().await.is_ok()
@@ -341,6 +407,8 @@ pub async fn docker_available() -> bool {
 pub async fn clean_all() -> Result<CleanReport, BackendError> {
     let docker = connect_docker().await?;
     let mut report = remove_labelled(&docker, |_| true).await?;
+    // The agent socket directories of killed runs go with their containers.
+    agent::AgentState::reap_dead_roots();
     if report.containers + report.networks > 0 {
         // A killed run's creates may still be in flight: sweep again once they settle.
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;

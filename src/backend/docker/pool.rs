@@ -150,28 +150,16 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::suite::Limits;
 
     fn svc(id: &str, image: &str, line: u32) -> ServiceSpec {
         ServiceSpec {
-            depends_on: Vec::new(),
-            id: id.into(),
-            image: Some(image.into()),
-            cmd: None,
-            env: BTreeMap::new(),
-            workdir: None,
-            limits: Limits::default(),
-            ready: None,
-            reuse: false,
-            reuse_suite: false,
-            mounts: vec![],
-            network_access: false,
             line,
+            ..ServiceSpec::named(id).with_image(image)
         }
     }
 
     fn parts(key: u64) -> EnvParts {
-        let mut p = EnvParts::new(key, true);
+        let mut p = EnvParts::new(key, String::new(), true);
         p.used = true;
         p
     }
