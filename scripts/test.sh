@@ -16,5 +16,5 @@ scripts/actionlint.sh
 export RUSTFLAGS="-C target-feature=+crt-static"
 export CARGO_BUILD_TARGET="x86_64-unknown-linux-gnu"
 export CARGO_PROFILE_DEV_DEBUG=0
-export CLNRM_AGENT_BIN="$PWD/target/$CARGO_BUILD_TARGET/debug/clnrm"
+export CLNRM_AGENT_BIN="${CARGO_TARGET_DIR:-$PWD/target}/$CARGO_BUILD_TARGET/debug/clnrm"
 cargo test "$@"
