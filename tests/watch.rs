@@ -162,7 +162,7 @@ fn edit_break_and_fix_a_test_in_one_session() {
     );
     let line = summary(&c1, 1);
     assert!(
-        line.starts_with("cycle 1: 1 test, failed (1 of 1 scenarios) · detect "),
+        line.starts_with("cycle 1: 1 test, failed (1 of 1 scenario) · detect "),
         "{line}"
     );
     assert!(

@@ -176,10 +176,10 @@ impl BackendError {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             BackendError::Unavailable(_) => Some(
-                "start a daemon (`scripts/ensure-docker.sh` or `sudo dockerd &`), set DOCKER_HOST, or use `--backend local`",
+                "start the Docker daemon (e.g. `sudo systemctl start docker`), point DOCKER_HOST at one, or run host-only tests with `--backend local`",
             ),
             BackendError::ImageMissing { .. } => Some(
-                "build or load the image first (`scripts/test-image.sh` builds the test image), or pass `--pull`",
+                "build or load the image first (`docker build`, `docker load`), or pass `--pull` to fetch it from its registry",
             ),
             _ => None,
         }

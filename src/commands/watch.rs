@@ -320,8 +320,10 @@ impl Session<'_> {
             &opts,
             &self.header,
             &self.cancel,
-            self.printer,
-            false,
+            crate::report::DisplayOptions {
+                printer: self.printer,
+                ..self.settings.display(false)
+            },
         )
         .await;
         // Files only: the table and the GitHub extras belong to batch runs.

@@ -187,6 +187,7 @@ fn row(key: &str, base: Option<f64>, now: f64, verdict: &str) -> PerfRow {
         low_resolution: false,
         budget_ms: None,
         note: None,
+        tolerance: (!key.starts_with("phase:")).then_some(0.1),
     }
 }
 
@@ -223,6 +224,9 @@ pub fn with_perf() -> RunResults {
             tiny,
         ],
         notes: vec!["1 scenario re-measured".to_string()],
+        compared: 4,
+        speed_warn_above: Some(1.2),
+        speed_fail_above: Some(1.35),
     });
     r
 }

@@ -30,7 +30,7 @@ fn environment_use(test: &TestSpec, reused: bool) -> Option<EnvironmentUse> {
 }
 
 /// Backoff before retry `n` (1-based): short, the point is to get past a transient hiccup.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200 * u64::from(attempt.min(5)))
 }
 
@@ -60,7 +60,7 @@ pub async fn run_scenario<F>(
     mut on_retry: F,
 ) -> ScenarioResult
 where
-    F: FnMut(u32, &str),
+    F: FnMut(&AttemptResult),
 {
     let mut attempt = 1;
     let mut previous = Vec::new();
@@ -76,8 +76,9 @@ where
             result.previous_attempts = previous;
             return result;
         }
-        previous.push(AttemptResult::of(&result));
-        on_retry(attempt, result.message.as_deref().unwrap_or("failed"));
+        let failed = AttemptResult::of(&result);
+        on_retry(&failed);
+        previous.push(failed);
         tokio::time::sleep(backoff(attempt)).await;
         attempt += 1;
     }

@@ -217,7 +217,10 @@ async fn handle(req: Request<Incoming>, collector: &Collector) -> Response<Full<
     let mut rejected = got.dropped;
     let mut reasons = Vec::new();
     if got.dropped > 0 {
-        reasons.push(format!("{} span(s) over the per-scenario cap", got.dropped));
+        reasons.push(format!(
+            "{} over the per-scenario cap",
+            crate::report::count_of(got.dropped, "span")
+        ));
     }
     if let Some(r) = invalid {
         rejected += r.count;

@@ -35,8 +35,8 @@ pub fn latency_line(
             verdict.push_str(", passed");
         } else {
             verdict.push_str(&format!(
-                ", failed ({failed} of {} scenarios)",
-                scenarios.len()
+                ", failed ({failed} of {})",
+                crate::report::count_of(scenarios.len(), "scenario")
             ));
         }
     }
