@@ -97,7 +97,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct AgentArgs {
     /// Unix socket to serve steps on.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = EXECUTION)]
     pub socket: PathBuf,
     /// The service's own process (entrypoint and command), run as a child.
     #[arg(last = true)]
@@ -449,7 +449,7 @@ pub struct ExecArgs {
     pub tags: Vec<String>,
     /// How steps reach Docker containers: an agent in the container, or one exec per step
     /// [env: CLNRM_STEP_TRANSPORT] [default: auto].
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, help_heading = EXECUTION)]
     pub step_transport: Option<StepTransportArg>,
 }
 
