@@ -226,6 +226,7 @@ pub fn with_perf() -> RunResults {
         ],
         notes: vec!["1 scenario re-measured".to_string()],
         compared: 4,
+        speed_sample: 4,
         speed_warn_above: Some(1.2),
         speed_fail_above: Some(1.35),
     });
