@@ -253,6 +253,11 @@ pub struct BaselineRecordArgs {
     /// Also write what moved (markdown) to this file.
     #[arg(long, value_name = "PATH")]
     pub diff_out: Option<PathBuf>,
+    /// Also collect spans and record each passing scenario's span tree (of the last run) as a
+    /// trace snapshot beside the baseline (`<baseline>.traces/`): the gate then reports
+    /// structural drift from it (a warning, or a failure under `[perf] trace_drift = "fail"`).
+    #[arg(long)]
+    pub traces: bool,
 }
 
 #[derive(Debug, Args)]

@@ -30,9 +30,13 @@ fn text(b: &[u8]) -> String {
 /// Copy a fixture test into `dir`, pointing it at the emitter script.
 fn place(dir: &Path, name: &str) -> PathBuf {
     let emit = fixtures().join("emit.py");
+    let bad = fixtures().join("bad_grpc.py");
     let src = std::fs::read_to_string(fixtures().join(name)).expect("fixture");
     let dst = dir.join(name);
-    std::fs::write(&dst, src.replace("EMIT", &emit.display().to_string())).expect("write");
+    let src = src
+        .replace("EMIT", &emit.display().to_string())
+        .replace("BAD_GRPC", &bad.display().to_string());
+    std::fs::write(&dst, src).expect("write");
     dst
 }
 
@@ -150,6 +154,55 @@ fn python_sdk_spans_are_received_checked_saved_and_analysed() {
     assert_eq!(same.status.code(), Some(0), "{}", text(&same.stdout));
 }
 
+/// The SDK's OTLP/gRPC exporter, selected by the test with `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`
+/// on a step and on a service: the spans arrive through the gRPC receiver (the gRPC exporter
+/// cannot talk to the HTTP one) and join the scenario's trace; a malformed message gets a gRPC
+/// error status and a run warning, and the receiver keeps serving.
+#[test]
+fn python_sdk_grpc_exporter_is_received_when_the_test_selects_grpc() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    place(dir, "grpc.clnrm.toml");
+    let out = clnrm(
+        dir,
+        &[
+            "run",
+            "grpc.clnrm.toml",
+            "--backend",
+            "local",
+            "--json",
+            "out/results.json",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(stderr.contains("(gRPC)"), "{stderr}");
+    assert!(
+        stderr.contains("rejected an OTLP/gRPC request (Internal)"),
+        "{stderr}"
+    );
+    let r = results(dir);
+    let scs = r["tests"][0]["scenarios"].as_array().expect("scenarios");
+    assert_eq!(scs.len(), 2);
+    for sc in scs {
+        assert_eq!(sc["status"], "passed", "{sc}");
+    }
+    // clnrm.scenario + 2 step spans + the SDK's work + db.query.
+    assert_eq!(scs[0]["telemetry"]["spans"], 5, "{}", scs[0]);
+    assert_eq!(scs[0]["steps"][1]["stdout"], "INTERNAL\n");
+    // clnrm.scenario + clnrm.step:svc-work + svc-root + svc.call.
+    assert_eq!(scs[1]["telemetry"]["spans"], 4, "{}", scs[1]);
+    let saved = dir.join(scs[1]["telemetry"]["file"].as_str().expect("file"));
+    let tree = clnrm(dir, &["spans", saved.to_str().expect("utf8")]);
+    let tree = text(&tree.stdout);
+    let svc_root = tree.lines().position(|l| l.contains("svc-root"));
+    let call = tree.lines().position(|l| l.contains("svc.call"));
+    assert!(
+        matches!((svc_root, call), (Some(a), Some(b)) if a < b),
+        "{tree}"
+    );
+}
+
 #[test]
 fn a_step_that_exits_zero_without_the_expected_span_fails() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -184,6 +237,161 @@ fn a_step_that_exits_zero_without_the_expected_span_fails() {
     assert!(
         msg.starts_with("telemetry (fake_green.clnrm.toml:18)"),
         "{msg}"
+    );
+}
+
+/// Run a fixture script of tests/fixtures/report (a real consumer: junitparser, cmarkgfm).
+fn consumer(script: &str, file: &Path) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/report")
+        .join(script);
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(file)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        file.display(),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// The span summary reaches the reports: JUnit (a suite property per scenario and a line of
+/// the testcase's system-out, read back with junitparser), markdown (a telemetry table and the
+/// failed expectation with the nearest spans, rendered with cmark-gfm), JSON (the saved spans).
+#[test]
+fn reports_summarise_the_spans_of_each_scenario() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    place(dir, "fake_green.clnrm.toml");
+    let out = clnrm(
+        dir,
+        &[
+            "run",
+            "fake_green.clnrm.toml",
+            "--backend",
+            "local",
+            "--json",
+            "out/results.json",
+            "--junit",
+            "out/junit.xml",
+            "--markdown",
+            "out/summary.md",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{}", text(&out.stderr));
+    let r = results(dir);
+    let file = r["tests"][0]["scenarios"][0]["telemetry"]["file"]
+        .as_str()
+        .expect("spans file in the JSON results")
+        .to_string();
+    assert!(dir.join(&file).is_file(), "{file}");
+    let summary = format!("2 spans, 0 errors, 1 failed expectation, saved to {file}");
+
+    let view: Value =
+        serde_json::from_str(&consumer("junit_summary.py", &dir.join("out/junit.xml")))
+            .expect("json");
+    let suite = &view[0];
+    assert_eq!(
+        suite["properties"]["clnrm.spans.claims success"], summary,
+        "{suite}"
+    );
+    let case = &suite["cases"][0];
+    assert_eq!(case["result"], "failure");
+    let system_out = case["system_out"].as_str().expect("system-out");
+    assert!(
+        system_out.starts_with(&format!("clnrm: telemetry: {summary}\n")),
+        "{system_out}"
+    );
+    assert!(
+        case["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no span named `work` among 2 span(s)")),
+        "{case}"
+    );
+
+    let html = consumer("render_gfm.py", &dir.join("out/summary.md"));
+    assert!(html.contains("<h4>Telemetry</h4>"), "{html}");
+    assert!(
+        html.contains("<td>otel-fake-green</td>\n<td>claims success</td>\n<td align=\"right\">2</td>\n<td align=\"right\">0</td>\n<td align=\"right\">❌ 1</td>"),
+        "{html}"
+    );
+    assert!(html.contains(&format!("Telemetry: {summary}.")), "{html}");
+    // The failed expectation, with what came nearest, in the scenario's details.
+    assert!(
+        html.contains("expect.span (line 18)\n  expected: a span named `work`"),
+        "{html}"
+    );
+    assert!(
+        html.contains("no span named `work` among 2 span(s)"),
+        "{html}"
+    );
+}
+
+/// `baseline record --traces` keeps a span tree per scenario beside the baseline; the gate
+/// compares each run with it: the same tree passes quietly, a renamed span is a warning, and
+/// under `[perf] trace_drift = "fail"` it fails the gate (exit 3).
+#[test]
+fn trace_snapshots_in_the_baseline_report_structural_drift() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    place(dir, "drift.clnrm.toml");
+    let base = ["--backend", "local", "--baseline", "base/perf.toml"];
+    let mut record = vec![
+        "baseline",
+        "record",
+        "drift.clnrm.toml",
+        "--runs",
+        "1",
+        "--traces",
+    ];
+    record.extend(base);
+    let out = clnrm(dir, &record);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", text(&out.stderr));
+    let toml = std::fs::read_to_string(dir.join("base/perf.toml")).expect("baseline");
+    let snapshot = "perf.traces/drift.clnrm.toml/emits.otlp.jsonl";
+    assert!(
+        toml.contains(&format!(
+            "[traces]\n\"drift.clnrm.toml#emits\" = \"{snapshot}\"\n"
+        )),
+        "{toml}"
+    );
+    let saved = std::fs::read_to_string(dir.join("base").join(snapshot)).expect("snapshot");
+    assert!(saved.contains("db.query"), "{saved}");
+
+    let gate = |vars: &[&str]| {
+        let mut args = vec!["run", "drift.clnrm.toml", "--gate", "--confirm-runs", "0"];
+        args.extend(base);
+        for v in vars {
+            args.extend(["--var", v]);
+        }
+        clnrm(dir, &args)
+    };
+    let same = gate(&[]);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same.stderr));
+    assert!(
+        !text(&same.stderr).contains("trace drift"),
+        "{}",
+        text(&same.stderr)
+    );
+
+    let warned = gate(&["child=db.other"]);
+    let stderr = text(&warned.stderr);
+    assert_eq!(warned.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("trace drift in `drift.clnrm.toml#emits` (warning): 1 added, 1 removed"),
+        "{stderr}"
+    );
+
+    let failed = gate(&["child=db.other", "drift=fail"]);
+    let stderr = text(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("trace drift in `drift.clnrm.toml#emits` fails the gate"),
+        "{stderr}"
     );
 }
 

@@ -212,24 +212,7 @@ async fn handle(req: Request<Incoming>, collector: &Collector) -> Response<Full<
         Ok(r) => r,
         Err(msg) => return reject(StatusCode::BAD_REQUEST, msg, collector),
     };
-    let (spans, invalid) = from_request(&req);
-    let got = collector.ingest(spans);
-    let mut rejected = got.dropped;
-    let mut reasons = Vec::new();
-    if got.dropped > 0 {
-        reasons.push(format!("{} span(s) over the per-scenario cap", got.dropped));
-    }
-    if let Some(r) = invalid {
-        rejected += r.count;
-        collector.warn(format!("telemetry: {}", r.reason));
-        reasons.push(r.reason);
-    }
-    let resp = ExportTraceServiceResponse {
-        partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
-            rejected_spans: rejected as i64,
-            error_message: reasons.join("; "),
-        }),
-    };
+    let resp = store(&req, collector);
     match enc {
         Encoding::Protobuf => reply(
             StatusCode::OK,
@@ -241,6 +224,32 @@ async fn handle(req: Request<Incoming>, collector: &Collector) -> Response<Full<
             "application/json",
             serde_json::to_vec(&resp).unwrap_or_else(|_| b"{}".to_vec()),
         ),
+    }
+}
+
+/// Attribute and store the spans of one export request (whatever transport brought it) and
+/// say which were rejected, as OTLP's partial success.
+pub(crate) fn store(
+    req: &ExportTraceServiceRequest,
+    collector: &Collector,
+) -> ExportTraceServiceResponse {
+    let (spans, invalid) = from_request(req);
+    let got = collector.ingest(spans);
+    let mut rejected = got.dropped;
+    let mut reasons = Vec::new();
+    if got.dropped > 0 {
+        reasons.push(format!("{} span(s) over the per-scenario cap", got.dropped));
+    }
+    if let Some(r) = invalid {
+        rejected += r.count;
+        collector.warn(format!("telemetry: {}", r.reason));
+        reasons.push(r.reason);
+    }
+    ExportTraceServiceResponse {
+        partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
+            rejected_spans: rejected as i64,
+            error_message: reasons.join("; "),
+        }),
     }
 }
 
