@@ -80,6 +80,8 @@ pub enum SettingsError {
     FreezeClock(String),
     #[error("`--runs` must be at least 1")]
     ZeroRuns,
+    #[error("{0}")]
+    OtelEndpoint(String),
 }
 
 /// The process environment, read once (so settings resolve the same way in tests).
@@ -162,6 +164,8 @@ pub struct Settings {
     pub container_defaults: crate::backend::ContainerDefaults,
     /// Environment variables whose values are masked everywhere (`mask_env`, `--mask-env`).
     pub mask_env: Vec<String>,
+    /// `--otel-endpoint`: the collector that gets clnrm's own run, scenario and step spans.
+    pub otel_export: Option<hyper::Uri>,
 }
 
 impl Settings {
@@ -209,6 +213,7 @@ impl Settings {
                 config.container_pids,
             ),
             mask_env: config.mask_env.clone(),
+            otel_export: None,
         };
         // Host paths test files may mount outside their repository: the config's (relative
         // to the project), then `--allow-mount` (relative to the current folder).
@@ -257,6 +262,12 @@ impl Settings {
                 s.fail_fast = a.fail_fast;
                 s.retries = a.retries;
                 s.flaky_fail = a.flaky_fail;
+                if let Some(url) = &a.otel_endpoint {
+                    s.otel_export = Some(
+                        crate::telemetry::export::check_endpoint(url)
+                            .map_err(SettingsError::OtelEndpoint)?,
+                    );
+                }
                 gate(&mut s, &a.gate);
                 s.outputs = outputs(
                     a.junit.clone(),

@@ -470,3 +470,95 @@ fn inside_docker_a_service_reaches_the_receiver_and_joins_the_trace() {
     // clnrm.scenario, two step spans, the container's span.
     assert_eq!(sc["telemetry"]["spans"], 4, "{sc}");
 }
+
+/// `--otel-endpoint`: clnrm's own spans of the run reach a collector (clnrm's own OTLP/HTTP
+/// receiver, used here as a plain collector) as one trace: `clnrm.run` > one `clnrm.scenario`
+/// per scenario > one `clnrm.step:<name>` per step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otel_endpoint_receives_the_run_scenario_step_tree() {
+    use clnrm::telemetry::receiver::Receiver;
+    use clnrm::telemetry::{Collector, Limits};
+    let collector = Collector::new(Limits::default());
+    let receiver = Receiver::start(std::net::Ipv4Addr::LOCALHOST.into(), collector.clone())
+        .await
+        .expect("bind");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().to_path_buf();
+    place(&dir, "pass.clnrm.toml");
+    let url = format!("http://{}", receiver.addr());
+    let out = tokio::task::spawn_blocking(move || {
+        clnrm(
+            &dir,
+            &[
+                "run",
+                "pass.clnrm.toml",
+                "--backend",
+                "local",
+                "--otel-endpoint",
+                &url,
+            ],
+        )
+    })
+    .await
+    .expect("join");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("sent 3 clnrm span(s)"), "{stderr}");
+    let spans = collector.take_unattributed();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(spans.len(), 3, "{names:?}");
+    let by = |n: &str| spans.iter().find(|s| s.name == n).expect(n);
+    let run = by("clnrm.run");
+    let scenario = by("clnrm.scenario");
+    let step = by("clnrm.step:work");
+    assert_eq!(run.parent_span_id, None);
+    assert_eq!(scenario.parent_span_id, Some(run.span_id));
+    assert_eq!(step.parent_span_id, Some(scenario.span_id));
+    assert!(spans.iter().all(|s| s.trace_id == run.trace_id));
+    // Only clnrm's spans: the SDK's spans of the step stay with clnrm's receiver.
+    assert!(!names.contains(&"work") && !names.contains(&"db.query"));
+    drop(receiver);
+}
+
+#[test]
+fn an_unreachable_or_unsupported_otel_endpoint_is_a_warning_or_a_usage_error() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    place(dir, "pass.clnrm.toml");
+    // A port nobody listens on: bind one, then free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = clnrm(
+        dir,
+        &[
+            "run",
+            "pass.clnrm.toml",
+            "--backend",
+            "local",
+            "--otel-endpoint",
+            &url,
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("`--otel-endpoint`: cannot connect"),
+        "{stderr}"
+    );
+    let out = clnrm(
+        dir,
+        &[
+            "run",
+            "pass.clnrm.toml",
+            "--backend",
+            "local",
+            "--otel-endpoint",
+            "https://c:4318",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("scheme `https` is not supported"));
+}

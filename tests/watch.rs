@@ -410,3 +410,49 @@ fn a_burst_over_several_files_is_one_cycle_even_with_gaps_above_the_base_window(
     );
     assert_eq!(s.exit_code(), Some(0));
 }
+
+/// A host test whose step emits spans with the real OpenTelemetry Python SDK and expects the
+/// span `expected` under it.
+fn span_test(expected: &str) -> String {
+    let emit = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/telemetry/emit.py");
+    format!(
+        "[meta]\nname = \"spans\"\n\n[service.app]\n\n[[scenario]]\nname = \"emits\"\n\n[[scenario.steps]]\nname = \"work\"\ncmd = [\"python3\", \"{}\", \"work\", \"db.query\"]\n\n[[expect.span]]\nname = \"{expected}\"\nparent = \"work\"\n\n[expect]\nflush_ms = 300\n",
+        emit.display()
+    )
+}
+
+/// Watch sessions collect spans too: the session's receiver checks each cycle's spans, so an
+/// edit that expects a span the step never emits fails the cycle, and the fix passes again.
+#[test]
+fn watch_cycles_collect_and_check_spans() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let file = write(d.path(), "spans.clnrm.toml", &span_test("db.query"));
+    let mut s = Session::start(
+        d.path(),
+        &[
+            "--backend",
+            "local",
+            "--debounce-ms",
+            "20",
+            "--max-cycles",
+            "2",
+        ],
+    );
+    let c0 = s.cycle(0);
+    assert!(last(&c0).ends_with("status=passed"), "{c0:#?}");
+    assert!(
+        c0.iter().any(|l| l.contains("telemetry: OTLP receiver on")),
+        "{c0:#?}"
+    );
+
+    std::fs::write(&file, span_test("db.missing")).expect("edit");
+    let c1 = s.cycle(1);
+    assert!(last(&c1).ends_with("status=failed"), "{c1:#?}");
+    let text = c1.join("\n");
+    assert!(text.contains("no span named `db.missing`"), "{text}");
+
+    std::fs::write(&file, span_test("db.query")).expect("edit");
+    let c2 = s.cycle(2);
+    assert!(last(&c2).ends_with("status=passed"), "{c2:#?}");
+    assert_eq!(s.exit_code(), Some(0));
+}

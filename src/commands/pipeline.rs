@@ -113,17 +113,8 @@ pub(crate) fn shard_durations(settings: &Settings) -> BTreeMap<String, f64> {
 }
 
 /// Open the backend the settings ask for: auto picks local when no service needs an image.
-/// `reuse_all` keeps every healthy environment warm (watch mode).
-pub async fn open(
-    settings: &Settings,
-    needs_image: bool,
-    run_id: &str,
-    reuse_all: bool,
-) -> Result<Arc<dyn Backend>, u8> {
-    open_with(settings, needs_image, run_id, reuse_all, None).await
-}
-
-/// [`open`], with the telemetry receiver's endpoint for the service containers.
+/// `reuse_all` keeps every healthy environment warm (watch mode); `otel_endpoint` is the
+/// telemetry receiver as the service containers reach it, when spans are collected.
 pub async fn open_with(
     settings: &Settings,
     needs_image: bool,

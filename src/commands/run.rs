@@ -52,7 +52,11 @@ pub fn run(settings: &Settings, args: &RunArgs) -> u8 {
         None
     };
     let results = rt.block_on(async {
-        let telemetry = if drift || super::telemetry::wanted(args.telemetry, &plan.tests) {
+        let run_start_ns = crate::telemetry::handle::now_ns();
+        let telemetry = if drift
+            || settings.otel_export.is_some()
+            || super::telemetry::wanted(args.telemetry, &plan.tests)
+        {
             let local = settings.backend.resolve(plan.needs_image()) == BackendKind::Local;
             let t = super::telemetry::start(local, &header.run_id, dir, printer).await?;
             Some((t, local))
@@ -90,6 +94,13 @@ pub fn run(settings: &Settings, args: &RunArgs) -> u8 {
         if let Some(t) = &telemetry {
             for w in t.take_warnings() {
                 printer.warn(w);
+            }
+        }
+        if let (Some(t), Some(url)) = (&telemetry, &settings.otel_export) {
+            let ok = results.totals().failed == 0;
+            match t.export_run(url, run_start_ns, ok).await {
+                Ok(n) => printer.info(format!("telemetry: sent {n} clnrm span(s) to {url}")),
+                Err(e) => printer.warn(format!("telemetry: `--otel-endpoint`: {e}")),
             }
         }
         let mut gate_failed = None;

@@ -98,7 +98,13 @@ pub struct Telemetry {
     ids: IdGen,
     /// Docker network the receiver listens on (removed by [`Telemetry::finish`]).
     network: std::sync::Mutex<Option<String>>,
+    /// clnrm's own scenario and step spans of the run, for `--otel-endpoint`.
+    own: OwnSpans,
 }
+
+/// clnrm's own spans of finished scenarios (bounded: a few per scenario).
+type OwnSpans = Arc<std::sync::Mutex<Vec<Span>>>;
+const OWN_SPANS_CAP: usize = 100_000;
 
 impl std::fmt::Debug for Telemetry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -134,7 +140,29 @@ impl Telemetry {
             artifacts,
             ids: IdGen::new(),
             network: std::sync::Mutex::new(network),
+            own: OwnSpans::default(),
         }))
+    }
+
+    /// Send clnrm's own spans of the run (under a `clnrm.run` root from `start_ns` to now) to
+    /// the user's collector at `endpoint` over OTLP/HTTP protobuf; the number of spans sent.
+    pub async fn export_run(
+        &self,
+        endpoint: &hyper::Uri,
+        start_ns: u64,
+        ok: bool,
+    ) -> Result<usize, String> {
+        let own = std::mem::take(&mut *self.own.lock().unwrap_or_else(|p| p.into_inner()));
+        let spans = super::export::run_tree(
+            own,
+            &self.run_id,
+            (self.ids.trace_id(), self.ids.span_id()),
+            start_ns,
+            now_ns(),
+            ok,
+        );
+        super::export::send(endpoint, &spans).await?;
+        Ok(spans.len())
     }
 
     /// End of the run: remove the receiver's Docker network, if any. Idempotent.
@@ -210,6 +238,7 @@ impl Telemetry {
                 .collect(),
             artifacts: self.artifacts.clone(),
             ids: self.ids.clone(),
+            own: self.own.clone(),
         }
     }
 }
@@ -233,6 +262,7 @@ pub struct ScenarioTrace {
     service_env: BTreeMap<String, BTreeMap<String, String>>,
     artifacts: Option<PathBuf>,
     ids: IdGen,
+    own: OwnSpans,
 }
 
 /// A step span in flight.
@@ -397,6 +427,19 @@ impl ScenarioTrace {
             }
         }
         let (spans, dropped) = self.collector.close(self.key);
+        {
+            let mut own = self.own.lock().unwrap_or_else(|p| p.into_inner());
+            let room = OWN_SPANS_CAP.saturating_sub(own.len());
+            own.extend(
+                spans
+                    .iter()
+                    .filter(|s| {
+                        s.trace_id == self.trace_id && Arc::ptr_eq(&s.resource, &self.resource)
+                    })
+                    .take(room)
+                    .cloned(),
+            );
+        }
         let failures = expect::check(&self.levels, &spans, &cx);
         let mut out = ScenarioOutcome {
             spans: spans.len(),

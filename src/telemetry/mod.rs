@@ -6,6 +6,7 @@
 pub mod collector;
 pub mod diff;
 pub mod expect;
+pub mod export;
 pub mod grpc;
 pub mod handle;
 pub mod model;
