@@ -49,6 +49,7 @@ fn test_spec() -> TestSpec {
         reuse_suite: false,
         mounts: vec![],
         network_access: false,
+        ports: vec![],
         line: 1,
     };
     TestSpec {

@@ -53,6 +53,7 @@ fn file(i: usize) -> (String, TestSpec) {
                 reuse_suite: false,
                 mounts: vec![],
                 network_access: false,
+                ports: vec![],
                 line: 10 + 5 * n as u32,
             },
         );

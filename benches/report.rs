@@ -41,6 +41,7 @@ fn large_run() -> RunResults {
                         telemetry: None,
                         previous_attempts: Vec::new(),
                         environment: None,
+                        published: Vec::new(),
                         steps: (0..3)
                             .map(|k| StepResult {
                                 name: format!("step {k}"),

@@ -6,13 +6,17 @@
 # Usage: scripts/bench-validate.sh [--vs OTHER_CLNRM] [hyperfine args, e.g. --export-markdown FILE]
 #   --vs OTHER_CLNRM  also time another clnrm binary (e.g. a release build of an older commit)
 #                     on the same files in the same hyperfine run, for a ratio
+#   CLNRM=PATH        time this binary instead of building this checkout's release binary
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null || { apt-get install -y -qq hyperfine >/dev/null; }
 other=""
 if [ "${1:-}" = "--vs" ]; then other="$2"; shift 2; fi
-cargo build --release --quiet
-clnrm="$PWD/target/release/clnrm"
+clnrm="${CLNRM:-}"
+if [ -z "$clnrm" ]; then
+  cargo build --release --quiet
+  clnrm="$PWD/target/release/clnrm"
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 

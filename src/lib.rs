@@ -9,6 +9,7 @@ pub mod lint;
 pub mod outcome;
 pub mod perf;
 pub mod plan;
+pub mod profile;
 pub mod report;
 pub mod results;
 pub mod runner;

@@ -63,6 +63,7 @@ mod tests {
                         telemetry: None,
                         previous_attempts: Vec::new(),
                         environment: None,
+                        published: Vec::new(),
                     })
                     .collect(),
             }],

@@ -202,6 +202,10 @@ pub struct ScenarioResult {
     /// How the final attempt's environment was shared, when its services asked for reuse.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<EnvironmentUse>,
+    /// The `ports` published for the final attempt's environment (on 127.0.0.1 of the
+    /// machine that ran it; closed once the environment was removed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<crate::suite::PublishedPort>,
 }
 
 /// Reuse of a scenario's environment, shown in the results so a shared state is never a
@@ -316,6 +320,15 @@ pub struct PerfSummary {
     pub rows: Vec<PerfRow>,
     /// Free-form notes (e.g. "3 scenarios re-measured").
     pub notes: Vec<String>,
+    /// Scenarios timed both in this run and in the baseline: those the speed factor is the
+    /// median over (0: nothing was compared).
+    #[serde(default)]
+    pub compared: usize,
+    /// Speed factor above which the runner's speed warns, and above which it fails the gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed_warn_above: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed_fail_above: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -338,6 +351,9 @@ pub struct PerfRow {
     pub low_resolution: bool,
     pub budget_ms: Option<f64>,
     pub note: Option<String>,
+    /// Smallest slowdown beyond the runner speed that counts for this key (0.1 = 10 %).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
 }
 
 /// Where scenarios ran.

@@ -1,23 +1,30 @@
 //! Arguments + environment + project config -> one validated [`Settings`], resolved once per
 //! process. Every command takes it; nothing below re-reads the config or the environment.
 //!
-//! Precedence, lowest first: built-in defaults < `.clnrm/config.toml` < environment < flags.
-//! The config is found once, walking up from the current folder to the repository root.
+//! Precedence, lowest first: built-in defaults < `.clnrm/config.toml` < its
+//! `[profile.default]` < the selected profile (`--profile`, else `ci` when `CI` is set) <
+//! environment < flags. The config is found once, walking up from the current folder to the
+//! repository root.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::cli::{Cli, Command, ExecArgs, GateArgs, LoadArgs};
 use crate::plan::Selection;
-use crate::report::{GithubOutputs, Outputs, Printer};
+use crate::profile::{Profile, UnknownProfile};
+use crate::report::{DisplayOptions, FailureOutput, GithubOutputs, Outputs, Printer};
 use crate::results::BackendKind;
 use crate::runner::RunOptions;
 use crate::suite::LoadOptions;
 
 pub const CONFIG_PATH: &str = ".clnrm/config.toml";
 pub const DEFAULT_BASELINE: &str = ".clnrm/perf-baseline.toml";
+/// A scenario still running after this long is reported `SLOW`, unless a profile or
+/// `--slow-timeout` says otherwise.
+pub const DEFAULT_SLOW_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `.clnrm/config.toml` as written.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -45,6 +52,9 @@ pub struct ProjectConfig {
     pub container_pids: Option<i64>,
     /// Image of the default service, which runs steps that name no service.
     pub default_image: Option<String>,
+    /// Named sets of run settings (`[profile.default]`, `[profile.ci]`, ...).
+    #[serde(default)]
+    pub profile: BTreeMap<String, Profile>,
 }
 
 /// Where to run: asked for by `--backend` or the config's `backend`.
@@ -82,6 +92,17 @@ pub enum SettingsError {
     ZeroRuns,
     #[error("{0}")]
     OtelEndpoint(String),
+    #[error(transparent)]
+    UnknownProfile(#[from] UnknownProfile),
+}
+
+impl SettingsError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            SettingsError::UnknownProfile(e) => Some(e.hint()),
+            _ => None,
+        }
+    }
 }
 
 /// The process environment, read once (so settings resolve the same way in tests).
@@ -157,8 +178,13 @@ pub struct Settings {
     pub gate: GateSettings,
     /// Reports to write.
     pub outputs: Outputs,
-    /// Named set of defaults; `ci` when the `CI` variable is set.
+    /// The profile of `.clnrm/config.toml` applied on top of `[profile.default]` (`--profile`,
+    /// else `ci` when the `CI` variable is set; `ci` need not be defined).
     pub profile: Option<String>,
+    /// When the output of a failed step is shown in the terminal.
+    pub failure_output: FailureOutput,
+    /// A scenario still running after each multiple of this is reported `SLOW` (`None`: off).
+    pub slow_timeout: Option<Duration>,
     pub printer: Printer,
     /// Memory and pids limits of containers whose service sets none.
     pub container_defaults: crate::backend::ContainerDefaults,
@@ -206,7 +232,9 @@ impl Settings {
                 .unwrap_or_else(|| in_project(&PathBuf::from(DEFAULT_BASELINE))),
             gate: GateSettings::default(),
             outputs: Outputs::default(),
-            profile: env.is_ci().then(|| "ci".to_string()),
+            profile: None,
+            failure_output: FailureOutput::default(),
+            slow_timeout: Some(DEFAULT_SLOW_TIMEOUT),
             printer,
             container_defaults: crate::backend::ContainerDefaults::from_config(
                 config.container_memory.as_deref(),
@@ -254,14 +282,27 @@ impl Settings {
             }
             Command::Fmt(a) => s.paths = paths_or_default(&a.paths),
             Command::Run(a) | Command::Dev(a) => {
+                let (name, p) =
+                    crate::profile::select(a.profile.as_deref(), env.is_ci(), &config.profile)?;
+                s.profile = name;
                 s.paths = paths_or_default(&a.paths);
                 s.load = load_options(&a.load, env)?;
-                jobs_flag = exec(&mut s, &a.exec);
+                jobs_flag = exec(&mut s, &a.exec).or(p.jobs);
                 s.selection.shard = a.shard;
                 s.pull = a.pull;
-                s.fail_fast = a.fail_fast;
-                s.retries = a.retries;
-                s.flaky_fail = a.flaky_fail;
+                s.fail_fast = if a.fail_fast || a.no_fail_fast {
+                    a.fail_fast
+                } else {
+                    p.fail_fast.unwrap_or(false)
+                };
+                s.retries = a.retries.or(p.retries);
+                s.flaky_fail = a.flaky_fail || p.flaky_fail.unwrap_or(false);
+                s.failure_output = a.failure_output.or(p.failure_output).unwrap_or_default();
+                let slow = a
+                    .slow_timeout
+                    .or(p.slow_timeout)
+                    .unwrap_or(DEFAULT_SLOW_TIMEOUT);
+                s.slow_timeout = (!slow.is_zero()).then_some(slow);
                 if let Some(url) = &a.otel_endpoint {
                     s.otel_export = Some(
                         crate::telemetry::export::check_endpoint(url)
@@ -269,10 +310,13 @@ impl Settings {
                     );
                 }
                 gate(&mut s, &a.gate);
+                // Report paths of the profile are relative to the project, like the config's.
                 s.outputs = outputs(
-                    a.junit.clone(),
-                    a.markdown.clone(),
-                    a.json.clone(),
+                    a.junit.clone().or_else(|| p.junit.as_ref().map(in_project)),
+                    a.markdown
+                        .clone()
+                        .or_else(|| p.markdown.as_ref().map(in_project)),
+                    a.json.clone().or_else(|| p.json.as_ref().map(in_project)),
                     true,
                     env,
                 );
@@ -365,6 +409,16 @@ impl Settings {
             retries: self.retries,
             lookahead: 2,
             telemetry: None,
+            slow_timeout: self.slow_timeout,
+        }
+    }
+
+    /// How runs of these settings are shown; `announce` prints the plan's size first.
+    pub fn display(&self, announce: bool) -> DisplayOptions {
+        DisplayOptions {
+            printer: self.printer,
+            announce,
+            failure_output: self.failure_output,
         }
     }
 }
@@ -672,5 +726,109 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.outputs.github.unwrap().path_prefix, "");
+    }
+
+    const PROFILES: &str = r#"
+jobs = 4
+
+[profile.default]
+retries = 1
+slow_timeout = "30s"
+
+[profile.ci]
+retries = 2
+jobs = 8
+fail_fast = true
+junit = "target/junit.xml"
+failure_output = "immediate-final"
+slow_timeout = "0s"
+"#;
+
+    #[test]
+    fn profiles_go_between_the_config_and_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".git")).unwrap();
+        write_config(dir.path(), PROFILES);
+        // Outside CI: `[profile.default]` on top of the config.
+        let s = settings(dir.path(), &["run"], &[]).unwrap();
+        assert_eq!(s.profile, None);
+        assert_eq!((s.retries, s.jobs, s.fail_fast), (Some(1), 4, false));
+        assert_eq!(s.slow_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(s.failure_output, FailureOutput::Immediate);
+        assert_eq!(s.outputs.junit, None);
+        // `CI` selects `[profile.ci]`; its paths are relative to the project.
+        let sub = dir.path().join("svc");
+        std::fs::create_dir_all(&sub).unwrap();
+        let s = settings(&sub, &["run"], &[("CI", "true")]).unwrap();
+        assert_eq!(s.profile.as_deref(), Some("ci"));
+        assert_eq!((s.retries, s.jobs, s.fail_fast), (Some(2), 8, true));
+        assert_eq!(s.slow_timeout, None, "`0s` turns the notice off");
+        assert_eq!(s.failure_output, FailureOutput::ImmediateFinal);
+        assert_eq!(s.outputs.junit, Some(PathBuf::from("../target/junit.xml")));
+        assert_eq!(s.run_options().slow_timeout, None);
+        // Flags win over the profile; `--profile` wins over `CI`.
+        let s = settings(
+            dir.path(),
+            &[
+                "run",
+                "--profile",
+                "default",
+                "--retries",
+                "0",
+                "-j",
+                "1",
+                "--junit",
+                "j.xml",
+                "--failure-output",
+                "never",
+                "--slow-timeout",
+                "5s",
+            ],
+            &[("CI", "true")],
+        )
+        .unwrap();
+        assert_eq!(s.profile.as_deref(), Some("default"));
+        assert_eq!((s.retries, s.jobs), (Some(0), 1));
+        assert_eq!(s.outputs.junit, Some(PathBuf::from("j.xml")));
+        assert_eq!(s.failure_output, FailureOutput::Never);
+        assert_eq!(s.slow_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(s.display(true).failure_output, FailureOutput::Never);
+        // `--no-fail-fast` undoes the profile's `fail_fast = true`; the last flag wins.
+        let s = settings(dir.path(), &["run", "--no-fail-fast"], &[("CI", "1")]).unwrap();
+        assert!(!s.fail_fast);
+        let s = settings(
+            dir.path(),
+            &["run", "--no-fail-fast", "--fail-fast"],
+            &[("CI", "1")],
+        )
+        .unwrap();
+        assert!(s.fail_fast);
+    }
+
+    #[test]
+    fn without_profiles_runs_get_the_built_in_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".git")).unwrap();
+        let s = settings(dir.path(), &["run"], &[("CI", "1")]).unwrap();
+        assert_eq!(s.profile.as_deref(), Some("ci"));
+        assert_eq!(s.retries, None);
+        assert_eq!(s.slow_timeout, Some(DEFAULT_SLOW_TIMEOUT));
+        assert_eq!(s.failure_output, FailureOutput::Immediate);
+    }
+
+    #[test]
+    fn an_unknown_profile_is_a_usage_error_with_a_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".git")).unwrap();
+        write_config(dir.path(), PROFILES);
+        let err = settings(dir.path(), &["run", "--profile", "cii"], &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown profile `cii`; defined: `ci`, `default`"
+        );
+        assert_eq!(err.hint().as_deref(), Some("did you mean `ci`?"));
+        write_config(dir.path(), "[profile.ci]\nretires = 2\n");
+        let err = settings(dir.path(), &["run"], &[]).unwrap_err();
+        assert!(err.to_string().contains("unknown field `retires`"), "{err}");
     }
 }

@@ -54,6 +54,29 @@ fn usage_errors_exit_2_and_help_lists_exit_codes() {
     let help = text(&out.stdout);
     assert!(help.contains("3  performance regression only"), "{help}");
     assert!(help.contains("5  backend unavailable"), "{help}");
+    for heading in [
+        "Selection:",
+        "Execution:",
+        "Terminal output:",
+        "Reports:",
+        "Perf gate:",
+        "Test files:",
+        "Watch mode:",
+    ] {
+        assert!(help.contains(heading), "{heading} {help}");
+    }
+    assert!(help.contains("--failure-output <WHEN>"), "{help}");
+    assert!(help.contains("--slow-timeout <DURATION>"), "{help}");
+    assert!(help.contains("--profile <NAME>"), "{help}");
+    // Exit codes only where they apply.
+    let fmt = text(&clnrm(dir.path(), &["fmt", "--help"]).stdout);
+    assert!(
+        fmt.contains("1  with `--check`: a file would change"),
+        "{fmt}"
+    );
+    assert!(!fmt.contains("backend unavailable"), "{fmt}");
+    let completions = text(&clnrm(dir.path(), &["completions", "--help"]).stdout);
+    assert!(!completions.contains("Exit codes"), "{completions}");
 }
 
 #[test]
@@ -169,7 +192,123 @@ fn local_failure_exits_1_with_exact_results_and_reports() {
     assert_eq!(sc[1]["status"], "passed");
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("<failure"), "{xml}");
-    assert!(text(&out.stderr).contains("FAIL  host-fail / wrong exit code"));
+    let err = text(&out.stderr);
+    assert!(err.contains("FAIL  host-fail / wrong exit code"), "{err}");
+    // The failed step's output, under its line.
+    assert!(
+        err.contains("      --- stderr of step `exits 3` ---\n      boom\n"),
+        "{err}"
+    );
+}
+
+/// A host suite: a failing step that prints on both streams, a scenario that fails once and
+/// then passes, and one that sleeps a second.
+fn terminal_suite(config: &str) -> tempfile::TempDir {
+    let dir = support::suite(&[(".clnrm/config.toml", config)]);
+    let flag = dir.path().join("flag");
+    let test = format!(
+        r#"[meta]
+name = "t"
+
+[service.sh]
+
+[[scenario]]
+name = "broken"
+
+[[scenario.steps]]
+name = "build"
+sh = "echo compiling; echo 'error: missing semicolon' >&2; exit 2"
+
+[[scenario]]
+name = "flaky"
+
+[[scenario.steps]]
+name = "once"
+sh = "if [ -f {flag} ]; then exit 0; fi; touch {flag}; exit 1"
+
+[[scenario]]
+name = "slow"
+
+[[scenario.steps]]
+name = "nap"
+sh = "sleep 1"
+"#,
+        flag = flag.display()
+    );
+    support::write(dir.path(), "t.clnrm.toml", &test);
+    dir
+}
+
+#[test]
+fn failures_show_their_output_retries_try_and_flaky_and_slow_scenarios_a_line() {
+    let dir = terminal_suite("");
+    let out = clnrm(
+        dir.path(),
+        &[
+            "run",
+            "--backend",
+            "local",
+            "--retries",
+            "1",
+            "--slow-timeout",
+            "300ms",
+        ],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("TRY 1 FAIL  t / flaky ("), "{err}");
+    assert!(err.contains("FLAKY 2/2 t / flaky ("), "{err}");
+    assert!(err.contains("TRY 1 FAIL  t / broken ("), "{err}");
+    assert!(err.contains("TRY 2 FAIL  t / broken ("), "{err}");
+    assert!(
+        err.contains(
+            "      --- stdout of step `build` ---\n      compiling\n      \
+             --- stderr of step `build` ---\n      error: missing semicolon\n"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("SLOW [> 0.3s] t / slow\n"), "{err}");
+    assert!(err.contains("PASS  t / slow ("), "{err}");
+}
+
+#[test]
+fn the_ci_profile_applies_under_ci_and_an_unknown_profile_is_a_usage_error() {
+    let config = "[profile.ci]\nretries = 1\nfailure_output = \"final\"\nslow_timeout = \"0s\"\n";
+    let dir = terminal_suite(config);
+    let out = support::clnrm_cmd(dir.path())
+        .args(["run", "--backend", "local"])
+        .env("CI", "true")
+        .output()
+        .expect("clnrm runs");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    // `retries = 1` of the profile: the flaky scenario passes on its second attempt.
+    assert!(err.contains("FLAKY 2/2 t / flaky ("), "{err}");
+    // `failure_output = "final"`: the output comes once, after the last scenario.
+    let end = err
+        .find("--- output of 1 failed scenario ---\n")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(err.matches("error: missing semicolon").count(), 1, "{err}");
+    assert!(err.find("error: missing semicolon").unwrap() > end, "{err}");
+    assert!(err[end..].contains("TRY 2 FAIL  t / broken ("), "{err}");
+    // `slow_timeout = "0s"`: no slow notice.
+    assert!(!err.contains("SLOW"), "{err}");
+
+    // Outside CI the profile does not apply: no retry, the flaky scenario fails.
+    std::fs::remove_file(dir.path().join("flag")).ok();
+    let out = clnrm(
+        dir.path(),
+        &["run", "--backend", "local", "--filter", "flaky"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+
+    let out = clnrm(dir.path(), &["run", "--profile", "nightly"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("error: unknown profile `nightly`; defined: `ci`\n\nhint: define it as `[profile.nightly]` in `.clnrm/config.toml`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -485,6 +624,46 @@ fn upstream_v1_and_old_forms_run_on_docker_with_a_default_image() {
         r["tests"][1]["scenarios"][1]["message"],
         "skipped: waiting for a fix"
     );
+    let run_id = r["run_id"].as_str().unwrap();
+    assert_eq!(leftovers(&format!("clnrm.run={run_id}")), (0, 0));
+}
+
+#[test]
+fn published_ports_reach_steps_as_variables_and_nothing_stays_published() {
+    ensure_test_image();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = clnrm(
+        &fixture("docker-ports"),
+        &["run", "--json", json.to_str().unwrap()],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("not evaluated"), "{err}");
+    let r: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(r["backend"], "docker");
+    let sc = &r["tests"][0]["scenarios"][0];
+    assert_eq!(sc["status"], "passed", "{sc}");
+    let published = sc["steps"][1]["stdout"]
+        .as_str()
+        .unwrap()
+        .trim()
+        .to_string();
+    let (addr, port) = published.split_once(' ').unwrap();
+    let port: u16 = port.parse().unwrap();
+    assert_eq!(addr, format!("127.0.0.1:{port}"));
+    // The results name the mapping.
+    assert_eq!(
+        sc["published"],
+        serde_json::json!([{
+            "service": "web",
+            "container_port": 8080,
+            "host_port": port,
+            "in_network": "web:8080"
+        }])
+    );
+    // The run is over: the port is closed and no container or network is left.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     let run_id = r["run_id"].as_str().unwrap();
     assert_eq!(leftovers(&format!("clnrm.run={run_id}")), (0, 0));
 }

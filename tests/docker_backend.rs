@@ -223,6 +223,90 @@ async fn services_talk_over_the_test_network() {
     finish(b, &run).await;
 }
 
+/// Listening TCP sockets on `port` from /proc/net/tcp and tcp6, as `(local address hex, ...)`.
+fn listeners(port: u16) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(state)) = (cols.get(1), cols.get(3)) else {
+                continue;
+            };
+            let Some((addr, p)) = local.rsplit_once(':') else {
+                continue;
+            };
+            if *state == "0A" && u16::from_str_radix(p, 16).ok() == Some(port) {
+                out.push(addr.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// GET / over a plain TCP connection to 127.0.0.1:`port`.
+fn http_get(port: u16) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")?;
+    let mut body = String::new();
+    s.read_to_string(&mut body)?;
+    Ok(body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ports_are_published_on_loopback_only_while_the_env_lives() {
+    let run = run_id("ports");
+    let b = backend(&run).await;
+    let mut web = svc("web-1");
+    let script = "mkdir -p /www && echo hello-from-web > /www/index.html \
+                  && exec httpd -f -p 8080 -h /www";
+    web.cmd = Some(vec!["sh".into(), "-c".into(), script.into()]);
+    web.ready = Some(ReadyProbe {
+        cmd: ["wget", "-q", "-O-", "http://127.0.0.1:8080/"]
+            .map(String::from)
+            .to_vec(),
+        interval: Duration::from_millis(50),
+        timeout: Duration::from_secs(10),
+    });
+    web.ports = vec![8080];
+    // A lone service with `ports` still gets the environment's internal network.
+    let env = b.acquire(&spec("ports", vec![web])).await.expect("acquire");
+    let ports = env.ports();
+    assert_eq!(ports.len(), 1, "{ports:?}");
+    let p = &ports[0];
+    assert_eq!(
+        (p.service.as_str(), p.container_port, p.in_network.as_str()),
+        ("web-1", 8080, "web-1:8080")
+    );
+    let host_port = p.host_port;
+    // Reachable from this machine while the environment lives...
+    let body = tokio::task::spawn_blocking(move || http_get(host_port))
+        .await
+        .unwrap()
+        .expect("published port answers");
+    assert!(body.ends_with("hello-from-web\n"), "{body}");
+    // ...bound to 127.0.0.1 only (0100007F in /proc/net/tcp), never to every address.
+    assert_eq!(listeners(host_port), ["0100007F"]);
+    // The variables a step gets.
+    let vars = clnrm::suite::port_vars(&ports);
+    assert_eq!(vars["CLNRM_WEB_1_ADDR_8080"], "web-1:8080");
+    assert_eq!(vars["CLNRM_WEB_1_PORT_8080"], host_port.to_string());
+    assert_eq!(
+        vars["CLNRM_WEB_1_PUBLISHED_8080"],
+        format!("127.0.0.1:{host_port}")
+    );
+    // The environment network stays internal: the test gets no access beyond it.
+    let internal = inspect_run(&run, "network", "{{.Internal}}");
+    assert_eq!(internal.trim(), "true");
+    env.release(true).await.expect("release");
+    finish(b, &run).await;
+    // Nothing stays published.
+    assert!(listeners(host_port).is_empty());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", host_port)).is_err());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_probe_waits_and_times_out() {
     let run = run_id("ready");

@@ -56,6 +56,47 @@ fn json(path: &Path) -> Value {
 fn gate_passes_unchanged_fails_a_confirmed_slowdown_and_honours_acks() {
     let dir = perf_suite();
     let d = dir.path();
+    // Without a baseline the gate passes, and says that it compared nothing.
+    let out = clnrm(
+        d,
+        &[
+            "run",
+            "suite",
+            "--backend",
+            "local",
+            "--gate",
+            "--baseline",
+            "none.toml",
+        ],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("warning: no baseline at `none.toml`"), "{err}");
+    assert!(
+        err.contains("notice: nothing was compared: `none.toml` holds no timing"),
+        "{err}"
+    );
+    // An empty placeholder file: the same, with its own warning.
+    write(d, "empty.toml", "# recorded by the nightly job\n");
+    let out = clnrm(
+        d,
+        &[
+            "run",
+            "suite",
+            "--backend",
+            "local",
+            "--gate",
+            "--baseline",
+            "empty.toml",
+        ],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning: the baseline `empty.toml` holds no timings yet"),
+        "{err}"
+    );
+    assert!(err.contains("notice: nothing was compared"), "{err}");
     record(d, "base.toml");
 
     // Every phase is measured on every recorded run: discover and validate are
@@ -98,7 +139,20 @@ fn gate_passes_unchanged_fails_a_confirmed_slowdown_and_honours_acks() {
     let out = clnrm(d, &[&gate[..], &["--json", "r.json"]].concat());
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
-    assert!(err.contains("REGRESSED suite/p3.clnrm.toml#work"), "{err}");
+    assert!(
+        err.contains("perf: gate failed against `base.toml`: 1 regression"),
+        "{err}"
+    );
+    // The line names the key, how much slower, beyond the runner speed, and the tolerance.
+    let line = err
+        .lines()
+        .find(|l| l.contains("REGRESSED suite/p3.clnrm.toml#work"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains(" beyond the runner speed factor "), "{line}");
+    assert!(
+        line.contains("tolerance 10 %); confirmed: median of 3 re-runs"),
+        "{line}"
+    );
     assert!(err.contains("re-measuring 3 times to confirm"), "{err}");
     let r = json(&d.join("r.json"));
     assert_eq!(r["perf"]["failed"], true);
@@ -117,6 +171,30 @@ fn gate_passes_unchanged_fails_a_confirmed_slowdown_and_honours_acks() {
         err.contains("ACKNOWLEDGED suite/p3.clnrm.toml#work"),
         "{err}"
     );
+
+    // Every scenario twice as slow: the runner as a whole was slower, not one scenario.
+    for k in 1..=5 {
+        let script = format!("sleep 0.{:02}; sleep 0.{:02}", 5 * k, 5 * k);
+        write(d, &format!("suite/p{k}.clnrm.toml"), &perf_test(k, &script));
+    }
+    let out = clnrm(d, &gate);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("perf: gate failed against `base.toml`: the runner as a whole was slower"),
+        "{err}"
+    );
+    assert!(
+        err.contains("median current/baseline over 5 scenarios; warn above 1.20, fail above 1.35)"),
+        "{err}"
+    );
+    for k in 1..=5 {
+        write(
+            d,
+            &format!("suite/p{k}.clnrm.toml"),
+            &perf_test(k, &format!("sleep 0.{:02}", 5 * k)),
+        );
+    }
 
     // Drift against an anchor names every key.
     let out = clnrm(d, &["baseline", "anchor", "v1", "--baseline", "base.toml"]);
@@ -170,7 +248,8 @@ fn retries_make_a_flaky_scenario_and_flaky_fail_fails_it() {
     );
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("RETRY p1 / work (attempt 1 failed"), "{err}");
+    assert!(err.contains("TRY 1 FAIL  p1 / work ("), "{err}");
+    assert!(err.contains("FLAKY 2/2 p1 / work ("), "{err}");
     let b = json(&d.join("b.json"));
     assert_eq!(b["tests"][0]["scenarios"][0]["status"], "flaky");
     assert_eq!(b["tests"][0]["scenarios"][0]["attempts"], 2);

@@ -230,7 +230,7 @@ fn a_step_that_exits_zero_without_the_expected_span_fails() {
     assert_eq!(t["failures"][0]["expectation"], "expect.span (line 18)");
     let actual = t["failures"][0]["actual"].as_str().expect("actual");
     assert!(
-        actual.contains("no span named `work` among 2 span(s)"),
+        actual.contains("no span named `work` among 2 spans"),
         "{actual}"
     );
     let msg = sc["message"].as_str().expect("message");

@@ -162,7 +162,7 @@ fn edit_break_and_fix_a_test_in_one_session() {
     );
     let line = summary(&c1, 1);
     assert!(
-        line.starts_with("cycle 1: 1 test, failed (1 of 1 scenarios) · detect "),
+        line.starts_with("cycle 1: 1 test, failed (1 of 1 scenario) · detect "),
         "{line}"
     );
     assert!(
@@ -304,6 +304,44 @@ fn docker_test(env: &str, expected: &str) -> String {
     format!(
         "[meta]\nname = \"warm\"\n\n[service.app]\nimage = \"{IMAGE}\"\nenv = {{ MODE = \"{env}\" }}\n\n[[scenario]]\nname = \"reads env\"\n\n[[scenario.steps]]\nsh = \"echo $MODE\"\nstdout_equals = \"{expected}\"\n"
     )
+}
+
+#[test]
+fn published_ports_stay_reachable_between_cycles_and_close_with_the_session() {
+    ensure_test_image();
+    let d = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "[meta]\nname = \"warm-ports\"\n\n[service.web]\nimage = \"{IMAGE}\"\ncmd = [\"sh\", \"-c\", \"mkdir -p /www && echo from-web > /www/index.html && exec httpd -f -p 8080 -h /www\"]\nready = {{ cmd = [\"wget\", \"-q\", \"-O-\", \"http://127.0.0.1:8080/\"], interval = \"50ms\" }}\nports = [8080]\n\n[[scenario]]\nname = \"serves\"\nservice = \"web\"\n\n[[scenario.steps]]\nsh = \"wget -q -O- http://$CLNRM_WEB_ADDR_8080/\"\nstdout_equals = \"from-web\"\n"
+    );
+    write(d.path(), "ports.clnrm.toml", &text);
+    let mut s = Session::start(d.path(), &["--backend", "docker", "--debounce-ms", "20"]);
+    let c0 = s.cycle(0);
+    assert!(last(&c0).ends_with("status=passed"), "{c0:#?}");
+    let port: u16 = c0
+        .iter()
+        .find_map(|l| l.strip_prefix("published: warm-ports/web:8080 at 127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no published line in {c0:#?}"))
+        .trim()
+        .parse()
+        .expect("a port number");
+    // Between cycles the kept environment answers on the published port.
+    let get = || -> std::io::Result<String> {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        c.set_read_timeout(Some(WAIT))?;
+        c.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+        let mut body = String::new();
+        c.read_to_string(&mut body)?;
+        Ok(body)
+    };
+    let body = get().expect("published port answers between cycles");
+    assert!(body.ends_with("from-web\n"), "{body}");
+    s.signal(libc::SIGTERM);
+    assert_eq!(s.exit_code(), Some(143));
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "port {port} still open after the session"
+    );
 }
 
 #[test]

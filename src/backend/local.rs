@@ -4,7 +4,9 @@
 //! service env, then the step env. Every process gets its own session (setsid), so a timeout
 //! kills the whole process group, not just the direct child. A service `cmd` is started as a
 //! background process in its directory (killed on release); the readiness probe runs as a
-//! process like any step. `image` is ignored here: that is what "local" means.
+//! process like any step. `image` is ignored here: that is what "local" means. So are the
+//! isolation and publishing of `ports`: a service process listens on the host itself, so
+//! port `N` is `127.0.0.1:N` and the step variables say exactly that.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -143,6 +145,20 @@ impl Env for LocalEnv {
 
     fn phases(&self) -> BTreeMap<Phase, f64> {
         self.phases.clone()
+    }
+
+    fn ports(&self) -> Vec<crate::suite::PublishedPort> {
+        self.services
+            .values()
+            .flat_map(|s| {
+                s.spec.ports.iter().map(|&p| crate::suite::PublishedPort {
+                    service: s.spec.id.clone(),
+                    container_port: p,
+                    host_port: p,
+                    in_network: format!("127.0.0.1:{p}"),
+                })
+            })
+            .collect()
     }
 
     async fn release(self: Box<Self>, _healthy: bool) -> Result<f64, BackendError> {
@@ -354,6 +370,30 @@ mod tests {
         assert_eq!(out.stdout, b"out\n");
         assert_eq!(out.stderr, b"err\n");
         assert!(!out.timed_out);
+        env.release(true).await.expect("release");
+    }
+
+    #[tokio::test]
+    async fn ports_are_the_hosts_own() {
+        let mut web = host("web");
+        web.ports = vec![18080, 18081];
+        let env = backend()
+            .acquire(&spec(vec![web, host("other")]))
+            .await
+            .expect("acquire");
+        let vars = crate::suite::port_vars(&env.ports());
+        assert_eq!(
+            vars.into_iter().collect::<Vec<_>>(),
+            [
+                ("CLNRM_WEB_ADDR_18080", "127.0.0.1:18080"),
+                ("CLNRM_WEB_ADDR_18081", "127.0.0.1:18081"),
+                ("CLNRM_WEB_PORT_18080", "18080"),
+                ("CLNRM_WEB_PORT_18081", "18081"),
+                ("CLNRM_WEB_PUBLISHED_18080", "127.0.0.1:18080"),
+                ("CLNRM_WEB_PUBLISHED_18081", "127.0.0.1:18081"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
         env.release(true).await.expect("release");
     }
 

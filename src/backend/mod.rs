@@ -154,10 +154,10 @@ impl BackendError {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             BackendError::Unavailable(_) => Some(
-                "start a daemon (`scripts/ensure-docker.sh` or `sudo dockerd &`), set DOCKER_HOST, or use `--backend local`",
+                "start the Docker daemon (e.g. `sudo systemctl start docker`), point DOCKER_HOST at one, or run host-only tests with `--backend local`",
             ),
             BackendError::ImageMissing { .. } => Some(
-                "build or load the image first (`scripts/test-image.sh` builds the test image), or pass `--pull`",
+                "build or load the image first (`docker build`, `docker load`), or pass `--pull` to fetch it from its registry",
             ),
             _ => None,
         }
@@ -217,6 +217,12 @@ pub trait Env: Send + Sync {
     /// Whether this environment was reused from an earlier scenario or run.
     fn reused(&self) -> bool {
         false
+    }
+
+    /// The `ports` of its services as published for this environment; every step gets them
+    /// as variables ([`crate::suite::port_vars`]).
+    fn ports(&self) -> Vec<crate::suite::PublishedPort> {
+        Vec::new()
     }
 
     /// Hand it back. `healthy = false` (a failure or timeout happened) destroys it; a reusable

@@ -213,8 +213,15 @@ fn record(settings: &Settings, args: &BaselineRecordArgs) -> u8 {
                     }
                 },
             };
-            let r =
-                pipeline::execute(&this, &backend, &opts, &header, &cancel, printer, true).await;
+            let r = pipeline::execute(
+                &this,
+                &backend,
+                &opts,
+                &header,
+                &cancel,
+                settings.display(true),
+            )
+            .await;
             if cancel.is_cancelled() {
                 break;
             }

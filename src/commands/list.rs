@@ -65,7 +65,11 @@ pub fn list(settings: &Settings, args: &ListArgs) -> u8 {
                         .skip
                         .as_ref()
                         .map_or(String::new(), |w| format!("  (skipped: {w})"));
-                    println!("  {}  ({} steps){tags}{skip}", s.name, s.steps.len());
+                    println!(
+                        "  {}  ({}){tags}{skip}",
+                        s.name,
+                        crate::report::count_of(s.steps.len(), "step")
+                    );
                 }
             }
         }

@@ -42,7 +42,7 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     let settings = match Settings::resolve(&cli, &env) {
         Ok(s) => s,
         Err(e) => {
-            Printer::plain().error(e.to_string(), None);
+            Printer::plain().error(e.to_string(), e.hint().as_deref());
             return ExitCode::from(exit::USAGE);
         }
     };

@@ -14,7 +14,7 @@ use crate::exit;
 use crate::outcome;
 use crate::perf::{self, Baseline, Budgets, GateConfig};
 use crate::plan::Plan;
-use crate::report::{LiveDisplay, Printer};
+use crate::report::{DisplayOptions, LiveDisplay, Printer};
 use crate::results::{display_path, BackendKind, PerfSummary, Phase, RunResults, Status};
 use crate::runner::{
     ms_since, open_backend, run_plan, Backend, BackendConfig, Cancel, RunHeader, RunOptions,
@@ -148,17 +148,16 @@ pub async fn open_with(
     })
 }
 
-/// One execution of `plan`, shown live on stderr. `announce` prints the plan's size first.
+/// One execution of `plan`, shown live on stderr as `display` says.
 pub async fn execute(
     plan: &Plan,
     backend: &Arc<dyn Backend>,
     opts: &RunOptions,
     header: &RunHeader,
     cancel: &Cancel,
-    printer: Printer,
-    announce: bool,
+    display: DisplayOptions,
 ) -> RunResults {
-    let mut display = LiveDisplay::stderr(printer, announce);
+    let mut display = LiveDisplay::stderr(display);
     let results = run_plan(plan, backend, opts, header, cancel, |ev| {
         display.on_event(ev)
     })
@@ -208,11 +207,20 @@ pub async fn gate(
 ) -> Result<PerfSummary, u8> {
     let printer = settings.printer;
     let path = &settings.baseline;
+    // A run without a baseline to compare with passes the gate, visibly: here, and in the
+    // summary's gate lines.
     let baseline = match Baseline::load(path) {
+        Ok(Some(b)) if b.key_stats().is_empty() => {
+            printer.warn(format!(
+                "the baseline `{}` holds no timings yet: every scenario is new and nothing is compared",
+                path.display()
+            ));
+            b
+        }
         Ok(Some(b)) => b,
         Ok(None) => {
             printer.warn(format!(
-                "no baseline at `{}`: every scenario is new (record one with `clnrm baseline record`)",
+                "no baseline at `{}`: every scenario is new and nothing is compared (record one with `clnrm baseline record`)",
                 path.display()
             ));
             Baseline::default()
@@ -244,7 +252,15 @@ pub async fn gate(
             if cancel.is_cancelled() {
                 break;
             }
-            let rerun = execute(&subset, backend, &opts, header, cancel, printer, false).await;
+            let rerun = execute(
+                &subset,
+                backend,
+                &opts,
+                header,
+                cancel,
+                settings.display(false),
+            )
+            .await;
             for t in &rerun.tests {
                 for sc in t.scenarios.iter().filter(|s| s.status == Status::Passed) {
                     remeasured

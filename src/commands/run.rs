@@ -89,8 +89,15 @@ pub fn run(settings: &Settings, args: &RunArgs) -> u8 {
         let signals = Signals::watch(cancel.clone(), "cleaning up containers");
         let mut opts = settings.run_options();
         opts.telemetry = telemetry.clone();
-        let mut results =
-            pipeline::execute(&plan, &backend, &opts, &header, &cancel, printer, true).await;
+        let mut results = pipeline::execute(
+            &plan,
+            &backend,
+            &opts,
+            &header,
+            &cancel,
+            settings.display(true),
+        )
+        .await;
         if let Some(t) = &telemetry {
             for w in t.take_warnings() {
                 printer.warn(w);
@@ -156,8 +163,9 @@ pub fn clean(settings: &Settings) -> u8 {
     match rt.block_on(clean_all()) {
         Ok(report) => {
             printer.info(format!(
-                "removed {} containers and {} networks",
-                report.containers, report.networks
+                "removed {} and {}",
+                crate::report::count_of(report.containers, "container"),
+                crate::report::count_of(report.networks, "network")
             ));
             exit::OK
         }

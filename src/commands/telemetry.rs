@@ -95,16 +95,16 @@ pub fn analyze(settings: &Settings, args: &AnalyzeArgs) -> u8 {
     }
     if failures.is_empty() {
         printer.info(format!(
-            "{} span(s): every telemetry expectation of `{}` holds",
-            spans.len(),
+            "{}: every telemetry expectation of `{}` holds",
+            crate::report::count_of(spans.len(), "span"),
             test.name
         ));
         exit::OK
     } else {
         printer.info(format!(
-            "{} span(s): {} telemetry expectation(s) failed",
-            spans.len(),
-            failures.len()
+            "{}: {} failed",
+            crate::report::count_of(spans.len(), "span"),
+            crate::report::count_of(failures.len(), "telemetry expectation")
         ));
         exit::TESTS_FAILED
     }

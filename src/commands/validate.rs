@@ -3,6 +3,7 @@
 use super::load::load_suite;
 use crate::cli::{OutputFormat, ValidateArgs};
 use crate::exit;
+use crate::report::count_of;
 use crate::settings::Settings;
 use crate::suite::Loader;
 
@@ -57,19 +58,20 @@ pub fn validate(settings: &Settings, args: &ValidateArgs) -> u8 {
     if invalid_files > 0 {
         printer.error(
             format!(
-                "{invalid_files} of {} test files invalid ({} errors)",
-                loaded.files,
-                suite.errors.len()
+                "{invalid_files} of {} invalid ({})",
+                count_of(loaded.files, "test file"),
+                count_of(suite.errors.len(), "error")
             ),
             None,
         );
         return exit::USAGE;
     }
     printer.info(format!(
-        "{} {} test files valid ({} tests, {scenarios} scenarios) in {:.1} ms",
+        "{} {} valid ({}, {}) in {:.1} ms",
         printer.paint("ok:", "1;32"),
-        loaded.files,
-        suite.tests.len(),
+        count_of(loaded.files, "test file"),
+        count_of(suite.tests.len(), "test"),
+        count_of(scenarios, "scenario"),
         loaded.validate_ms
     ));
     exit::OK

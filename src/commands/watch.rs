@@ -299,6 +299,9 @@ impl Session<'_> {
         };
         let line = latency_line(n, &results, reloaded.errors.len(), &timing, total);
         self.printer.info(line);
+        if let Some(line) = crate::watch::published_line(&results) {
+            self.printer.info(line);
+        }
         let status = match code {
             exit::OK if results.is_empty() => "none",
             exit::OK => "passed",
@@ -326,8 +329,10 @@ impl Session<'_> {
             &opts,
             &self.header,
             &self.cancel,
-            self.printer,
-            false,
+            crate::report::DisplayOptions {
+                printer: self.printer,
+                ..self.settings.display(false)
+            },
         )
         .await;
         if let Some(t) = &self.telemetry {

@@ -4,18 +4,18 @@
 //! naming what this module writes): `[test.metadata]` -> `[meta]`; `[services.x]` ->
 //! `[service.x]` (generic-container `type`/`plugin` dropped, `command`/`args` -> `cmd`,
 //! `environment` -> `env`, `working_dir` -> `workdir`, `volumes` -> `mounts`, `health_check` ->
-//! `ready`); top-level `[[steps]]` -> one `[[scenario]]` named after the test; `[[scenario]]
+//! `ready`, compose-style `ports = ["9000:8080"]` -> `ports = [8080]`); top-level `[[steps]]` -> one `[[scenario]]` named after the test; `[[scenario]]
 //! run = "..."` -> a first step named `run` with `sh`; step `command`, `expected_*`,
 //! `max_retries` / `retry_on_failure`, numeric timeouts; `[limits]` -> `memory` / `cpus` of each
-//! service. Keys without a meaning here (`[otel]`, `ports`, ...) are left in place: the loader
+//! service. Keys without a meaning here (`[otel]`, `[assertions]`, ...) are left in place: the loader
 //! keeps warning that they are not evaluated.
 
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Key, Table, Value};
 
 use super::format::FmtError;
 use crate::suite::upstream::{
-    DEFAULT_STEP_RETRIES, FALLBACK_SCENARIO, GENERIC_PLUGINS, HEALTH_CHECK, SERVICE_RENAMES,
-    STEP_RENAMES,
+    container_port, DEFAULT_STEP_RETRIES, FALLBACK_SCENARIO, GENERIC_PLUGINS, HEALTH_CHECK,
+    SERVICE_RENAMES, STEP_RENAMES,
 };
 
 /// Applies every rewrite; returns whether anything changed.
@@ -124,6 +124,24 @@ fn rewrite_services(root: &mut Table) -> Result<bool, FmtError> {
     Ok(changed)
 }
 
+/// `ports = ["8080/tcp", "9000:80"]` -> `ports = [8080, 80]`: the container port is all that
+/// is used (it is published on 127.0.0.1 on an ephemeral port).
+fn rewrite_ports(svc: &mut Table) -> bool {
+    let Some(ports) = svc.get_mut("ports").and_then(Item::as_array_mut) else {
+        return false;
+    };
+    let mut changed = false;
+    for v in ports.iter_mut() {
+        if let Some((port, _)) = v.as_str().and_then(container_port) {
+            let decor = v.decor().clone();
+            *v = Value::from(i64::from(port));
+            *v.decor_mut() = decor;
+            changed = true;
+        }
+    }
+    changed
+}
+
 fn rewrite_service(svc: &mut Table) -> Result<bool, FmtError> {
     let mut changed = false;
     for marker in ["type", "plugin"] {
@@ -149,6 +167,7 @@ fn rewrite_service(svc: &mut Table) -> Result<bool, FmtError> {
     for from in HEALTH_CHECK {
         changed |= rename_with(svc, from, "ready", health_check)?;
     }
+    changed |= rewrite_ports(svc);
     Ok(changed)
 }
 

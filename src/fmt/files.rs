@@ -105,8 +105,8 @@ impl FmtOutcome {
             }
         }
         out.push_str(&format!(
-            "{} files: {changed} formatted, {would} would change, {skipped} left as written, {failed} failed\n",
-            self.files.len()
+            "{}: {changed} formatted, {would} would change, {skipped} left as written, {failed} failed\n",
+            crate::report::count_of(self.files.len(), "file")
         ));
         out
     }

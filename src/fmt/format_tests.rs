@@ -102,6 +102,18 @@ fn dialect_conflicts_are_errors() {
 }
 
 #[test]
+fn ports_take_their_canonical_place_and_compose_strings_become_numbers() {
+    let src = "[services.web]\nports = [\"8080/tcp\", \"127.0.0.1:9000:81\", 82] # web\nimage = \"w:1\"\ndepends_on = []\nnetwork_access = false\n";
+    assert_eq!(
+        fmt(src),
+        "[service.web]\nimage = \"w:1\"\nnetwork_access = false\nports = [8080, 81, 82] # web\ndepends_on = []\n"
+    );
+    // Anything else is left for the loader to report.
+    let udp = "[service.web]\nimage = \"w:1\"\nports = [\"53/udp\"]\n";
+    assert_eq!(fmt(udp), udp);
+}
+
+#[test]
 fn non_generic_plugin_is_kept_for_the_loader_to_reject() {
     let src = "[services.db]\nplugin = \"surrealdb\"\nimage = \"s:1\"\n";
     assert_eq!(

@@ -42,7 +42,11 @@ pub fn render_findings(findings: &[Finding], format: LintFormat) -> String {
                     out.push_str(&format!("  hint: {h}\n"));
                 }
             }
-            out.push_str(&format!("{errors} errors, {warnings} warnings\n"));
+            out.push_str(&format!(
+                "{}, {}\n",
+                crate::report::count_of(errors, "error"),
+                crate::report::count_of(warnings, "warning")
+            ));
             out
         }
         LintFormat::Json => {
@@ -118,7 +122,7 @@ mod tests {
     fn human_lists_each_finding_with_hint_and_counts() {
         assert_eq!(
             render_findings(&findings(), LintFormat::Human),
-            "suite/a,b.clnrm.toml:4: warning[image-latest]: service `db` uses image `postgres` without a fixed tag\n  hint: pin 100%\nt.toml:9: error[duplicate-step-name]: dup\n1 errors, 1 warnings\n"
+            "suite/a,b.clnrm.toml:4: warning[image-latest]: service `db` uses image `postgres` without a fixed tag\n  hint: pin 100%\nt.toml:9: error[duplicate-step-name]: dup\n1 error, 1 warning\n"
         );
     }
 

@@ -115,10 +115,12 @@ pub fn lint(spec: &TestSpec, raw_rendered: &str, raw_source: Option<&str>) -> Ve
                 );
             }
         }
-        let used = spec.scenarios.iter().any(|sc| {
-            sc.service.as_deref() == Some(svc.id.as_str())
-                || sc.steps.iter().any(|st| st.service == svc.id)
-        });
+        // A service with `ports` is a server: steps reach it through the port variables.
+        let used = !svc.ports.is_empty()
+            || spec.scenarios.iter().any(|sc| {
+                sc.service.as_deref() == Some(svc.id.as_str())
+                    || sc.steps.iter().any(|st| st.service == svc.id)
+            });
         if !used {
             push(
                 UNUSED_SERVICE,

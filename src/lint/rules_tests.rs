@@ -182,6 +182,10 @@ fn unused_service_triggers_and_used_one_does_not() {
     spec.services
         .insert("cache".into(), service("cache", "redis:7", 20));
     assert_eq!(ids(&lint(&spec, "", None)), vec![("unused-service", 20)]);
+    // Publishing ports counts as used: steps reach it through the port variables.
+    spec.services.get_mut("cache").unwrap().ports = vec![6379];
+    assert_eq!(ids(&lint(&spec, "", None)), vec![]);
+    spec.services.get_mut("cache").unwrap().ports.clear();
     // Used only as a scenario default counts as used.
     spec.scenarios[0].service = Some("cache".into());
     assert_eq!(ids(&lint(&spec, "", None)), vec![]);

@@ -134,9 +134,14 @@ fn default_window() -> usize {
 }
 
 impl Baseline {
-    /// Read a baseline; `Ok(None)` when the file does not exist.
+    /// Read a baseline; `Ok(None)` when the file does not exist. A file with nothing in it
+    /// (empty, or only comments) is an empty baseline: a placeholder committed before the
+    /// first recording, which the gate reports as having nothing to compare.
     pub fn load(path: &Path) -> Result<Option<Baseline>, PerfError> {
         match std::fs::read_to_string(path) {
+            Ok(text) if toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.is_empty()) => {
+                Ok(Some(Baseline::default()))
+            }
             Ok(text) => Self::parse(&text, path).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(PerfError::Io {

@@ -183,3 +183,18 @@ proptest! {
         prop_assert_eq!(back, b);
     }
 }
+
+#[test]
+fn a_file_with_nothing_in_it_is_an_empty_baseline_and_a_missing_one_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.toml");
+    assert!(Baseline::load(&path).unwrap().is_none());
+    for text in ["", "\n", "# recorded by the nightly job\n"] {
+        std::fs::write(&path, text).unwrap();
+        let b = Baseline::load(&path).unwrap().expect("an empty baseline");
+        assert!(b.key_stats().is_empty());
+    }
+    // Anything else is read as a baseline, and must be one.
+    std::fs::write(&path, "window = 5\n").unwrap();
+    assert!(Baseline::load(&path).is_err());
+}

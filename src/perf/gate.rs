@@ -14,6 +14,11 @@ use super::budget::{hard_budgets, BudgetBreach, Budgets};
 use super::fingerprint::fingerprint_hash;
 use super::{measure, stats};
 
+/// Fewer scenarios compared than this cannot separate the runner's speed from a regression:
+/// the speed factor is their median, so one slow scenario in two moves it halfway, and alone
+/// it is all of it.
+pub const MIN_SEPARABLE: usize = 3;
+
 /// Settings of the gate; `Default` holds the documented defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GateConfig {
@@ -101,6 +106,8 @@ pub struct Screening {
     untimed: BTreeSet<String>,
     /// Whether the speed factor came from keys with a full history (else it is advisory).
     speed_mature: bool,
+    /// Scenario keys timed in the run and in the baseline (the speed factor's sample).
+    compared: usize,
 }
 
 impl Screening {
@@ -171,7 +178,8 @@ pub fn screen(results: &RunResults, baseline: &Baseline, cfg: &GateConfig) -> Sc
     };
     let mature = ratios(cfg.min_history);
     let speed_mature = !mature.is_empty();
-    let speed_factor = stats::median(&mature).or_else(|| stats::median(&ratios(1)));
+    let all_ratios = ratios(1);
+    let speed_factor = stats::median(&mature).or_else(|| stats::median(&all_ratios));
     let ln_f = speed_factor.unwrap_or(1.0).ln();
 
     let mut keys: BTreeSet<&String> = current.keys().collect();
@@ -242,6 +250,7 @@ pub fn screen(results: &RunResults, baseline: &Baseline, cfg: &GateConfig) -> Sc
         breaches: hard_budgets(results, Some(baseline), &cfg.budgets),
         reference: baseline.baselines.clone(),
         speed_mature,
+        compared: all_ratios.len(),
         untimed: results
             .tests
             .iter()
@@ -373,6 +382,8 @@ pub fn confirm(
                 && current < cfg.low_resolution_ms,
             budget_ms,
             note,
+            tolerance: (!measure::is_phase(&row.key) || row.stats.is_some())
+                .then_some(row.tolerance),
         });
     }
     // Breaches of keys without a row: simple-form metrics.
@@ -402,6 +413,7 @@ pub fn confirm(
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
+            tolerance: None,
         });
     }
     // Declaration order of `Verdict` is report order.
@@ -430,6 +442,17 @@ pub fn confirm(
             "this runner's fingerprint is not in the baseline history: the speed factor may reflect different hardware".into(),
         );
     }
+    match screening.compared {
+        0 => notes.push(format!(
+            "nothing compared: no scenario of this run has a timing in `{}`",
+            cfg.baseline_path
+        )),
+        n if n < MIN_SEPARABLE => notes.push(format!(
+            "only {n} scenario{} compared: too few to tell a slower runner from a regression (their common slowdown counts as runner speed)",
+            if n == 1 { "" } else { "s" }
+        )),
+        _ => {}
+    }
     if remeasured_count > 0 {
         notes.push(format!(
             "{remeasured_count} flagged scenario{} re-measured",
@@ -444,6 +467,9 @@ pub fn confirm(
         failed,
         rows,
         notes,
+        compared: screening.compared,
+        speed_warn_above: Some(1.0 + cfg.speed_warn),
+        speed_fail_above: Some(1.0 + cfg.speed_fail),
     }
 }
 

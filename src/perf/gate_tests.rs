@@ -320,3 +320,57 @@ proptest! {
         prop_assert_eq!(v1, v2);
     }
 }
+
+#[test]
+fn the_summary_counts_what_was_compared_and_says_when_it_is_too_little() {
+    let cfg = GateConfig::default();
+    let b = history(6);
+    let s = confirm(screen(&pr(1.0, &[]), &b, &cfg), &BTreeMap::new(), &cfg);
+    assert_eq!(s.compared, KEYS);
+    assert_eq!(
+        (s.speed_warn_above, s.speed_fail_above),
+        (Some(1.2), Some(1.35))
+    );
+    assert!(
+        s.rows
+            .iter()
+            .filter(|r| !measure::is_phase(&r.key))
+            .all(|r| r.tolerance == Some(0.10)),
+        "{:?}",
+        s.rows
+    );
+    assert!(
+        !s.notes.iter().any(|n| n.contains("compared")),
+        "{:?}",
+        s.notes
+    );
+
+    // An empty baseline: nothing compared, and the notes say so.
+    let s = confirm(
+        screen(&pr(1.0, &[]), &Baseline::default(), &cfg),
+        &BTreeMap::new(),
+        &cfg,
+    );
+    assert_eq!(s.compared, 0);
+    assert!(!s.failed);
+    assert!(
+        s.notes.iter().any(|n| n.starts_with("nothing compared")),
+        "{:?}",
+        s.notes
+    );
+
+    // One scenario twice as slow, alone in the run: it reads as runner speed, and the notes
+    // say the run was too small to tell.
+    let one = run("pr", &[("t.toml", "s0", base(0) * 2.0)]);
+    let s = confirm(screen(&one, &b, &cfg), &BTreeMap::new(), &cfg);
+    assert_eq!(s.compared, 1);
+    assert_eq!(s.speed_factor.map(|f| (f * 100.0).round()), Some(200.0));
+    assert!(s.rows.iter().all(|r| r.verdict != Verdict::Regressed));
+    assert!(
+        s.notes
+            .iter()
+            .any(|n| n.starts_with("only 1 scenario compared: too few")),
+        "{:?}",
+        s.notes
+    );
+}

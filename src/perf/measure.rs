@@ -119,6 +119,7 @@ pub(crate) mod fixtures {
             telemetry: None,
             previous_attempts: Vec::new(),
             environment: None,
+            published: Vec::new(),
         }
     }
 

@@ -19,7 +19,7 @@ pub use baseline::{Anchor, Baseline, Entry, KeyStats, Series, DEFAULT_WINDOW};
 pub use budget::{hard_budgets, BudgetBreach, Budgets};
 pub use error::PerfError;
 pub use fingerprint::{fingerprint, fingerprint_hash, fingerprint_label};
-pub use gate::{confirm, screen, GateConfig, Screening};
+pub use gate::{confirm, screen, GateConfig, Screening, MIN_SEPARABLE};
 pub use measure::{measurements, split_key, LOW_RESOLUTION_MS};
 pub use report::{diff, drift, show};
 

@@ -50,10 +50,10 @@ fn arrow(change: f64, tol: f64) -> &'static str {
 pub fn show(baseline: &Baseline) -> String {
     let stats = baseline.key_stats();
     let mut o = format!(
-        "baseline format 1, clnrm {}, window {}, {} keys\n",
+        "baseline format 1, clnrm {}, window {}, {}\n",
         baseline.clnrm_version,
         baseline.window,
-        baseline.keys.len()
+        crate::report::count_of(baseline.keys.len(), "key")
     );
     if let Some(a) = &baseline.anchor {
         o.push_str(&format!("anchor: {} at {}\n", a.label, a.at));

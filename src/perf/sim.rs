@@ -158,6 +158,7 @@ pub fn build_results(
             telemetry: None,
             previous_attempts: Vec::new(),
             environment: None,
+            published: Vec::new(),
         });
     }
     RunResults {

@@ -45,6 +45,7 @@ pub fn scenario(
         telemetry: None,
         previous_attempts: Vec::new(),
         environment: None,
+        published: Vec::new(),
     }
 }
 
@@ -185,6 +186,7 @@ fn row(key: &str, base: Option<f64>, now: f64, verdict: &str) -> PerfRow {
         low_resolution: false,
         budget_ms: None,
         note: None,
+        tolerance: (!key.starts_with("phase:")).then_some(0.1),
     }
 }
 
@@ -221,6 +223,9 @@ pub fn with_perf() -> RunResults {
             tiny,
         ],
         notes: vec!["1 scenario re-measured".to_string()],
+        compared: 4,
+        speed_warn_above: Some(1.2),
+        speed_fail_above: Some(1.35),
     });
     r
 }

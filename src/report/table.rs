@@ -88,28 +88,10 @@ pub fn table(results: &RunResults, color: bool) -> String {
     }
     let mut out = format!("{table}\n{totals}\n");
     if let Some(perf) = &results.perf {
-        let regressions = perf.rows.iter().filter(|r| r.verdict.fails()).count();
-        out.push_str(&format!(
-            "perf: {} ({regressions} regression(s) vs `{}`)\n",
-            if perf.failed {
-                "gate failed"
-            } else {
-                "gate passed"
-            },
-            perf.baseline_path
-        ));
-        // Name what needs attention; the full table is in the markdown and JSON reports.
-        for row in perf.rows.iter().filter(|r| r.verdict.is_slower()) {
-            let base = row.baseline_ms.map_or_else(|| "-".to_string(), duration);
-            let ratio = row
-                .normalised_ratio
-                .map_or_else(String::new, |r| format!(" (x{r:.2} normalised)"));
-            out.push_str(&format!(
-                "  {} {}: {base} -> {}{ratio}\n",
-                row.verdict.as_str().to_uppercase(),
-                row.key,
-                duration(row.current_ms)
-            ));
+        // Why the gate decided as it did; the full table is in the markdown and JSON reports.
+        for line in super::gate_explain::gate_lines(perf) {
+            out.push_str(&one_line(&line));
+            out.push('\n');
         }
     }
     if let Some(reason) = &results.aborted {

@@ -30,7 +30,7 @@ fn environment_use(test: &TestSpec, reused: bool) -> Option<EnvironmentUse> {
 }
 
 /// Backoff before retry `n` (1-based): short, the point is to get past a transient hiccup.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200 * u64::from(attempt.min(5)))
 }
 
@@ -60,7 +60,7 @@ pub async fn run_scenario<F>(
     mut on_retry: F,
 ) -> ScenarioResult
 where
-    F: FnMut(u32, &str),
+    F: FnMut(&AttemptResult),
 {
     let mut attempt = 1;
     let mut previous = Vec::new();
@@ -76,8 +76,9 @@ where
             result.previous_attempts = previous;
             return result;
         }
-        previous.push(AttemptResult::of(&result));
-        on_retry(attempt, result.message.as_deref().unwrap_or("failed"));
+        let failed = AttemptResult::of(&result);
+        on_retry(&failed);
+        previous.push(failed);
         tokio::time::sleep(backoff(attempt)).await;
         attempt += 1;
     }
@@ -109,6 +110,7 @@ async fn run_attempt(
         telemetry: None,
         previous_attempts: Vec::new(),
         environment: None,
+        published: Vec::new(),
     };
     if let Some(why) = sc.skip.as_ref().or(job.test.skip.as_ref()) {
         result.status = Status::Skipped;
@@ -164,6 +166,9 @@ async fn run_attempt(
         .as_ref()
         .map(|t| t.begin(&job.test, job.index, attempt, env.id()));
 
+    // Published ports of the environment; a step's own `env` wins over them.
+    result.published = env.ports();
+    let port_vars = crate::suite::port_vars(&result.published);
     let mut healthy = true;
     for (i, step) in sc.steps.iter().enumerate() {
         let mut timeout = step.timeout.unwrap_or(DEFAULT_STEP_TIMEOUT);
@@ -177,7 +182,11 @@ async fn run_attempt(
         }
         let mut req = ExecRequest {
             argv: step.run.to_argv(),
-            env: step.env.clone(),
+            env: port_vars
+                .iter()
+                .chain(&step.env)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             workdir: step.workdir.clone(),
             timeout,
         };

@@ -2,8 +2,8 @@
 //! [`RunEvent`]s; [`run_plan`] collects them into the run's results. Pass/fail is not decided
 //! here: results go to `crate::outcome`.
 
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Semaphore};
 
@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub lookahead: usize,
     /// Span collection and checks, when the run has telemetry on.
     pub telemetry: Option<Arc<crate::telemetry::Telemetry>>,
+    /// A scenario still running after each multiple of this is reported slow (`None`: never).
+    pub slow_timeout: Option<Duration>,
 }
 
 impl Default for RunOptions {
@@ -44,6 +46,7 @@ impl Default for RunOptions {
             retries: None,
             lookahead: 2,
             telemetry: None,
+            slow_timeout: None,
         }
     }
 }
@@ -119,6 +122,8 @@ async fn schedule(
         let events = events.clone();
         let cancel_run = cancel.clone();
         let fail_fast = opts.fail_fast;
+        // A zero period would report without end: it means off.
+        let slow_timeout = opts.slow_timeout.filter(|p| !p.is_zero());
         let handle = tokio::spawn(async move {
             let _permit = permit;
             let rx = cancel_run.subscribe();
@@ -131,18 +136,60 @@ async fn schedule(
                     attempt: 1,
                 },
             );
-            let result = run_scenario(backend.as_ref(), &job, &rx, |attempt, message| {
+            let max_attempts = retries + 1;
+            // The slow timer runs per attempt: a retry starts it again once its backoff is
+            // over, as nextest does.
+            let attempt_start = Mutex::new((1u32, Instant::now()));
+            let current = || {
+                *attempt_start
+                    .lock()
+                    .expect("never poisoned: no panic holds it")
+            };
+            let running = run_scenario(backend.as_ref(), &job, &rx, |failed| {
+                let next = failed.attempt + 1;
+                *attempt_start
+                    .lock()
+                    .expect("never poisoned: no panic holds it") =
+                    (next, Instant::now() + executor::backoff(failed.attempt));
                 send(
                     &events,
                     RunEvent::Retrying {
                         test: job.test.name.clone(),
                         scenario: sc.name.clone(),
-                        attempt,
-                        message: message.to_string(),
+                        failed: failed.clone(),
+                        max_attempts,
                     },
                 );
-            })
-            .await;
+            });
+            tokio::pin!(running);
+            let mut periods = 0u32;
+            let mut timed = current();
+            let result = loop {
+                // Each multiple of the slow timeout an attempt is still running at is reported
+                // once; without a slow timeout this only awaits the scenario.
+                let next = slow_timeout.map(|p| timed.1 + p * (periods + 1));
+                tokio::select! {
+                    r = &mut running => break r,
+                    _ = sleep_until(next) => {
+                        if current() != timed {
+                            // A retry started meanwhile: time it from its own start.
+                            timed = current();
+                            periods = 0;
+                            continue;
+                        }
+                        periods += 1;
+                        send(
+                            &events,
+                            RunEvent::Slow {
+                                test: job.test.name.clone(),
+                                scenario: sc.name.clone(),
+                                attempt: timed.0,
+                                elapsed: slow_timeout.unwrap_or_default() * periods,
+                            },
+                        );
+                    }
+                }
+            };
             if fail_fast && result.status.is_failure() {
                 cancel_run.cancel("stopped by --fail-fast");
             } else if executor::is_backend_lost(&result) {
@@ -155,6 +202,7 @@ async fn schedule(
                     test: job.test.name.clone(),
                     path: crate::results::display_path(&job.test.path),
                     result: result.clone(),
+                    max_attempts,
                 },
             );
             result
@@ -278,6 +326,15 @@ fn error_result(test: &TestSpec, si: usize, message: &str) -> ScenarioResult {
         telemetry: None,
         previous_attempts: Vec::new(),
         environment: None,
+        published: Vec::new(),
+    }
+}
+
+/// Sleep until `at`, or forever when there is no `at`.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -193,6 +193,133 @@ async fn retries_mark_flaky_and_count_attempts() {
     assert_eq!(sc.steps[0].exit_code, Some(0));
 }
 
+/// Every event of one run of `tests`.
+async fn events_of(
+    backend: FakeBackend,
+    tests: Vec<Arc<TestSpec>>,
+    opts: RunOptions,
+) -> Vec<RunEvent> {
+    let plan = Plan {
+        tests,
+        ..Default::default()
+    };
+    let backend: Arc<dyn Backend> = Arc::new(backend);
+    let mut events = Vec::new();
+    run_plan(
+        &plan,
+        &backend,
+        &opts,
+        &RunHeader::default(),
+        &Cancel::new(),
+        |ev| events.push(ev.clone()),
+    )
+    .await;
+    events
+}
+
+#[tokio::test]
+async fn a_retried_attempt_is_an_event_with_its_record_and_the_attempt_budget() {
+    let t = test("t", vec![("a", vec![step("s", "echo out; exit 1")])]);
+    let opts = RunOptions {
+        retries: Some(2),
+        ..Default::default()
+    };
+    let events = events_of(scripted(), vec![t], opts).await;
+    let retried: Vec<(u32, u32, String)> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::Retrying {
+                failed,
+                max_attempts,
+                ..
+            } => Some((
+                failed.attempt,
+                *max_attempts,
+                failed.steps[0].stdout.clone(),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        retried,
+        vec![(1, 3, "out\n".to_string()), (2, 3, "out\n".to_string())]
+    );
+    let finished: Vec<(u32, u32)> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::ScenarioFinished {
+                result,
+                max_attempts,
+                ..
+            } => Some((result.attempts, *max_attempts)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finished, vec![(3, 3)]);
+}
+
+#[tokio::test]
+async fn a_scenario_still_running_after_the_slow_timeout_is_reported_per_period() {
+    let t = test("t", vec![("slow", vec![step("s", "sleep 400")])]);
+    let slow = |opts: RunOptions| async {
+        let tests = vec![t.clone()];
+        events_of(scripted(), tests, opts)
+            .await
+            .into_iter()
+            .filter_map(|e| match e {
+                RunEvent::Slow {
+                    scenario, elapsed, ..
+                } => Some((scenario, elapsed)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let reported = slow(RunOptions {
+        slow_timeout: Some(Duration::from_millis(150)),
+        ..Default::default()
+    })
+    .await;
+    // At least the first two periods of the 400 ms scenario, each a multiple of the timeout.
+    assert!(reported.len() >= 2, "{reported:?}");
+    assert_eq!(
+        reported[..2],
+        [
+            ("slow".to_string(), Duration::from_millis(150)),
+            ("slow".to_string(), Duration::from_millis(300))
+        ]
+    );
+    assert!(slow(RunOptions::default()).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_slow_timer_starts_again_with_each_attempt() {
+    let t = test("t", vec![("slow", vec![step("s", "sleep 250; exit 1")])]);
+    let opts = RunOptions {
+        retries: Some(1),
+        slow_timeout: Some(Duration::from_millis(150)),
+        ..Default::default()
+    };
+    let reported: Vec<(u32, Duration)> = events_of(scripted(), vec![t], opts)
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            RunEvent::Slow {
+                attempt, elapsed, ..
+            } => Some((attempt, elapsed)),
+            _ => None,
+        })
+        .collect();
+    // Timed over the whole scenario (with the backoff between attempts) it would be reported
+    // at 150, 300, 450 and 600 ms.
+    assert_eq!(
+        reported,
+        vec![
+            (1, Duration::from_millis(150)),
+            (2, Duration::from_millis(150))
+        ]
+    );
+}
+
 #[tokio::test]
 async fn retries_exhausted_stay_failed() {
     let t = test("t", vec![("a", vec![step("s", "exit 1")])]);

@@ -58,6 +58,7 @@ impl ServiceSpec {
             reuse_suite: false,
             mounts: Vec::new(),
             network_access: false,
+            ports: Vec::new(),
             line: 1,
             depends_on: Vec::new(),
         }

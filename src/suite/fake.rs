@@ -173,6 +173,26 @@ const AGENTS: &[&str] = &[
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0",
     "curl/8.5.0",
 ];
+const BUZZWORDS: &[&str] = &[
+    "synergy",
+    "paradigm",
+    "bandwidth",
+    "scalable",
+    "holistic",
+    "leverage",
+    "pipeline",
+    "resilient",
+];
+const TIMEZONES: &[&str] = &[
+    "UTC",
+    "Europe/Berlin",
+    "Europe/London",
+    "America/New_York",
+    "America/Los_Angeles",
+    "Asia/Tokyo",
+    "Asia/Kolkata",
+    "Australia/Sydney",
+];
 const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 fn int(a: &Args, func: &str, name: &str, default: i64) -> Result<i64> {
@@ -260,6 +280,7 @@ const GENERATORS: &[(&str, Gen)] = &[
     ("fake_domain", |d, _, _| {
         s(format!("{}.{}", d.pick(WORDS), d.pick(TLDS)))
     }),
+    ("fake_domain_suffix", |d, _, _| s(d.pick(TLDS))),
     ("fake_url", |d, _, _| {
         s(format!(
             "https://{}.{}/{}",
@@ -294,6 +315,8 @@ const GENERATORS: &[(&str, Gen)] = &[
     ("fake_street", |d, _, _| {
         s(format!("{} {}", 1 + d.below(9999), d.pick(STREETS)))
     }),
+    ("fake_street_name", |d, _, _| s(d.pick(STREETS))),
+    ("fake_timezone", |d, _, _| s(d.pick(TIMEZONES))),
     ("fake_city", |d, _, _| s(d.pick(CITIES))),
     ("fake_state", |d, _, _| s(d.pick(STATES))),
     ("fake_zip", |d, _, _| s(format!("{:05}", d.below(100_000)))),
@@ -326,6 +349,7 @@ const GENERATORS: &[(&str, Gen)] = &[
     }),
     ("fake_company_suffix", |d, _, _| s(d.pick(COMPANY_SUFFIXES))),
     ("fake_industry", |d, _, _| s(d.pick(INDUSTRIES))),
+    ("fake_buzzword", |d, _, _| s(d.pick(BUZZWORDS))),
     ("fake_profession", |d, _, _| s(d.pick(PROFESSIONS))),
     ("fake_words", |d, a, _| {
         let n = int(a, "fake_words", "count", 3)?.clamp(0, 1000) as usize;
@@ -437,28 +461,155 @@ fn past(d: &mut Draw, now: DateTime<Utc>) -> DateTime<Utc> {
 #[cfg(test)]
 pub(crate) const COUNT: usize = GENERATORS.len();
 
+/// Upstream's `fake(kind=...)` kinds -> the function giving that value here.
+const KINDS: &[(&str, &str)] = &[
+    ("name.full", "fake_name"),
+    ("name.first", "fake_first_name"),
+    ("name.last", "fake_last_name"),
+    ("name.title", "fake_title"),
+    ("internet.email.safe", "fake_email"),
+    ("internet.email.free", "fake_email"),
+    ("internet.username", "fake_username"),
+    ("internet.domain.suffix", "fake_domain_suffix"),
+    ("internet.ip.any", "fake_ipv4"),
+    ("internet.ip.v4", "fake_ipv4"),
+    ("internet.ip.v6", "fake_ipv6"),
+    ("internet.password", "fake_password"),
+    ("address.city", "fake_city"),
+    ("address.country", "fake_country"),
+    ("address.street.name", "fake_street_name"),
+    ("address.street.address", "fake_street"),
+    ("address.zip", "fake_zip"),
+    ("address.tz", "fake_timezone"),
+    ("company.name", "fake_company"),
+    ("company.buzzword", "fake_buzzword"),
+    ("company.industry", "fake_industry"),
+    ("company.profession", "fake_profession"),
+    ("lorem.word", "fake_word"),
+    ("lorem.sentence", "fake_sentence"),
+    ("lorem.paragraph", "fake_paragraph"),
+    ("phone.number", "fake_phone"),
+    ("uuid.v4", "fake_uuid"),
+];
+
+/// At most this many values from one `fake(kind=..., n=...)`.
+const MAX_N: i64 = 10_000;
+
+/// The `fake_*` function a `kind` names: an upstream kind (`"address.city"`), a function name
+/// (`"fake_city"`) or one without its prefix (`"city"`).
+fn resolve(kind: &str) -> Option<&'static str> {
+    if let Some((_, f)) = KINDS.iter().find(|(k, _)| *k == kind) {
+        return Some(*f);
+    }
+    let full = if kind.starts_with("fake_") {
+        kind.to_string()
+    } else {
+        format!("fake_{kind}")
+    };
+    let basic = super::functions::BASIC.iter().copied();
+    basic
+        .chain(GENERATORS.iter().map(|g| g.0))
+        .find(|n| *n == full)
+}
+
+/// Every kind `fake()` accepts: upstream's, then each function's short name, sorted.
+fn kinds() -> Vec<String> {
+    let mut short: Vec<String> = super::functions::BASIC
+        .iter()
+        .copied()
+        .chain(GENERATORS.iter().map(|g| g.0))
+        .map(|n| n.trim_start_matches("fake_").to_string())
+        .collect();
+    short.sort();
+    KINDS.iter().map(|k| k.0.to_string()).chain(short).collect()
+}
+
+/// Calls the `fake_*` function `name` (either family) as a template would.
+fn call(
+    name: &str,
+    a: &Args,
+    seed: u64,
+    frozen: Option<DateTime<Utc>>,
+    used_real: &AtomicBool,
+) -> Result<Value> {
+    if let Some(v) = super::functions::basic(name, a, seed) {
+        return v;
+    }
+    let Some((name, gen)) = GENERATORS.iter().find(|g| g.0 == name) else {
+        return Err(Error::msg(format!("no fake data function `{name}`")));
+    };
+    let dated = matches!(*name, "fake_date" | "fake_datetime" | "fake_timestamp");
+    let now = match frozen {
+        Some(t) => t,
+        None if dated => {
+            used_real.store(true, std::sync::atomic::Ordering::Relaxed);
+            Utc::now()
+        }
+        None => DateTime::<Utc>::UNIX_EPOCH,
+    };
+    gen(&mut Draw::new(name, a, seed), a, now)
+}
+
+/// `fake(kind="address.city", seed=1)`: the value of that `fake_*` function for the same
+/// arguments; with `n=3`, an array of 3 values (the first is the single value, the others
+/// use seeds derived from it).
+fn fake(a: &Args, seed: u64, frozen: Option<DateTime<Utc>>, used: &AtomicBool) -> Result<Value> {
+    let kind =
+        match a.get("kind") {
+            Some(Value::String(k)) => k.as_str(),
+            Some(_) => return Err(Error::msg("fake: `kind` must be a string")),
+            None => return Err(Error::msg(
+                "fake() needs the keyword argument `kind=` (e.g. `fake(kind=\"address.city\")`)",
+            )),
+        };
+    let Some(func) = resolve(kind) else {
+        return Err(Error::msg(format!(
+            "fake: unknown kind `{kind}`; `fake_kinds()` lists them (e.g. `name.full`, `city`)"
+        )));
+    };
+    if a.get("n").is_none() {
+        return call(func, a, seed, frozen, used);
+    }
+    let n = int(a, "fake", "n", 1)?;
+    if !(1..=MAX_N).contains(&n) {
+        return Err(Error::msg(format!(
+            "fake: `n` must be from 1 to {MAX_N}, found {n}"
+        )));
+    }
+    let base = match a.get("seed") {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => seed.to_string(),
+    };
+    let mut args = a.clone();
+    (0..n)
+        .map(|i| {
+            if i > 0 {
+                args.insert("seed".into(), Value::String(format!("{base}#{i}")));
+            }
+            call(func, &args, seed, frozen, used)
+        })
+        .collect::<Result<Vec<Value>>>()
+        .map(Value::Array)
+}
+
 pub(crate) fn register(
     tera: &mut Tera,
     seed: u64,
     frozen: Option<DateTime<Utc>>,
     used_real: Arc<AtomicBool>,
 ) {
-    for (name, gen) in GENERATORS {
-        let gen = *gen;
+    for (name, _) in GENERATORS {
         let used = used_real.clone();
-        let dated = matches!(*name, "fake_date" | "fake_datetime" | "fake_timestamp");
-        tera.register_function(name, move |a: &Args| {
-            let now = match frozen {
-                Some(t) => t,
-                None if dated => {
-                    used.store(true, std::sync::atomic::Ordering::Relaxed);
-                    Utc::now()
-                }
-                None => DateTime::<Utc>::UNIX_EPOCH,
-            };
-            gen(&mut Draw::new(name, a, seed), a, now)
-        });
+        tera.register_function(name, move |a: &Args| call(name, a, seed, frozen, &used));
     }
+    let used = used_real.clone();
+    tera.register_function("fake", move |a: &Args| fake(a, seed, frozen, &used));
+    tera.register_function("fake_kinds", |_: &Args| {
+        Ok(Value::Array(
+            kinds().into_iter().map(Value::String).collect(),
+        ))
+    });
 }
 
 #[cfg(test)]
@@ -497,6 +648,128 @@ mod tests {
         // `fake_bool` may legitimately repeat; everything else varies with the seed.
         assert!(differs >= GENERATORS.len() - 1, "{differs}");
         const { assert!(COUNT + 5 >= 50, "upstream has about 50 fake_* functions") };
+    }
+
+    /// Renders with the full library (the five basic functions included).
+    fn render_all(src: &str, seed: u64) -> String {
+        let mut tera = Tera::default();
+        tera.add_raw_template("t", src).expect("template compiles");
+        super::super::functions::register(
+            &mut tera,
+            super::super::functions::FnState {
+                freeze_clock: Some("2024-01-01T00:00:00Z".into()),
+                seed,
+                used_real_clock: Arc::default(),
+            },
+        );
+        tera.render("t", &tera::Context::new()).expect("renders")
+    }
+
+    #[test]
+    fn fake_dispatches_to_the_family_for_every_kind() {
+        for kind in kinds() {
+            let func = resolve(&kind).expect("listed kinds resolve");
+            let via_kind = render_all(&format!("{{{{ fake(kind=\"{kind}\", seed=3) }}}}"), 0);
+            let direct = render_all(&format!("{{{{ {func}(seed=3) }}}}"), 0);
+            assert_eq!(via_kind, direct, "{kind} -> {func}");
+            assert!(!via_kind.is_empty(), "{kind}");
+        }
+        // Three spellings of one kind, and the default seed.
+        assert_eq!(
+            render_all(
+                "{{ fake(kind=\"address.city\") }}|{{ fake(kind=\"city\") }}|{{ fake(kind=\"fake_city\") }}",
+                5
+            ),
+            {
+                let c = render_all("{{ fake_city(seed=5) }}", 0);
+                format!("{c}|{c}|{c}")
+            }
+        );
+        assert_eq!(
+            render_all("{{ fake(kind=\"name.full\", seed=2) }}", 0),
+            render_all("{{ fake_name(seed=2) }}", 0)
+        );
+        // Arguments reach the function.
+        assert_eq!(
+            render_all("{{ fake(kind=\"int_range\", min=7, max=7) }}", 0),
+            "7"
+        );
+        assert_eq!(
+            render_all("{{ fake_uuid_seeded(seed=4) }}", 0),
+            render_all("{{ fake_uuid(seed=4) }}", 0)
+        );
+    }
+
+    #[test]
+    fn fake_with_n_gives_distinct_seeded_values() {
+        let list = render_all(
+            "{{ fake(kind=\"uuid.v4\", n=3, seed=1) | join(sep=\",\") }}",
+            0,
+        );
+        let items: Vec<&str> = list.split(',').collect();
+        assert_eq!(items.len(), 3);
+        assert_eq!(items[0], render_all("{{ fake_uuid(seed=1) }}", 0));
+        assert!(items[0] != items[1] && items[1] != items[2], "{list}");
+        assert_eq!(
+            list,
+            render_all(
+                "{{ fake(kind=\"uuid.v4\", n=3, seed=1) | join(sep=\",\") }}",
+                9
+            )
+        );
+    }
+
+    /// The example of docs/format.md renders to valid steps.
+    #[test]
+    fn documented_example_renders() {
+        super::super::generators::reset_seq();
+        let out = render_all(
+            r#"{% for email in fake(kind="internet.email.safe", n=2, seed=7) %}
+[[scenario.steps]]
+name = "user {{ seq(name="user", start=1) }}"
+sh = "echo '{{ email }} {{ uuid_v5(ns="url", name=email) }}'"
+stdout_regex = "@example.com [0-9a-f-]{36}"
+{% endfor %}"#,
+            0,
+        );
+        let doc: toml::Table = toml::from_str(&out).expect("valid TOML");
+        let steps = doc["scenario"]["steps"].as_array().expect("steps");
+        let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["user 1", "user 2"]);
+        let first = steps[0]["sh"].as_str().unwrap();
+        assert!(
+            first.starts_with(&format!(
+                "echo '{}",
+                render_all("{{ fake_email(seed=7) }}", 0)
+            )),
+            "{first}"
+        );
+    }
+
+    #[test]
+    fn fake_reports_bad_kinds_and_counts() {
+        for (src, want) in [
+            ("{{ fake(kind=\"nope\") }}", "unknown kind `nope`"),
+            ("{{ fake() }}", "needs the keyword argument `kind=`"),
+            (
+                "{{ fake(kind=\"city\", n=0) }}",
+                "`n` must be from 1 to 10000",
+            ),
+            ("{{ fake(kind=1) }}", "`kind` must be a string"),
+        ] {
+            let mut tera = Tera::default();
+            tera.add_raw_template("t", src).expect("template compiles");
+            register(&mut tera, 0, None, Arc::default());
+            let e = tera.render("t", &tera::Context::new()).expect_err(src);
+            let chain = format!("{e:?}");
+            assert!(chain.contains(want), "{src}: {chain}");
+        }
+        let kinds = render_all("{{ fake_kinds() | join(sep=\",\") }}", 0);
+        assert!(kinds.starts_with("name.full,name.first,"), "{kinds}");
+        assert!(
+            kinds.contains(",city,") && kinds.contains(",uuid,"),
+            "{kinds}"
+        );
     }
 
     #[test]

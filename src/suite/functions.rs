@@ -34,8 +34,13 @@ pub(crate) fn register(tera: &mut Tera, state: FnState) {
             as_text(v).as_bytes(),
         ))))
     });
+    // `value=` is upstream's spelling of the argument.
     tera.register_function("toml_encode", |args: &HashMap<String, Value>| {
-        Ok(Value::String(toml_encode(arg(args, "toml_encode", "v")?)))
+        let v = match args.get("value") {
+            Some(v) => v,
+            None => arg(args, "toml_encode", "v")?,
+        };
+        Ok(Value::String(toml_encode(v)))
     });
     tera.register_filter("toml_encode", |v: &Value, _: &HashMap<String, Value>| {
         Ok(Value::String(toml_encode(v)))
@@ -52,49 +57,74 @@ pub(crate) fn register(tera: &mut Tera, state: FnState) {
         }))
     });
     let seed = state.seed;
-    tera.register_function("fake_uuid", move |a: &HashMap<String, Value>| {
-        let h = digest("uuid", a, seed);
-        let mut b = [0u8; 16];
-        b.copy_from_slice(&h[..16]);
-        b[6] = (b[6] & 0x0f) | 0x40; // version 4 layout
-        b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
-        let x = hex::encode(b);
-        Ok(Value::String(format!(
-            "{}-{}-{}-{}-{}",
-            &x[..8],
-            &x[8..12],
-            &x[12..16],
-            &x[16..20],
-            &x[20..]
-        )))
+    for name in BASIC {
+        tera.register_function(name, move |a: &HashMap<String, Value>| {
+            basic(name, a, seed).expect("every BASIC name has a generator")
+        });
+    }
+    // Upstream's name for a seeded `fake_uuid`.
+    tera.register_function("fake_uuid_seeded", move |a: &HashMap<String, Value>| {
+        basic("fake_uuid", a, seed).expect("fake_uuid is a BASIC generator")
     });
-    tera.register_function("fake_name", move |a: &HashMap<String, Value>| {
-        Ok(Value::String(name(&digest("name", a, seed))))
-    });
-    tera.register_function("fake_email", move |a: &HashMap<String, Value>| {
-        let h = digest("email", a, seed);
-        let n = name(&h).to_ascii_lowercase().replace(' ', ".");
-        Ok(Value::String(format!("{n}{}@example.com", h[4] % 100)))
-    });
-    tera.register_function("fake_word", move |a: &HashMap<String, Value>| {
-        let h = digest("word", a, seed);
-        Ok(Value::String(pick(WORDS, h[0], h[1]).to_string()))
-    });
-    tera.register_function("fake_int", move |a: &HashMap<String, Value>| {
-        let min = int_arg(a, "min", 0)?;
-        let max = int_arg(a, "max", 100)?;
-        if min > max {
-            return Err(Error::msg(format!(
-                "fake_int: `min` ({min}) is greater than `max` ({max})"
-            )));
+}
+
+/// The first five `fake_*` functions (the rest live in `fake`).
+pub(crate) const BASIC: &[&str] = &[
+    "fake_uuid",
+    "fake_name",
+    "fake_email",
+    "fake_word",
+    "fake_int",
+];
+
+/// The value of the `BASIC` function `name` for `a`; `None` for any other name.
+pub(crate) fn basic(name: &str, a: &HashMap<String, Value>, seed: u64) -> Option<Result<Value>> {
+    Some(match name {
+        "fake_uuid" => {
+            let h = digest("uuid", a, seed);
+            let mut b = [0u8; 16];
+            b.copy_from_slice(&h[..16]);
+            b[6] = (b[6] & 0x0f) | 0x40; // version 4 layout
+            b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+            let x = hex::encode(b);
+            Ok(Value::String(format!(
+                "{}-{}-{}-{}-{}",
+                &x[..8],
+                &x[8..12],
+                &x[12..16],
+                &x[16..20],
+                &x[20..]
+            )))
         }
-        let h = digest("int", a, seed);
-        let r = u64::from_le_bytes(h[..8].try_into().expect("sha256 has 32 bytes"));
-        let span = (max as i128 - min as i128 + 1) as u128;
-        Ok(Value::from(
-            (min as i128 + (r as u128 % span) as i128) as i64,
-        ))
-    });
+        "fake_name" => Ok(Value::String(self::name(&digest("name", a, seed)))),
+        "fake_email" => {
+            let h = digest("email", a, seed);
+            let n = self::name(&h).to_ascii_lowercase().replace(' ', ".");
+            Ok(Value::String(format!("{n}{}@example.com", h[4] % 100)))
+        }
+        "fake_word" => {
+            let h = digest("word", a, seed);
+            Ok(Value::String(pick(WORDS, h[0], h[1]).to_string()))
+        }
+        "fake_int" => fake_int(a, seed),
+        _ => return None,
+    })
+}
+
+fn fake_int(a: &HashMap<String, Value>, seed: u64) -> Result<Value> {
+    let min = int_arg(a, "min", 0)?;
+    let max = int_arg(a, "max", 100)?;
+    if min > max {
+        return Err(Error::msg(format!(
+            "fake_int: `min` ({min}) is greater than `max` ({max})"
+        )));
+    }
+    let h = digest("int", a, seed);
+    let r = u64::from_le_bytes(h[..8].try_into().expect("sha256 has 32 bytes"));
+    let span = (max as i128 - min as i128 + 1) as u128;
+    Ok(Value::from(
+        (min as i128 + (r as u128 % span) as i128) as i64,
+    ))
 }
 
 fn env(args: &HashMap<String, Value>) -> Result<Value> {

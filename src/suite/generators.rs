@@ -1,8 +1,9 @@
-//! The rest of the template library of upstream clnrm: ids (`uuid_v4`, `uuid_v7`, `ulid`),
+//! The rest of the template library of upstream clnrm: ids (`uuid_v4`, `uuid_v5`, `uuid_v7`,
+//! `ulid`, `seq`),
 //! clock helpers (`now_unix`, `now_ms`, `now_plus`, `date_rfc3339`), telemetry ids
 //! (`trace_id`, `span_id`, `traceparent`, `baggage`), collections (`pick`, `weighted`,
-//! `shuffle`, `sample`), string transforms (`slug`, `kebab`, `snake`, `camel`, also as
-//! filters) and the seeded `fake_*` family.
+//! `shuffle`, `sample`), string transforms (`slug`, `kebab`, `snake`, `camel`, `pascal`, also
+//! as filters) and the seeded `fake_*` family (with `fake(kind=...)` in `fake`).
 //!
 //! Everything random is drawn from sha256 of (function, seed, counter): the same seed gives the
 //! same value on every machine and every run, with no random-number crate. Without `seed=`,
@@ -10,6 +11,7 @@
 //! `[determinism] freeze_clock` when set; otherwise it reads the real clock and the render is
 //! not cached.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -147,6 +149,100 @@ pub(crate) fn uuid_v7(ms: u64, d: &mut Draw) -> String {
     uuid_text(b)
 }
 
+/// SHA-1 (FIPS 180-4), only for RFC 9562 name-based UUIDs (version 5), which are defined on
+/// it; nothing here relies on its collision resistance.
+fn sha1(msg: &[u8]) -> [u8; 20] {
+    let mut h: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
+    let mut data = msg.to_vec();
+    data.push(0x80);
+    while data.len() % 64 != 56 {
+        data.push(0);
+    }
+    data.extend_from_slice(&((msg.len() as u64).wrapping_mul(8)).to_be_bytes());
+    for block in data.chunks_exact(64) {
+        let mut w = [0u32; 80];
+        for (i, word) in block.chunks_exact(4).enumerate() {
+            w[i] = u32::from_be_bytes(word.try_into().expect("4-byte chunk"));
+        }
+        for i in 16..80 {
+            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e] = h;
+        for (i, wi) in w.iter().enumerate() {
+            let (f, k) = match i {
+                0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
+                20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
+                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
+                _ => (b ^ c ^ d, 0xCA62_C1D6),
+            };
+            let t = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(*wi);
+            e = d;
+            d = c;
+            c = b.rotate_left(30);
+            b = a;
+            a = t;
+        }
+        for (x, y) in h.iter_mut().zip([a, b, c, d, e]) {
+            *x = x.wrapping_add(y);
+        }
+    }
+    let mut out = [0u8; 20];
+    for (i, x) in h.iter().enumerate() {
+        out[4 * i..4 * i + 4].copy_from_slice(&x.to_be_bytes());
+    }
+    out
+}
+
+/// RFC 9562 namespaces, by the names `uuid_v5(ns=...)` accepts for them.
+const NAMESPACES: &[(&str, &str)] = &[
+    ("dns", "6ba7b810-9dad-11d1-80b4-00c04fd430c8"),
+    ("url", "6ba7b811-9dad-11d1-80b4-00c04fd430c8"),
+    ("oid", "6ba7b812-9dad-11d1-80b4-00c04fd430c8"),
+    ("x500", "6ba7b814-9dad-11d1-80b4-00c04fd430c8"),
+];
+
+fn parse_uuid(s: &str) -> Option<[u8; 16]> {
+    let hex_only: String = s.chars().filter(|c| *c != '-').collect();
+    if hex_only.len() != 32 || s.len() != 36 {
+        return None;
+    }
+    hex::decode(hex_only).ok()?.try_into().ok()
+}
+
+/// RFC 9562 UUID v5: SHA-1 of the namespace's 16 bytes and the name.
+pub(crate) fn uuid_v5(ns: [u8; 16], name: &str) -> String {
+    let mut input = ns.to_vec();
+    input.extend_from_slice(name.as_bytes());
+    let h = sha1(&input);
+    let mut b: [u8; 16] = h[..16].try_into().expect("sha1 has 20 bytes");
+    b[6] = (b[6] & 0x0f) | 0x50;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    uuid_text(b)
+}
+
+thread_local! {
+    /// Counters of `seq()`, per render: a render runs on one thread, and
+    /// `Compiled::render` clears them first, so a template's numbering never depends on an
+    /// earlier render.
+    static SEQ: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
+}
+
+/// Start a new render's `seq()` numbering.
+pub(crate) fn reset_seq() {
+    SEQ.with(|s| s.borrow_mut().clear());
+}
+
 const CROCKFORD: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// ULID: 48-bit unix milliseconds + 80 seeded random bits, Crockford base32 (26 characters).
@@ -187,6 +283,18 @@ fn words(s: &str) -> Vec<String> {
     out
 }
 
+fn pascal(s: &str) -> String {
+    words(s)
+        .iter()
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 fn camel(s: &str) -> String {
     words(s)
         .iter()
@@ -213,6 +321,7 @@ const TRANSFORMS: &[(&str, Transform)] = &[
     ("kebab", |s| words(s).join("-")),
     ("snake", |s| words(s).join("_")),
     ("camel", camel),
+    ("pascal", pascal),
 ];
 
 pub(crate) fn register(
@@ -250,6 +359,39 @@ pub(crate) fn register(
     tera.register_function("ulid", move |a: &Args| {
         let ms = time_arg(a, "ulid", &c)?.timestamp_millis().max(0) as u64;
         Ok(Value::String(ulid(ms, &mut Draw::new("ulid", a, seed))))
+    });
+    tera.register_function("uuid_v5", |a: &Args| {
+        let ns_text = text(a, "uuid_v5", "ns")?;
+        let name = text(a, "uuid_v5", "name")?;
+        let ns = NAMESPACES
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&ns_text))
+            .map_or(ns_text.as_str(), |n| n.1);
+        let ns = parse_uuid(ns).ok_or_else(|| {
+            Error::msg(format!(
+                "uuid_v5: `ns` must be a UUID or one of `dns`, `url`, `oid`, `x500`, found `{ns_text}`"
+            ))
+        })?;
+        Ok(Value::String(uuid_v5(ns, &name)))
+    });
+    // `seq(name="id", start=1, step=1)`: start, start + step, ... for each call with that name
+    // in one render (numbering restarts with every render).
+    tera.register_function("seq", |a: &Args| {
+        let name = match a.get("name") {
+            Some(v) => as_str(v),
+            None => String::new(),
+        };
+        let start = int(a, "seq", "start", 0)?;
+        let step = int(a, "seq", "step", 1)?;
+        SEQ.with(|s| {
+            let mut s = s.borrow_mut();
+            let next = s.entry(name).or_insert(start);
+            let v = *next;
+            *next = next
+                .checked_add(step)
+                .ok_or_else(|| Error::msg("seq: the counter overflowed"))?;
+            Ok(Value::from(v))
+        })
     });
     tera.register_function("rand_hex", move |a: &Args| {
         let n = int(a, "rand_hex", "n", 16)?.clamp(0, 4096) as usize;
@@ -427,6 +569,7 @@ mod tests {
     use super::*;
 
     fn render(src: &str, seed: u64, clock: Option<&str>) -> String {
+        reset_seq();
         let mut tera = Tera::default();
         tera.add_raw_template("t", src).expect("template compiles");
         register(&mut tera, seed, clock, Arc::default());
@@ -457,6 +600,84 @@ mod tests {
         assert!(u.starts_with("01HK153X00"), "{u}");
         assert!(u.chars().all(|c| CROCKFORD.contains(&(c as u8))));
         assert_eq!(render("{{ rand_hex(n=5, seed=3) }}", 0, None).len(), 5);
+    }
+
+    #[test]
+    fn sha1_and_uuid_v5_match_the_published_vectors() {
+        assert_eq!(
+            hex::encode(sha1(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        assert_eq!(
+            hex::encode(sha1(&[b'a'; 1000])),
+            "291e9a6c66994949b57ba5e650361e98fc36b1ba"
+        );
+        // RFC 9562 appendix A.4 / Python's uuid.uuid5(NAMESPACE_DNS, "www.example.com").
+        assert_eq!(
+            render(
+                "{{ uuid_v5(ns=\"dns\", name=\"www.example.com\") }}",
+                0,
+                None
+            ),
+            "2ed6657d-e927-568b-95e1-2665a8aea6a2"
+        );
+        assert_eq!(
+            render(
+                "{{ uuid_v5(ns=\"6ba7b811-9dad-11d1-80b4-00c04fd430c8\", name=\"https://example.com/\") }}",
+                3,
+                None
+            ),
+            render("{{ uuid_v5(ns=\"URL\", name=\"https://example.com/\") }}", 7, None)
+        );
+    }
+
+    #[test]
+    fn bad_arguments_are_errors_not_panics() {
+        for (src, want) in [
+            (
+                "{{ uuid_v5(ns=\"nope\", name=\"x\") }}",
+                "`ns` must be a UUID",
+            ),
+            (
+                "{{ uuid_v5(ns=\"dns\") }}",
+                "needs the keyword argument `name=`",
+            ),
+            (
+                "{{ seq(name=\"a\", step=\"x\") }}",
+                "`step` must be an integer",
+            ),
+            (
+                "{{ seq(name=\"a\", start=9223372036854775807) }}{{ seq(name=\"a\") }}",
+                "overflowed",
+            ),
+        ] {
+            reset_seq();
+            let mut tera = Tera::default();
+            tera.add_raw_template("t", src).expect("template compiles");
+            register(&mut tera, 0, None, Arc::default());
+            let e = tera.render("t", &tera::Context::new()).expect_err(src);
+            assert!(format!("{e:?}").contains(want), "{src}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn seq_counts_per_name_and_restarts_with_each_render() {
+        let src = "{{ seq(name=\"a\") }},{{ seq(name=\"a\") }},{{ seq(name=\"b\", start=10, step=5) }},{{ seq(name=\"b\") }},{{ seq(name=\"a\") }}";
+        assert_eq!(render(src, 0, None), "0,1,10,15,2");
+        // A compiled template rendered twice numbers the same way both times.
+        let mut tera = Tera::default();
+        tera.add_raw_template(
+            "t",
+            "{% for i in range(end=3) %}{{ seq(name=\"x\", start=1) }} {% endfor %}",
+        )
+        .expect("compiles");
+        register(&mut tera, 0, None, Arc::default());
+        let mut outs = Vec::new();
+        for _ in 0..2 {
+            reset_seq();
+            outs.push(tera.render("t", &tera::Context::new()).expect("renders"));
+        }
+        assert_eq!(outs, ["1 2 3 ", "1 2 3 "]);
     }
 
     #[test]
@@ -537,11 +758,11 @@ mod tests {
     fn string_transforms() {
         assert_eq!(
             render(
-                "{{ slug(s=\"My Company, Inc.\") }}|{{ \"MyVariable\" | kebab }}|{{ snake(s=\"MyVariable name\") }}|{{ \"api gateway\" | camel }}|{{ \"A b\" | slugify }}",
+                "{{ slug(s=\"My Company, Inc.\") }}|{{ \"MyVariable\" | kebab }}|{{ snake(s=\"MyVariable name\") }}|{{ \"api gateway\" | camel }}|{{ \"A b\" | slugify }}|{{ \"api_gateway v2\" | pascal }}|{{ pascal(s=\"order-id\") }}|{{ \"Ab\" | upper }}{{ \"Ab\" | lower }}",
                 0,
                 None
             ),
-            "my-company-inc|my-variable|my_variable_name|apiGateway|a-b"
+            "my-company-inc|my-variable|my_variable_name|apiGateway|a-b|ApiGatewayV2|OrderId|ABab"
         );
     }
 

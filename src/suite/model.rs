@@ -80,6 +80,10 @@ pub struct ServiceSpec {
     pub mounts: Vec<String>,
     /// Allow network access beyond the test network (default false: internal network only).
     pub network_access: bool,
+    /// `ports = [8080]`: container TCP ports published to this machine on 127.0.0.1, each on
+    /// an ephemeral port, for the life of the environment (steps get the mapping as
+    /// [`port_vars`] variables).
+    pub ports: Vec<u16>,
     pub line: u32,
     /// Services started (and ready) before this one.
     pub depends_on: Vec<String>,
@@ -307,6 +311,51 @@ pub struct Determinism {
     pub seed: Option<u64>,
 }
 
+/// The part of a step variable naming service `id`: upper case, every character other than
+/// a letter or digit replaced by `_` (`my-db` -> `MY_DB`).
+pub fn service_var_name(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// One published port of an environment's service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedPort {
+    pub service: String,
+    pub container_port: u16,
+    /// The port on 127.0.0.1 of the machine running clnrm.
+    pub host_port: u16,
+    /// Address a step of the environment uses to reach the container port (`app:8080` on
+    /// the Docker network; `127.0.0.1:8080` on the local backend).
+    pub in_network: String,
+}
+
+/// The variables every step of a scenario gets for the published ports of its environment
+/// (`S` is [`service_var_name`] of the service, `N` the container port):
+/// `CLNRM_S_ADDR_N` (in-network `host:port`, what a step uses), `CLNRM_S_PORT_N` (the host
+/// port) and `CLNRM_S_PUBLISHED_N` (`127.0.0.1:<host port>`).
+pub fn port_vars(ports: &[PublishedPort]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for p in ports {
+        let pre = format!("CLNRM_{}_", service_var_name(&p.service));
+        let n = p.container_port;
+        out.insert(format!("{pre}ADDR_{n}"), p.in_network.clone());
+        out.insert(format!("{pre}PORT_{n}"), p.host_port.to_string());
+        out.insert(
+            format!("{pre}PUBLISHED_{n}"),
+            format!("127.0.0.1:{}", p.host_port),
+        );
+    }
+    out
+}
+
 /// Serde helpers: durations as integer milliseconds in JSON.
 pub mod duration_ms {
     use serde::Serializer;
@@ -335,6 +384,31 @@ mod tests {
     fn shell_command_keeps_string_whole() {
         let c = Command::Shell("echo 'a b' && exit 3".into());
         assert_eq!(c.to_argv(), vec!["sh", "-c", "echo 'a b' && exit 3"]);
+    }
+
+    #[test]
+    fn port_variables_name_the_service_and_the_container_port() {
+        let p = PublishedPort {
+            service: "my-db.1".into(),
+            container_port: 5432,
+            host_port: 40001,
+            in_network: "my-db.1:5432".into(),
+        };
+        let v = port_vars(&[p]);
+        assert_eq!(
+            v.into_iter().collect::<Vec<_>>(),
+            [
+                (
+                    "CLNRM_MY_DB_1_ADDR_5432".to_string(),
+                    "my-db.1:5432".to_string()
+                ),
+                ("CLNRM_MY_DB_1_PORT_5432".to_string(), "40001".to_string()),
+                (
+                    "CLNRM_MY_DB_1_PUBLISHED_5432".to_string(),
+                    "127.0.0.1:40001".to_string()
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -29,10 +29,6 @@ pub(crate) const TABLES: &[(&str, &str)] = &[
 /// Keys of a service table.
 pub(crate) const SERVICE_KEYS: &[(&str, &str)] = &[
     (
-        "ports",
-        "ports are not published to the host; steps reach a service by its id on the test network",
-    ),
-    (
         "username",
         "plugin setting; the service runs as a plain container",
     ),

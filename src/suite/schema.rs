@@ -50,6 +50,7 @@ pub(crate) const SERVICE: &[&str] = &[
     "reuse",
     "mounts",
     "network_access",
+    "ports",
     "depends_on",
 ];
 pub(crate) const READY: &[&str] = &["cmd", "interval", "timeout"];
@@ -271,12 +272,108 @@ fn read_services(ctx: &mut Ctx<'_>, root: &Tbl<'_, '_>) -> BTreeMap<String, Serv
             reuse_suite: reuse == Some(true),
             mounts,
             network_access: s.bool(ctx, "network_access").unwrap_or(false),
+            ports: read_ports(ctx, &s),
             line: ctx.line_of(&v.span()),
             depends_on: s.str_list(ctx, "depends_on").unwrap_or_default(),
         };
         out.insert(id, service);
     }
+    check_port_var_names(ctx, &root_service_spans(t), &out);
     out
+}
+
+fn root_service_spans(t: &DeTable<'_>) -> BTreeMap<String, Span> {
+    t.iter()
+        .map(|(k, _)| (k.get_ref().to_string(), k.span()))
+        .collect()
+}
+
+/// `ports = [8080, 9090]`: container TCP ports, each published on 127.0.0.1 of this machine
+/// on an ephemeral port (never a fixed host port, never another address).
+fn read_ports(ctx: &mut Ctx<'_>, s: &Tbl<'_, '_>) -> Vec<u16> {
+    let Some(v) = s.get("ports") else {
+        return Vec::new();
+    };
+    let Some(items) = v.get_ref().as_array() else {
+        ctx.error(
+            v.span(),
+            format!(
+                "`ports` in `{}` must be an array of container ports, found {}",
+                s.name,
+                v.get_ref().type_str()
+            ),
+            Some("write `ports = [8080]`".into()),
+        );
+        return Vec::new();
+    };
+    let mut out: Vec<u16> = Vec::with_capacity(items.len());
+    for item in items.iter() {
+        let port = match item.get_ref() {
+            DeValue::Integer(_) => super::reader::number(item.get_ref())
+                .filter(|n| (1.0..=65535.0).contains(n))
+                .map(|n| n as u16),
+            // The upstream compose-style strings; normalisation warned about them.
+            DeValue::String(t) => super::upstream::container_port(t).map(|p| p.0),
+            _ => None,
+        };
+        let Some(port) = port else {
+            let udp = item
+                .get_ref()
+                .as_str()
+                .is_some_and(|t| t.trim().ends_with("/udp"));
+            ctx.error(
+                item.span(),
+                if udp {
+                    format!("`ports` in `{}`: only TCP ports are published", s.name)
+                } else {
+                    format!(
+                        "`ports` in `{}`: each entry is a container port from 1 to 65535",
+                        s.name
+                    )
+                },
+                Some(
+                    "write the container port only (`ports = [8080]`): it is published on 127.0.0.1 on an ephemeral host port".into(),
+                ),
+            );
+            continue;
+        };
+        if out.contains(&port) {
+            ctx.error(
+                item.span(),
+                format!("port {port} is listed twice in `{}`", s.name),
+                Some("list each container port once".into()),
+            );
+            continue;
+        }
+        out.push(port);
+    }
+    out
+}
+
+/// Two services whose ids differ only in punctuation or case would set the same step
+/// variables (`CLNRM_<SERVICE>_PORT_<N>`).
+fn check_port_var_names(
+    ctx: &mut Ctx<'_>,
+    spans: &BTreeMap<String, Span>,
+    services: &BTreeMap<String, ServiceSpec>,
+) {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for svc in services.values().filter(|s| !s.ports.is_empty()) {
+        let var = service_var_name(&svc.id);
+        match seen.get(var.as_str()) {
+            Some(other) => ctx.error(
+                spans.get(&svc.id).cloned().unwrap_or(0..0),
+                format!(
+                    "services `{other}` and `{}` both publish ports as `CLNRM_{var}_*` variables",
+                    svc.id
+                ),
+                Some("rename one of them: ids that differ only in case or punctuation name the same variables".into()),
+            ),
+            None => {
+                seen.insert(var, &svc.id);
+            }
+        }
+    }
 }
 
 /// Ids become parts of container and network names, so keep them to a safe alphabet.

@@ -543,6 +543,7 @@ impl Compiled {
         }
         ctx.insert("vars", vars);
         let mut out = super::render_guard::CappedWriter { buf: Vec::new() };
+        super::generators::reset_seq();
         self.tera
             .render_to(&self.main, &ctx, &mut out)
             .map_err(|e| vec![render_error(path, src, &e)])?;

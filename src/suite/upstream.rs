@@ -292,9 +292,55 @@ fn service(n: &mut Norm<'_, '_>, t: &mut DeTable<'_>) {
     if let Some(mounts) = t.get_mut("mounts") {
         volumes(n, mounts);
     }
+    if let Some(ports) = t.get("ports") {
+        ports_as_numbers(n, ports);
+    }
     for (k, why) in not_evaluated::SERVICE_KEYS {
         if let Some((key, _)) = t.remove_entry(*k) {
             n.not_evaluated(key.span(), k, why);
+        }
+    }
+}
+
+/// A compose-style port entry (`"8080"`, `"8080/tcp"`, `"9000:8080"`,
+/// `"127.0.0.1:9000:8080/tcp"`) -> the container port, and whether a host side was given
+/// (it is not used: ports are always published on 127.0.0.1 on an ephemeral port). `None`
+/// for anything else (UDP included), which the schema then reports.
+pub(crate) fn container_port(entry: &str) -> Option<(u16, bool)> {
+    let e = entry.trim();
+    let e = e.strip_suffix("/tcp").unwrap_or(e);
+    let (host_side, port) = match e.rsplit_once(':') {
+        Some((h, p)) => (!h.is_empty(), p),
+        None => (false, e),
+    };
+    let port: u16 = port.parse().ok().filter(|p| *p > 0)?;
+    Some((port, host_side))
+}
+
+/// `ports = ["8080", "9000:80"]` (read by the schema as `[8080, 80]`): a warning naming the
+/// current spelling, and one more when a host port or address is dropped.
+fn ports_as_numbers(n: &mut Norm<'_, '_>, v: &Val<'_>) {
+    let DeValue::Array(items) = v.get_ref() else {
+        return;
+    };
+    for item in items.iter() {
+        let Some(text) = item.get_ref().as_str() else {
+            continue;
+        };
+        let Some((port, host_side)) = container_port(text) else {
+            continue;
+        };
+        n.form(
+            item.span(),
+            "ports = [\"...\"]",
+            "the container port as a number (`ports = [8080]`)",
+        );
+        if host_side {
+            n.ctx.warn(
+                item.span(),
+                format!("the host side of `\"{text}\"` is not used: container port {port} is published on 127.0.0.1 on an ephemeral port"),
+                Some("steps read the host port from `CLNRM_<SERVICE>_PORT_<N>`; a test file never binds a fixed host port or another address".into()),
+            );
         }
     }
 }

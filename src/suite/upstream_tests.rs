@@ -158,13 +158,94 @@ max_retries = 1
             "{form}: {w:?}"
         );
     }
-    let ports = l
+    // `ports` has the same spelling here: published, not warned about.
+    assert_eq!(db.ports, [5432]);
+    assert!(!w.iter().any(|m| m.contains("ports")), "{w:?}");
+}
+
+#[test]
+fn compose_style_port_strings_map_to_container_ports_with_warnings() {
+    let l = load(
+        r#"[meta]
+name = "p"
+version = "1.0"
+
+[service.web]
+image = "img:1"
+ports = ["8080", "9000/tcp", "0.0.0.0:80:81", 82]
+
+[[scenario]]
+name = "s"
+service = "web"
+run = "true"
+"#,
+        None,
+    )
+    .expect("valid");
+    assert_eq!(l.spec.services["web"].ports, [8080, 9000, 81, 82]);
+    let form: Vec<&Diagnostic> = l
         .warnings
         .iter()
-        .find(|d| d.message.starts_with("`ports`"))
-        .expect("ports warned");
-    assert_eq!(ports.line, Some(10));
-    assert!(ports.message.contains("not evaluated"));
+        .filter(|d| {
+            d.message
+                .starts_with("`ports = [\"...\"]` is the upstream form")
+        })
+        .collect();
+    assert_eq!(form.len(), 1, "{:?}", l.warnings);
+    assert_eq!(form[0].line, Some(7));
+    let host = l
+        .warnings
+        .iter()
+        .find(|d| {
+            d.message
+                .contains("host side of `\"0.0.0.0:80:81\"` is not used")
+        })
+        .expect("dropped host side warned");
+    assert!(host.message.contains("127.0.0.1"), "{}", host.message);
+}
+
+#[test]
+fn bad_ports_are_located_errors() {
+    for (ports, line_col, want) in [
+        ("[\"53/udp\"]", (6, 10), "only TCP ports are published"),
+        (
+            "[0]",
+            (6, 10),
+            "each entry is a container port from 1 to 65535",
+        ),
+        (
+            "[70000]",
+            (6, 10),
+            "each entry is a container port from 1 to 65535",
+        ),
+        ("[80, 80]", (6, 14), "port 80 is listed twice"),
+        ("8080", (6, 9), "must be an array of container ports"),
+        ("[\"web\"]", (6, 10), "each entry is a container port"),
+    ] {
+        let text = format!(
+            "[meta]\nname = \"p\"\n\n[service.web]\nimage = \"img:1\"\nports = {ports}\n\n[[scenario]]\nname = \"s\"\n[[scenario.steps]]\ncmd = [\"true\"]\n"
+        );
+        let e = load(&text, None).expect_err(ports);
+        assert_eq!(e.len(), 1, "{ports}: {e:?}");
+        assert!(e[0].message.contains(want), "{ports}: {}", e[0].message);
+        assert_eq!(
+            (e[0].line, e[0].column),
+            (Some(line_col.0), Some(line_col.1)),
+            "{ports}"
+        );
+    }
+    // Ids that name the same variables.
+    let e = load(
+        "[meta]\nname = \"p\"\n[service.my-db]\nimage = \"i\"\nports = [1]\n[service.my_db]\nimage = \"i\"\nports = [2]\n[[scenario]]\nname = \"s\"\nservice = \"my-db\"\n[[scenario.steps]]\ncmd = [\"true\"]\n",
+        None,
+    )
+    .expect_err("colliding variable names");
+    assert!(
+        e[0].message
+            .contains("services `my-db` and `my_db` both publish ports as `CLNRM_MY_DB_*`"),
+        "{e:?}"
+    );
+    assert_eq!(e[0].line, Some(6));
 }
 
 #[test]

@@ -230,8 +230,8 @@ impl Collector {
         let mut w = std::mem::take(&mut st.warnings);
         if !st.unattributed.is_empty() || st.unattributed_dropped > 0 {
             w.push(format!(
-                "telemetry: {} span(s) matched no running scenario (neither trace id nor environment); {} dropped",
-                st.unattributed.len() + st.unattributed_dropped,
+                "telemetry: {} matched no running scenario (neither trace id nor environment); {} dropped",
+                crate::report::count_of(st.unattributed.len() + st.unattributed_dropped, "span"),
                 st.unattributed_dropped
             ));
             st.unattributed.clear();
@@ -293,7 +293,7 @@ mod tests {
         );
         let w = c.take_warnings();
         assert!(
-            w[0].contains("2 span(s) matched no running scenario"),
+            w[0].contains("2 spans matched no running scenario"),
             "{w:?}"
         );
     }

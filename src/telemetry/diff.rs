@@ -272,7 +272,7 @@ pub fn render_text(d: &TraceDiff) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{} -> {} spans: {} added, {} removed, {} moved, {} attribute, {} status, {} duration change(s)",
+        "{} -> {} spans: {} added, {} removed, {} moved, {} attribute, {} status, {} duration change{}",
         d.old_spans,
         d.new_spans,
         d.added.len(),
@@ -280,7 +280,8 @@ pub fn render_text(d: &TraceDiff) -> String {
         d.moved.len(),
         d.attrs.len(),
         d.status.len(),
-        d.durations.len()
+        d.durations.len(),
+        crate::report::plural(d.durations.len())
     );
     for p in &d.added {
         let _ = writeln!(s, "+ {p}");
@@ -320,7 +321,7 @@ pub fn render_markdown(d: &TraceDiff) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "**Trace diff**: {} → {} spans, {} added, {} removed, {} moved, {} attribute, {} status, {} duration change(s)\n",
+        "**Trace diff**: {} → {} spans, {} added, {} removed, {} moved, {} attribute, {} status, {} duration change{}\n",
         d.old_spans,
         d.new_spans,
         d.added.len(),
@@ -328,7 +329,8 @@ pub fn render_markdown(d: &TraceDiff) -> String {
         d.moved.len(),
         d.attrs.len(),
         d.status.len(),
-        d.durations.len()
+        d.durations.len(),
+        crate::report::plural(d.durations.len())
     );
     if d.structurally_equal() && d.durations.is_empty() {
         return s;

@@ -603,7 +603,7 @@ pub fn apply(
         name: "telemetry".into(),
         line,
         service: String::new(),
-        command: format!("check {} span(s)", outcome.spans),
+        command: format!("check {}", crate::report::count_of(outcome.spans, "span")),
         status: Status::Failed,
         exit_code: None,
         duration_ms: 0.0,

@@ -298,7 +298,10 @@ pub fn from_request(req: &ExportTraceServiceRequest) -> (Vec<Span>, Option<Rejec
     }
     let rejected = (bad > 0).then(|| Rejected {
         count: bad,
-        reason: format!("{bad} span(s) with an invalid trace or span id"),
+        reason: format!(
+            "{} with an invalid trace or span id",
+            crate::report::count_of(bad, "span")
+        ),
     });
     (out, rejected)
 }

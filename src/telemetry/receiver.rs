@@ -238,7 +238,10 @@ pub(crate) fn store(
     let mut rejected = got.dropped;
     let mut reasons = Vec::new();
     if got.dropped > 0 {
-        reasons.push(format!("{} span(s) over the per-scenario cap", got.dropped));
+        reasons.push(format!(
+            "{} over the per-scenario cap",
+            crate::report::count_of(got.dropped, "span")
+        ));
     }
     if let Some(r) = invalid {
         rejected += r.count;

@@ -97,10 +97,10 @@ pub fn render(spans: &[Span], with_attrs: bool) -> String {
     let traces: std::collections::HashSet<u128> = spans.iter().map(|s| s.trace_id).collect();
     let _ = writeln!(
         out,
-        "{} span(s) in {} trace(s), {} error(s)",
-        spans.len(),
-        traces.len(),
-        errors
+        "{} in {}, {}",
+        crate::report::count_of(spans.len(), "span"),
+        crate::report::count_of(traces.len(), "trace"),
+        crate::report::count_of(errors, "error")
     );
     tree.walk(|i, depth| {
         let s = &spans[i];

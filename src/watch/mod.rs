@@ -10,4 +10,4 @@ mod summary;
 pub use debounce::{Burst, Debounce};
 pub use filter::{is_editor_temp, is_ignored, is_interesting};
 pub use set::{Changes, Reloaded, WatchSet};
-pub use summary::{describe, fmt_ms, latency_line, Timing};
+pub use summary::{describe, fmt_ms, latency_line, published_line, Timing};

@@ -35,8 +35,8 @@ pub fn latency_line(
             verdict.push_str(", passed");
         } else {
             verdict.push_str(&format!(
-                ", failed ({failed} of {} scenarios)",
-                scenarios.len()
+                ", failed ({failed} of {})",
+                crate::report::count_of(scenarios.len(), "scenario")
             ));
         }
     }
@@ -77,6 +77,31 @@ pub fn latency_line(
     }
     parts.push(format!("total {}", fmt_ms(total)));
     format!("cycle {n}: {}", parts.join(" · "))
+}
+
+/// `published: orders/web:8080 at 127.0.0.1:41234`: the published ports of the environments
+/// watch mode keeps warm (those of passed scenarios; a failed one's environment is removed),
+/// so a developer can reach a service between cycles. `None` when there are none.
+pub fn published_line(results: &[TestResult]) -> Option<String> {
+    let mut seen: Vec<String> = results
+        .iter()
+        .flat_map(|t| {
+            t.scenarios
+                .iter()
+                .filter(|s| s.status == crate::results::Status::Passed)
+                .flat_map(move |s| {
+                    s.published.iter().map(move |p| {
+                        format!(
+                            "{}/{}:{} at 127.0.0.1:{}",
+                            t.name, p.service, p.container_port, p.host_port
+                        )
+                    })
+                })
+        })
+        .collect();
+    seen.sort();
+    seen.dedup();
+    (!seen.is_empty()).then(|| format!("published: {}", seen.join(", ")))
 }
 
 /// `changed _macros.tera; removed old.clnrm.toml; 2 test files affected`.
@@ -140,6 +165,7 @@ mod tests {
             telemetry: None,
             previous_attempts: Vec::new(),
             environment: None,
+            published: Vec::new(),
         }
     }
 
@@ -157,6 +183,30 @@ mod tests {
             duration_ms: 0.0,
             scenarios,
         }
+    }
+
+    #[test]
+    fn published_line_lists_the_ports_of_kept_environments() {
+        let port = |host_port| crate::suite::PublishedPort {
+            service: "web".into(),
+            container_port: 8080,
+            host_port,
+            in_network: "web:8080".into(),
+        };
+        let mut a = scenario(&[], 1.0, Status::Passed);
+        a.published = vec![port(41000)];
+        let mut b = scenario(&[], 1.0, Status::Passed);
+        b.published = vec![port(41000)];
+        let mut failed = scenario(&[], 1.0, Status::Failed);
+        failed.published = vec![port(42000)];
+        assert_eq!(
+            published_line(&[test(vec![a, b, failed])]).as_deref(),
+            Some("published: t/web:8080 at 127.0.0.1:41000")
+        );
+        assert_eq!(
+            published_line(&[test(vec![scenario(&[], 1.0, Status::Passed)])]),
+            None
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use futures_util::future::join_all;
 
 use super::error::api_error;
 use super::exec::exec_in;
+use super::publish::Published;
 use super::Shared;
 use crate::backend::probe::{self, ProbeError};
 use crate::backend::BackendError;
@@ -38,6 +39,9 @@ pub(crate) struct EnvParts {
     pub reusable: bool,
     /// Served a scenario already (reuse pool entries only).
     pub used: bool,
+    /// `ports` of the services, published on 127.0.0.1 (boxed: most environments have none,
+    /// and `EnvParts` moves through the pool by value).
+    pub published: Box<Published>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -80,6 +84,7 @@ pub(crate) async fn create_env(
         phases: BTreeMap::new(),
         reusable,
         used: false,
+        published: Box::default(),
     };
     let result = build(shared, &base, &labels, services, &mut parts).await;
     match result {
@@ -197,15 +202,57 @@ async fn build(
         probes.into_iter().collect::<Result<Vec<()>, _>>()?;
         ready_ms += ms(t.elapsed());
     }
+    // Published once every service is up, so the mapping handed to steps is final; counted
+    // as start time (a bind and one inspect per service with `ports`).
+    let t = Instant::now();
+    if let Some(net) = network {
+        publish(docker, net, services, parts).await?;
+    }
+    start_ms += ms(t.elapsed());
     parts.phases.insert(Phase::Start, start_ms);
     parts.phases.insert(Phase::Ready, ready_ms);
     Ok(())
 }
 
+/// Publish the `ports` of every service on 127.0.0.1, forwarding to the container's address
+/// on the environment network `net` (see [`super::publish`]).
+async fn publish(
+    docker: &Docker,
+    net: &str,
+    services: &BTreeMap<String, ServiceSpec>,
+    parts: &mut EnvParts,
+) -> Result<(), BackendError> {
+    for svc in services.values().filter(|s| !s.ports.is_empty()) {
+        let Some(cid) = parts.containers.get(&svc.id) else {
+            continue;
+        };
+        let info = docker
+            .inspect_container(cid, None)
+            .await
+            .map_err(|e| api_error("inspect container", e))?;
+        let ip = info
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|mut n| n.remove(net))
+            .and_then(|e| e.ip_address)
+            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+            .ok_or_else(|| BackendError::Service {
+                service: svc.id.clone(),
+                message: format!("no address on network `{net}` to publish `ports` from"),
+            })?;
+        parts.published.add(&svc.id, ip, &svc.ports).await?;
+    }
+    Ok(())
+}
+
 /// Whether an environment needs a network of its own: several services (they reach each
-/// other by id) or one that asked for access beyond the environment.
+/// other by id), one that asked for access beyond the environment, or one with `ports` (they
+/// are forwarded to its address on that network).
 pub(crate) fn needs_network(services: &BTreeMap<String, ServiceSpec>) -> bool {
-    services.len() > 1 || services.values().any(|s| s.network_access)
+    services.len() > 1
+        || services
+            .values()
+            .any(|s| s.network_access || !s.ports.is_empty())
 }
 
 fn container_body(
@@ -293,6 +340,7 @@ async fn exited(docker: &Docker, container: &str) -> Option<i64> {
 /// Errors are ignored on purpose: a gone object is the desired state, and the run-label
 /// sweep in `shutdown` catches anything a transient error left behind.
 pub(crate) async fn remove_env(docker: &Docker, parts: &EnvParts) {
+    parts.published.close().await;
     let opts = RemoveContainerOptionsBuilder::default()
         .force(true)
         .v(true)

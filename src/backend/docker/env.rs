@@ -91,6 +91,10 @@ impl Env for DockerEnv {
         self.reused
     }
 
+    fn ports(&self) -> Vec<crate::suite::PublishedPort> {
+        self.parts.published.ports.clone()
+    }
+
     async fn release(self: Box<Self>, healthy: bool) -> Result<f64, BackendError> {
         let t = Instant::now();
         let DockerEnv {

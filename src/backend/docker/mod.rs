@@ -11,6 +11,7 @@ mod error;
 mod exec;
 mod labels;
 mod pool;
+mod publish;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

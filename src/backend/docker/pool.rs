@@ -164,6 +164,7 @@ mod tests {
             phases: BTreeMap::new(),
             reusable: true,
             used: true,
+            published: Default::default(),
         }
     }
 

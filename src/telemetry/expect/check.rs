@@ -200,8 +200,8 @@ fn check_span(idx: &Index<'_>, x: &SpanExpect, out: &mut Vec<SpanFailure>) {
             .map(|(_, s, why)| format!("`{}` ({})", s.name, why.join(", ")))
             .collect();
         format!(
-            "{} span(s) named `{}` but none matches; nearest: {}",
-            nearest.len(),
+            "{} named `{}` but none matches; nearest: {}",
+            crate::report::count_of(nearest.len(), "span"),
             x.name.0,
             shown.join("; ")
         )
@@ -228,9 +228,9 @@ fn nearest_names(spans: &[Span], p: &Pattern) -> String {
         "no span at all (0 received for this scenario)".to_string()
     } else {
         format!(
-            "no span named `{}` among {} span(s); nearest names: {}",
+            "no span named `{}` among {}; nearest names: {}",
             p.0,
-            spans.len(),
+            crate::report::count_of(spans.len(), "span"),
             near.join(", ")
         )
     }
@@ -461,8 +461,8 @@ fn check_status(idx: &Index<'_>, st: &StatusExpect, out: &mut Vec<SpanFailure>) 
                 st.line,
                 format!("status {}", want.as_str()),
                 format!(
-                    "{} span(s) differ, first `{}` is {}{msg}",
-                    bad.len(),
+                    "{} differ, first `{}` is {}{msg}",
+                    crate::report::count_of(bad.len(), "span"),
                     first.name,
                     first.status.as_str()
                 ),
