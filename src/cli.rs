@@ -479,7 +479,7 @@ pub struct RunArgs {
     pub telemetry: bool,
     /// Also send clnrm's own spans (a `clnrm.run` root, a child per scenario and per step) to
     /// this collector over OTLP/HTTP protobuf at the end of the run (`http://host:4318`).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = REPORTS)]
     pub otel_endpoint: Option<String>,
     /// Save each scenario's spans (OTLP JSON lines) here (default: `spans/` beside `--json`).
     #[arg(long, value_name = "DIR", help_heading = REPORTS)]

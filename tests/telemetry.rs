@@ -309,7 +309,7 @@ fn reports_summarise_the_spans_of_each_scenario() {
     assert!(
         case["message"]
             .as_str()
-            .is_some_and(|m| m.contains("no span named `work` among 2 span(s)")),
+            .is_some_and(|m| m.contains("no span named `work` among 2 spans")),
         "{case}"
     );
 
@@ -326,7 +326,7 @@ fn reports_summarise_the_spans_of_each_scenario() {
         "{html}"
     );
     assert!(
-        html.contains("no span named `work` among 2 span(s)"),
+        html.contains("no span named `work` among 2 spans"),
         "{html}"
     );
 }
