@@ -494,3 +494,52 @@ fn watch_cycles_collect_and_check_spans() {
     assert!(last(&c2).ends_with("status=passed"), "{c2:#?}");
     assert_eq!(s.exit_code(), Some(0));
 }
+
+/// `--otel-endpoint` in a watch session: each cycle reaches the collector (clnrm's own receiver,
+/// used as a plain collector) as a `clnrm.run` trace of its own, with the cycle's verdict.
+#[test]
+fn each_watch_cycle_is_exported_as_a_run() {
+    use clnrm::telemetry::model::SpanStatus;
+    use clnrm::telemetry::receiver::Receiver;
+    use clnrm::telemetry::{Collector, Limits};
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let collector = Collector::new(Limits::default());
+    let receiver = rt
+        .block_on(Receiver::start(
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            collector.clone(),
+        ))
+        .expect("bind");
+    let url = format!("http://{}", receiver.addr());
+    let d = tempfile::tempdir().expect("tempdir");
+    let file = write(d.path(), "host.clnrm.toml", &host_test("host", "hello"));
+    let mut s = Session::start(
+        d.path(),
+        &[
+            "--backend",
+            "local",
+            "--debounce-ms",
+            "20",
+            "--max-cycles",
+            "1",
+            "--otel-endpoint",
+            &url,
+        ],
+    );
+    let c0 = s.cycle(0);
+    assert!(last(&c0).ends_with("status=passed"), "{c0:#?}");
+    std::fs::write(&file, host_test("host", "bye")).expect("edit");
+    let c1 = s.cycle(1);
+    assert!(last(&c1).ends_with("status=failed"), "{c1:#?}");
+    assert_eq!(s.exit_code(), Some(1));
+    let spans = collector.take_unattributed();
+    let runs: Vec<_> = spans.iter().filter(|s| s.name == "clnrm.run").collect();
+    assert_eq!(runs.len(), 2, "{spans:#?}");
+    assert_ne!(runs[0].trace_id, runs[1].trace_id);
+    let mut statuses: Vec<SpanStatus> = runs.iter().map(|r| r.status).collect();
+    statuses.sort_by_key(|s| s.as_str());
+    assert_eq!(statuses, [SpanStatus::Error, SpanStatus::Ok]);
+    // Each run holds its scenario and step spans.
+    assert_eq!(spans.len(), 6, "{spans:#?}");
+    drop(receiver);
+}

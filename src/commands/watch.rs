@@ -323,6 +323,7 @@ impl Session<'_> {
             telemetry: self.telemetry.clone(),
             ..self.settings.run_options()
         };
+        let start_ns = crate::telemetry::handle::now_ns();
         let results = pipeline::execute(
             plan,
             backend,
@@ -338,6 +339,14 @@ impl Session<'_> {
         if let Some(t) = &self.telemetry {
             for w in t.take_warnings() {
                 self.printer.warn(w);
+            }
+            // `--otel-endpoint`: each cycle is a run of its own in the user's collector.
+            if let Some(url) = &self.settings.otel_export {
+                let ok = results.totals().failed == 0;
+                if let Err(e) = t.export_run(url, start_ns, ok).await {
+                    self.printer
+                        .warn(format!("telemetry: `--otel-endpoint`: {e}"));
+                }
             }
         }
         // Files only: the table and the GitHub extras belong to batch runs.
@@ -372,7 +381,9 @@ impl Session<'_> {
                 }
             }
         }
-        if self.telemetry.is_none() && super::telemetry::wanted(self.args.telemetry, &plan.tests) {
+        let wanted = self.settings.otel_export.is_some()
+            || super::telemetry::wanted(self.args.telemetry, &plan.tests);
+        if self.telemetry.is_none() && wanted {
             let dir =
                 super::telemetry::spans_dir(&self.args.spans_dir, &self.settings.outputs.json);
             let t = super::telemetry::start(local, &self.header.run_id, dir, self.printer).await?;
