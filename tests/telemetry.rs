@@ -385,6 +385,19 @@ fn trace_snapshots_in_the_baseline_report_structural_drift() {
         stderr.contains("trace drift in `drift.clnrm.toml#emits` (warning): 1 added, 1 removed"),
         "{stderr}"
     );
+    // The same drift found again by gating the saved results (without the test files, a
+    // warning only).
+    let mut args = vec!["run", "drift.clnrm.toml", "--json", "out/w.json"];
+    args.extend(base);
+    args.extend(["--var", "child=db.other"]);
+    assert_eq!(clnrm(dir, &args).status.code(), Some(0));
+    let regate = clnrm(dir, &["gate", "out/w.json", "--baseline", "base/perf.toml"]);
+    let stderr = text(&regate.stderr);
+    assert_eq!(regate.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("trace drift in `drift.clnrm.toml#emits` (warning): 1 added, 1 removed"),
+        "{stderr}"
+    );
 
     let failed = gate(&["child=db.other", "drift=fail"]);
     let stderr = text(&failed.stderr);

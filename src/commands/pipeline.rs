@@ -272,17 +272,17 @@ pub async fn gate(
         }
     }
     let mut summary = perf::confirm(screening, &remeasured, &cfg);
-    trace_drift(settings, plan, results, &baseline, &mut summary);
+    trace_drift(settings, &plan.tests, results, &baseline, &mut summary);
     Ok(summary)
 }
 
 /// Compare each scenario's spans with the trace snapshot the baseline holds for it (the
 /// telemetry diff engine: spans added, removed, moved, attribute and status changes; durations
 /// are not structure). Drift is a warning and a gate note, and fails the gate only for tests
-/// that say `[perf] trace_drift = "fail"`.
+/// (of `tests`; none when gating saved results) that say `[perf] trace_drift = "fail"`.
 pub fn trace_drift(
     settings: &Settings,
-    plan: &Plan,
+    tests: &[Arc<TestSpec>],
     results: &RunResults,
     baseline: &Baseline,
     summary: &mut PerfSummary,
@@ -297,8 +297,7 @@ pub fn trace_drift(
         .parent()
         .unwrap_or(std::path::Path::new(""));
     for t in &results.tests {
-        let fail = plan
-            .tests
+        let fail = tests
             .iter()
             .find(|s| display_path(&s.path) == t.path)
             .is_some_and(|s| s.perf.trace_drift == crate::suite::TraceDrift::Fail);
