@@ -1,5 +1,6 @@
 //! Docker backend latency: (a) raw bollard exec of `true` in a warm container vs a step
-//! through `Env::exec` on a pooled environment; (d) time to first exec of a fresh
+//! through `Env::exec` on a pooled environment, with one exec per step and through the
+//! in-container agent (a static clnrm: `CLNRM_AGENT_BIN`, else `scripts/agent-bin.sh`); (d) time to first exec of a fresh
 //! environment with and without pre-warming; and the raw create / start / remove costs, so
 //! the next optimisation aims at the largest part.
 //!
@@ -16,7 +17,8 @@ use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest};
 use bollard::query_parameters::RemoveContainerOptionsBuilder;
 use bollard::Docker;
 use clnrm::backend::docker::DockerBackend;
-use clnrm::backend::{Backend, BackendConfig, ExecRequest};
+use clnrm::backend::{Backend, BackendConfig, ExecRequest, StepTransport};
+use clnrm::results::Transport;
 use clnrm::suite::{Determinism, Dialect, Limits, PerfSpec, ServiceSpec, TestSpec};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use futures_util::StreamExt;
@@ -172,6 +174,21 @@ async fn raw_remove(docker: &Docker, id: &str) {
         .expect("remove");
 }
 
+/// The static clnrm the agent runs as.
+fn agent_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("CLNRM_AGENT_BIN").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("bash")
+        .arg(root.join("scripts/agent-bin.sh"))
+        .env("CLNRM_AGENT_TARGET_DIR", root.join("target/agent-static"))
+        .output()
+        .expect("run scripts/agent-bin.sh");
+    assert!(out.status.success(), "scripts/agent-bin.sh failed");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
 fn benches(c: &mut Criterion) {
     let rt = Runtime::new().expect("tokio runtime");
     let docker = rt.block_on(async {
@@ -186,6 +203,7 @@ fn benches(c: &mut Criterion) {
             run_id: run_id(),
             pull: false,
             pool_size: 4,
+            step_transport: StepTransport::Exec,
             otel_endpoint: None,
             container_defaults: Default::default(),
             reuse_all: false,
@@ -215,8 +233,34 @@ fn benches(c: &mut Criterion) {
             })
         })
     });
+    rt.block_on(env.release(false)).expect("release");
+    let agent_backend = rt.block_on(async {
+        DockerBackend::connect(BackendConfig {
+            run_id: format!("{}-agent", run_id()),
+            pull: false,
+            pool_size: 4,
+            step_transport: StepTransport::Agent,
+            otel_endpoint: None,
+            container_defaults: Default::default(),
+            reuse_all: false,
+        })
+        .await
+        .expect("backend")
+    });
+    agent_backend.set_agent_binary(&agent_bin());
+    let env = rt.block_on(agent_backend.acquire(&spec)).expect("acquire");
+    assert_eq!(env.transport().map(|t| t.0), Some(Transport::Agent));
+    g.bench_function("clnrm_agent", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let out = env.exec("box", &true_req()).await.expect("exec");
+                assert_eq!(out.exit_code, Some(0));
+            })
+        })
+    });
     g.finish();
     rt.block_on(env.release(false)).expect("release");
+    rt.block_on(agent_backend.shutdown()).expect("shutdown");
 
     // Raw lifecycle phases, each timed alone (the rest of the lifecycle runs untimed).
     let mut g = c.benchmark_group("raw_lifecycle");

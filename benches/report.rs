@@ -38,6 +38,8 @@ fn large_run() -> RunResults {
                         attempts: 1,
                         phases: BTreeMap::from([(Phase::Start, 160.0)]),
                         message: None,
+                        transport: None,
+                        transport_note: None,
                         telemetry: None,
                         previous_attempts: Vec::new(),
                         environment: None,

@@ -89,6 +89,31 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff) on stdout (e.g. `clnrm man > ~/.local/share/man/man1/clnrm.1`).
     Man,
+    /// The step agent inside a service container (started by the Docker backend).
+    #[command(name = "__agent", hide = true)]
+    Agent(AgentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Unix socket to serve steps on.
+    #[arg(long, value_name = "PATH", help_heading = EXECUTION)]
+    pub socket: PathBuf,
+    /// The service's own process (entrypoint and command), run as a child.
+    #[arg(last = true)]
+    pub service: Vec<std::ffi::OsString>,
+}
+
+/// How steps reach a Docker service container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum StepTransportArg {
+    /// The agent where it can run, else one exec per step (the reason is recorded).
+    #[default]
+    Auto,
+    /// Always the agent; an environment where it cannot run fails.
+    Agent,
+    /// One `docker exec` per step.
+    Exec,
 }
 
 #[derive(Debug, Args)]
@@ -427,6 +452,10 @@ pub struct ExecArgs {
     /// Select tests or scenarios carrying this tag.
     #[arg(long = "tag", value_name = "TAG", help_heading = SELECTION)]
     pub tags: Vec<String>,
+    /// How steps reach Docker containers: an agent in the container, or one exec per step
+    /// [env: CLNRM_STEP_TRANSPORT] [default: auto].
+    #[arg(long, value_enum, help_heading = EXECUTION)]
+    pub step_transport: Option<StepTransportArg>,
 }
 
 #[derive(Debug, Args)]

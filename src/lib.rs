@@ -1,5 +1,6 @@
 //! clnrm: hermetic, container-based integration tests with a performance regression gate.
 
+pub mod agent;
 pub mod atomic;
 pub mod backend;
 pub mod cli;

@@ -60,6 +60,8 @@ mod tests {
                         phases: BTreeMap::new(),
                         steps: vec![],
                         message: None,
+                        transport: None,
+                        transport_note: None,
                         telemetry: None,
                         previous_attempts: Vec::new(),
                         environment: None,

@@ -192,6 +192,12 @@ pub struct ScenarioResult {
     pub steps: Vec<StepResult>,
     /// Failure summary (first failing step or infrastructure error).
     pub message: Option<String>,
+    /// How the steps reached the environment's containers (Docker backend only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<Transport>,
+    /// Why the agent was not used, when it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport_note: Option<String>,
     /// Spans collected for the final attempt, when telemetry was on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telemetry: Option<ScenarioTelemetry>,
@@ -264,6 +270,25 @@ impl AttemptResult {
             duration_ms: result.duration_ms,
             steps: result.steps.clone(),
             message: result.message.clone(),
+        }
+    }
+}
+
+/// How steps reached a Docker environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// The in-container agent over a unix socket.
+    Agent,
+    /// One `docker exec` per step.
+    Exec,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Agent => "agent",
+            Transport::Exec => "exec",
         }
     }
 }

@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::cli::{Cli, Command, ExecArgs, GateArgs, LoadArgs};
+use clap::ValueEnum;
+
+use crate::backend::StepTransport;
+use crate::cli::{Cli, Command, ExecArgs, GateArgs, LoadArgs, StepTransportArg};
 use crate::plan::Selection;
 use crate::profile::{Profile, UnknownProfile};
 use crate::report::{DisplayOptions, FailureOutput, GithubOutputs, Outputs, Printer};
@@ -92,6 +95,8 @@ pub enum SettingsError {
     ZeroRuns,
     #[error("{0}")]
     OtelEndpoint(String),
+    #[error("CLNRM_STEP_TRANSPORT={0:?} is not one of `auto`, `agent`, `exec`")]
+    StepTransport(String),
     #[error(transparent)]
     UnknownProfile(#[from] UnknownProfile),
 }
@@ -192,6 +197,9 @@ pub struct Settings {
     pub mask_env: Vec<String>,
     /// `--otel-endpoint`: the collector that gets clnrm's own run, scenario and step spans.
     pub otel_export: Option<hyper::Uri>,
+    /// How steps reach Docker containers: `--step-transport`, else `CLNRM_STEP_TRANSPORT`,
+    /// else `auto`.
+    pub step_transport: StepTransport,
 }
 
 impl Settings {
@@ -242,6 +250,7 @@ impl Settings {
             ),
             mask_env: config.mask_env.clone(),
             otel_export: None,
+            step_transport: StepTransport::Auto,
         };
         // Host paths test files may mount outside their repository: the config's (relative
         // to the project), then `--allow-mount` (relative to the current folder).
@@ -287,7 +296,7 @@ impl Settings {
                 s.profile = name;
                 s.paths = paths_or_default(&a.paths);
                 s.load = load_options(&a.load, env)?;
-                jobs_flag = exec(&mut s, &a.exec).or(p.jobs);
+                jobs_flag = exec(&mut s, &a.exec, env)?.or(p.jobs);
                 s.selection.shard = a.shard;
                 s.pull = a.pull;
                 s.fail_fast = if a.fail_fast || a.no_fail_fast {
@@ -351,7 +360,7 @@ impl Settings {
                         }
                         s.paths = paths_or_default(&a.paths);
                         s.load = load_options(&a.load, env)?;
-                        jobs_flag = exec(&mut s, &a.exec);
+                        jobs_flag = exec(&mut s, &a.exec, env)?;
                         Some(&a.file)
                     }
                     BaselineCmd::Update(a) => Some(&a.file),
@@ -368,6 +377,7 @@ impl Settings {
             Command::Analyze(a) => s.load = load_options(&a.load, env)?,
             Command::Init(_)
             | Command::Clean
+            | Command::Agent(_)
             | Command::Spans(_)
             | Command::Diff(_)
             | Command::Completions(_)
@@ -423,13 +433,34 @@ impl Settings {
     }
 }
 
-fn exec(s: &mut Settings, a: &ExecArgs) -> Option<usize> {
+fn exec(s: &mut Settings, a: &ExecArgs, env: &Environment) -> Result<Option<usize>, SettingsError> {
     if let Some(b) = a.backend {
         s.backend = b;
     }
     s.selection.filters = a.filters.clone();
     s.selection.tags = a.tags.clone();
-    a.jobs
+    s.step_transport = step_transport(a.step_transport, env)?;
+    Ok(a.jobs)
+}
+
+/// The flag, else `CLNRM_STEP_TRANSPORT` (empty means unset), else `auto`.
+fn step_transport(
+    flag: Option<StepTransportArg>,
+    env: &Environment,
+) -> Result<StepTransport, SettingsError> {
+    let arg = match flag {
+        Some(a) => a,
+        None => match env.get("CLNRM_STEP_TRANSPORT").map(str::trim) {
+            None | Some("") => StepTransportArg::Auto,
+            Some(v) => StepTransportArg::from_str(v, true)
+                .map_err(|_| SettingsError::StepTransport(v.to_string()))?,
+        },
+    };
+    Ok(match arg {
+        StepTransportArg::Auto => StepTransport::Auto,
+        StepTransportArg::Agent => StepTransport::Agent,
+        StepTransportArg::Exec => StepTransport::Exec,
+    })
 }
 
 fn gate(s: &mut Settings, a: &GateArgs) {
@@ -570,6 +601,40 @@ mod tests {
     fn write_config(dir: &Path, text: &str) {
         std::fs::create_dir_all(dir.join(".clnrm")).unwrap();
         std::fs::write(dir.join(CONFIG_PATH), text).unwrap();
+    }
+
+    #[test]
+    fn step_transport_is_the_flag_else_the_environment_else_auto() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".git")).unwrap();
+        let t = |args: &[&str], vars: &[(&str, &str)]| {
+            settings(dir.path(), args, vars).map(|s| s.step_transport)
+        };
+        assert_eq!(t(&["run"], &[]), Ok(StepTransport::Auto));
+        let env = [("CLNRM_STEP_TRANSPORT", "exec")];
+        assert_eq!(t(&["run"], &env), Ok(StepTransport::Exec));
+        assert_eq!(
+            t(&["run", "--step-transport", "agent"], &env),
+            Ok(StepTransport::Agent)
+        );
+        assert_eq!(
+            t(
+                &["baseline", "record"],
+                &[("CLNRM_STEP_TRANSPORT", "Agent")]
+            ),
+            Ok(StepTransport::Agent)
+        );
+        assert_eq!(
+            t(&["run"], &[("CLNRM_STEP_TRANSPORT", "")]),
+            Ok(StepTransport::Auto)
+        );
+        let bad = [("CLNRM_STEP_TRANSPORT", "ssh")];
+        assert_eq!(
+            t(&["run"], &bad),
+            Err(SettingsError::StepTransport("ssh".into()))
+        );
+        // Commands that run nothing do not read it.
+        assert!(t(&["validate"], &bad).is_ok());
     }
 
     #[test]

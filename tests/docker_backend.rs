@@ -2,18 +2,21 @@
 //! and scripts/test-image.sh first, and `ensure_test_image` builds the image if missing).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::Command as Proc;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use clnrm::backend::capture::{CAPTURE_HEAD, CAPTURE_TAIL};
 use clnrm::backend::docker::{clean_run, docker_available, DockerBackend};
-use clnrm::backend::{Backend, BackendConfig, BackendError, ExecRequest};
-use clnrm::results::Phase;
+use clnrm::backend::{Backend, BackendConfig, BackendError, Env, ExecRequest, StepTransport};
+use clnrm::results::{Phase, Transport};
 use tokio::sync::Mutex;
 
 use clnrm::suite::{Limits, ReadyProbe, ServiceSpec, TestSpec};
 
 mod support;
-use support::{ensure_test_image, text, IMAGE};
+use support::{agent_bin, ensure_test_image, text, IMAGE};
 
 /// Connects are serialised: each one reaps dead leftovers, and the reaping test holds this
 /// from planting its leftovers until its own connect has counted them.
@@ -33,10 +36,54 @@ async fn connect(run_id: &str) -> DockerBackend {
         otel_endpoint: None,
         container_defaults: Default::default(),
         reuse_all: false,
+        step_transport: StepTransport::Auto,
     };
     DockerBackend::connect(cfg)
         .await
         .expect("docker daemon answers")
+}
+
+/// A backend whose environments use transport `t` (`Agent`: the agent or an error).
+async fn backend_for(run_id: &str, t: StepTransport) -> DockerBackend {
+    let b = backend(run_id).await;
+    b.set_step_transport(t);
+    if t == StepTransport::Agent {
+        b.set_agent_binary(&agent_bin());
+    }
+    b
+}
+
+/// Asserts the transport an environment actually uses.
+trait Checked {
+    fn checked(self, t: StepTransport) -> Self;
+}
+
+impl Checked for Box<dyn Env> {
+    fn checked(self, t: StepTransport) -> Self {
+        let want = match t {
+            StepTransport::Agent => Transport::Agent,
+            _ => Transport::Exec,
+        };
+        let got = self.transport().expect("docker reports its transport");
+        assert_eq!(got.0, want, "transport (note: {:?})", got.1);
+        self
+    }
+}
+
+/// Run an async test body once per step transport: same expectations both ways.
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn exec() {
+                super::$name(super::StepTransport::Exec).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn agent() {
+                super::$name(super::StepTransport::Agent).await
+            }
+        }
+    };
 }
 
 fn run_id(name: &str) -> String {
@@ -92,14 +139,14 @@ async fn daemon_is_detected() {
     assert!(docker_available().await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn step_runs_in_its_named_service() {
-    let run = run_id("named");
-    let b = backend(&run).await;
+async fn step_runs_in_its_named_service(t: StepTransport) {
+    let run = run_id(&format!("named-{t:?}"));
+    let b = backend_for(&run, t).await;
     let env = b
         .acquire(&spec("named", vec![svc("alpha"), svc("beta")]))
         .await
-        .expect("acquire");
+        .expect("acquire")
+        .checked(t);
     let host = |s: &'static str| {
         let env = &env;
         async move { text(&env.exec(s, &req(&["hostname"])).await.unwrap().stdout) }
@@ -127,15 +174,19 @@ async fn step_runs_in_its_named_service() {
     env.release(true).await.expect("release");
     finish(b, &run).await;
 }
+both!(step_runs_in_its_named_service);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn argv_exit_codes_streams_env_and_workdir() {
-    let run = run_id("exec");
-    let b = backend(&run).await;
+async fn argv_exit_codes_streams_env_and_workdir(t: StepTransport) {
+    let run = run_id(&format!("exec-{t:?}"));
+    let b = backend_for(&run, t).await;
     let mut s = svc("box");
     s.env.insert("SVC_VAR".into(), "svc value".into());
     s.workdir = Some("/tmp".into());
-    let env = b.acquire(&spec("exec", vec![s])).await.expect("acquire");
+    let env = b
+        .acquire(&spec("exec", vec![s]))
+        .await
+        .expect("acquire")
+        .checked(t);
 
     let argv = ["printf", "[%s]\\n", "a b", "it's \"quoted\"", " "];
     let out = env.exec("box", &req(&argv)).await.unwrap();
@@ -164,15 +215,16 @@ async fn argv_exit_codes_streams_env_and_workdir() {
     env.release(true).await.expect("release");
     finish(b, &run).await;
 }
+both!(argv_exit_codes_streams_env_and_workdir);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn timeout_kills_the_step_and_reports_it() {
-    let run = run_id("timeout");
-    let b = backend(&run).await;
+async fn timeout_kills_the_step_and_reports_it(t: StepTransport) {
+    let run = run_id(&format!("timeout-{t:?}"));
+    let b = backend_for(&run, t).await;
     let env = b
         .acquire(&spec("timeout", vec![svc("box")]))
         .await
-        .expect("acquire");
+        .expect("acquire")
+        .checked(t);
     let mut r = req(&["sh", "-c", "echo started; sleep 47; echo never"]);
     r.timeout = Duration::from_secs(1);
     let t = Instant::now();
@@ -195,11 +247,11 @@ async fn timeout_kills_the_step_and_reports_it() {
     env.release(true).await.expect("release");
     finish(b, &run).await;
 }
+both!(timeout_kills_the_step_and_reports_it);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn services_talk_over_the_test_network() {
-    let run = run_id("net");
-    let b = backend(&run).await;
+async fn services_talk_over_the_test_network(t: StepTransport) {
+    let run = run_id(&format!("net-{t:?}"));
+    let b = backend_for(&run, t).await;
     let mut server = svc("server");
     let script = "mkdir -p /www && echo hello-from-server > /www/index.html \
                   && exec httpd -f -p 8080 -h /www";
@@ -214,7 +266,8 @@ async fn services_talk_over_the_test_network() {
     let env = b
         .acquire(&spec("net", vec![server, svc("client")]))
         .await
-        .expect("acquire");
+        .expect("acquire")
+        .checked(t);
     let get = req(&["wget", "-q", "-O-", "http://server:8080/index.html"]);
     let out = env.exec("client", &get).await.unwrap();
     assert_eq!(out.exit_code, Some(0), "{}", text(&out.stderr));
@@ -222,6 +275,7 @@ async fn services_talk_over_the_test_network() {
     env.release(true).await.expect("release");
     finish(b, &run).await;
 }
+both!(services_talk_over_the_test_network);
 
 /// Listening TCP sockets on `port` from /proc/net/tcp and tcp6, as `(local address hex, ...)`.
 fn listeners(port: u16) -> Vec<String> {
@@ -255,10 +309,9 @@ fn http_get(port: u16) -> std::io::Result<String> {
     Ok(body)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ports_are_published_on_loopback_only_while_the_env_lives() {
-    let run = run_id("ports");
-    let b = backend(&run).await;
+async fn ports_are_published_on_loopback_only_while_the_env_lives(t: StepTransport) {
+    let run = run_id(&format!("ports-{t:?}"));
+    let b = backend_for(&run, t).await;
     let mut web = svc("web-1");
     let script = "mkdir -p /www && echo hello-from-web > /www/index.html \
                   && exec httpd -f -p 8080 -h /www";
@@ -306,11 +359,11 @@ async fn ports_are_published_on_loopback_only_while_the_env_lives() {
     assert!(listeners(host_port).is_empty());
     assert!(std::net::TcpStream::connect(("127.0.0.1", host_port)).is_err());
 }
+both!(ports_are_published_on_loopback_only_while_the_env_lives);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readiness_probe_waits_and_times_out() {
-    let run = run_id("ready");
-    let b = backend(&run).await;
+async fn readiness_probe_waits_and_times_out(t: StepTransport) {
+    let run = run_id(&format!("ready-{t:?}"));
+    let b = backend_for(&run, t).await;
     let mut s = svc("slow");
     let script = "sleep 1; touch /tmp/ready; exec sleep infinity";
     s.cmd = Some(vec!["sh".into(), "-c".into(), script.into()]);
@@ -322,7 +375,8 @@ async fn readiness_probe_waits_and_times_out() {
     let env = b
         .acquire(&spec("ready", vec![s.clone()]))
         .await
-        .expect("acquire");
+        .expect("acquire")
+        .checked(t);
     let ready_ms = env.phases()[&Phase::Ready];
     assert!(
         ready_ms >= 700.0,
@@ -357,6 +411,7 @@ async fn readiness_probe_waits_and_times_out() {
     }
     finish(b, &run).await;
 }
+both!(readiness_probe_waits_and_times_out);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_image_and_host_service_are_clear_errors() {
@@ -386,14 +441,13 @@ async fn missing_image_and_host_service_are_clear_errors() {
     finish(b, &run).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prewarmed_env_is_ready_without_waiting_and_reuse_keeps_state() {
-    let run = run_id("pool");
-    let b = backend(&run).await;
+async fn prewarmed_env_is_ready_without_waiting_and_reuse_keeps_state(t: StepTransport) {
+    let run = run_id(&format!("pool-{t:?}"));
+    let b = backend_for(&run, t).await;
     let fresh = spec("pool", vec![svc("box")]);
     b.prewarm(&fresh, 2);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let env = b.acquire(&fresh).await.expect("acquire");
+    let env = b.acquire(&fresh).await.expect("acquire").checked(t);
     assert!(env.phases()[&Phase::EnvWait] < 50.0, "{:?}", env.phases());
     assert!(!env.reused());
     env.exec("box", &req(&["touch", "/tmp/mark"]))
@@ -401,7 +455,7 @@ async fn prewarmed_env_is_ready_without_waiting_and_reuse_keeps_state() {
         .unwrap();
     env.release(true).await.expect("release");
     // Not reusable: the next one is the second pre-warmed env, without the mark.
-    let env = b.acquire(&fresh).await.expect("acquire");
+    let env = b.acquire(&fresh).await.expect("acquire").checked(t);
     let out = env
         .exec("box", &req(&["test", "-f", "/tmp/mark"]))
         .await
@@ -412,12 +466,12 @@ async fn prewarmed_env_is_ready_without_waiting_and_reuse_keeps_state() {
     let mut r = svc("keep");
     r.reuse = true;
     let reusable = spec("pool-reuse", vec![r]);
-    let env = b.acquire(&reusable).await.expect("acquire");
+    let env = b.acquire(&reusable).await.expect("acquire").checked(t);
     env.exec("keep", &req(&["touch", "/tmp/mark"]))
         .await
         .unwrap();
     env.release(true).await.expect("release");
-    let env = b.acquire(&reusable).await.expect("acquire");
+    let env = b.acquire(&reusable).await.expect("acquire").checked(t);
     let out = env
         .exec("keep", &req(&["test", "-f", "/tmp/mark"]))
         .await
@@ -426,7 +480,7 @@ async fn prewarmed_env_is_ready_without_waiting_and_reuse_keeps_state() {
     assert_eq!(env.phases()[&Phase::Create], 0.0);
     // An unhealthy release destroys it: the next one is fresh.
     env.release(false).await.expect("release");
-    let env = b.acquire(&reusable).await.expect("acquire");
+    let env = b.acquire(&reusable).await.expect("acquire").checked(t);
     let out = env
         .exec("keep", &req(&["test", "-f", "/tmp/mark"]))
         .await
@@ -439,6 +493,7 @@ async fn prewarmed_env_is_ready_without_waiting_and_reuse_keeps_state() {
     finish(b, &run).await;
     drop(env);
 }
+both!(prewarmed_env_is_ready_without_waiting_and_reuse_keeps_state);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leftovers_of_a_dead_process_are_reaped_by_the_next_connect() {
@@ -535,7 +590,8 @@ fn inspect_run(run: &str, what: &str, format: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_labels_and_isolation_are_applied() {
     let run = run_id("limits");
-    let b = backend(&run).await;
+    // docker-init and no extra mounts: the exec transport (the agent adds both).
+    let b = backend_for(&run, StepTransport::Exec).await;
     let mut s = svc("box");
     s.limits = Limits {
         memory_bytes: Some(64 * 1024 * 1024),
@@ -578,18 +634,17 @@ async fn limits_labels_and_isolation_are_applied() {
     finish(b, &run).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reuse_all_keeps_any_healthy_env_and_timeouts_taint_it() {
-    let run = run_id("reuseall");
-    let b = backend(&run).await;
+async fn reuse_all_keeps_any_healthy_env_and_timeouts_taint_it(t: StepTransport) {
+    let run = run_id(&format!("reuseall-{t:?}"));
+    let b = backend_for(&run, t).await;
     b.set_reuse_all(true);
-    let t = spec("reuseall", vec![svc("box")]);
-    let env = b.acquire(&t).await.expect("acquire");
+    let ts = spec("reuseall", vec![svc("box")]);
+    let env = b.acquire(&ts).await.expect("acquire").checked(t);
     env.exec("box", &req(&["touch", "/tmp/mark"]))
         .await
         .unwrap();
     env.release(true).await.expect("release");
-    let env = b.acquire(&t).await.expect("acquire");
+    let env = b.acquire(&ts).await.expect("acquire").checked(t);
     assert!(env.reused());
     // A timed-out step leaves the container in an unknown state: even a "healthy" release
     // must not hand it out again.
@@ -597,7 +652,7 @@ async fn reuse_all_keeps_any_healthy_env_and_timeouts_taint_it() {
     slow.timeout = Duration::from_millis(300);
     assert!(env.exec("box", &slow).await.unwrap().timed_out);
     env.release(true).await.expect("release");
-    let env = b.acquire(&t).await.expect("acquire");
+    let env = b.acquire(&ts).await.expect("acquire").checked(t);
     let out = env
         .exec("box", &req(&["test", "-f", "/tmp/mark"]))
         .await
@@ -606,11 +661,11 @@ async fn reuse_all_keeps_any_healthy_env_and_timeouts_taint_it() {
     env.release(true).await.expect("release");
     finish(b, &run).await;
 }
+both!(reuse_all_keeps_any_healthy_env_and_timeouts_taint_it);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_service_that_exits_fails_fast_instead_of_waiting_for_readiness() {
-    let run = run_id("exits");
-    let b = backend(&run).await;
+async fn a_service_that_exits_fails_fast_instead_of_waiting_for_readiness(t: StepTransport) {
+    let run = run_id(&format!("exits-{t:?}"));
+    let b = backend_for(&run, t).await;
     let mut s = svc("dies");
     s.cmd = Some(["sh", "-c", "exit 7"].map(String::from).to_vec());
     s.ready = Some(ReadyProbe {
@@ -634,15 +689,15 @@ async fn a_service_that_exits_fails_fast_instead_of_waiting_for_readiness() {
     );
     finish(b, &run).await;
 }
+both!(a_service_that_exits_fails_fast_instead_of_waiting_for_readiness);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reusable_env_that_died_while_idle_is_replaced() {
-    let run = run_id("died");
-    let b = backend(&run).await;
+async fn a_reusable_env_that_died_while_idle_is_replaced(t: StepTransport) {
+    let run = run_id(&format!("died-{t:?}"));
+    let b = backend_for(&run, t).await;
     let mut s = svc("box");
     s.reuse = true;
-    let t = spec("died", vec![s]);
-    let env = b.acquire(&t).await.expect("acquire");
+    let ts = spec("died", vec![s]);
+    let env = b.acquire(&ts).await.expect("acquire").checked(t);
     env.release(true).await.expect("release");
     let filter = format!("label=clnrm.run={run}");
     let ids = text(
@@ -658,9 +713,398 @@ async fn a_reusable_env_that_died_while_idle_is_replaced() {
         .status()
         .unwrap()
         .success());
-    let env = b.acquire(&t).await.expect("acquire");
+    let env = b.acquire(&ts).await.expect("acquire").checked(t);
     let out = env.exec("box", &req(&["true"])).await.unwrap();
     assert_eq!((env.reused(), out.exit_code), (false, Some(0)));
     env.release(true).await.expect("release");
     finish(b, &run).await;
+}
+both!(a_reusable_env_that_died_while_idle_is_replaced);
+
+/// The id of the one running container of `run` (for `docker stop` / `kill`).
+fn container_of(run: &str) -> String {
+    let filter = format!("label=clnrm.run={run}");
+    let ids = text(
+        &Proc::new("docker")
+            .args(["ps", "-q", "--filter", &filter])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    ids.lines().next().expect("a running container").to_string()
+}
+
+async fn the_process_context_is_the_containers(t: StepTransport) {
+    let run = run_id(&format!("context-{t:?}"));
+    let b = backend_for(&run, t).await;
+    let mut s = svc("box");
+    s.env.insert("SVC_VAR".into(), "from service".into());
+    s.env.insert("BOTH".into(), "service".into());
+    s.workdir = Some("/tmp".into());
+    let env = b
+        .acquire(&spec("context", vec![s]))
+        .await
+        .expect("acquire")
+        .checked(t);
+    let mut r = req(&["env"]);
+    r.env.insert("BOTH".into(), "step".into());
+    r.env.insert("STEP_VAR".into(), "a=b c".into());
+    let out = env.exec("box", &r).await.unwrap();
+    let mut vars: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    vars.sort();
+    assert_eq!(
+        vars,
+        [
+            "BOTH=step",
+            "HOME=/root",
+            "HOSTNAME=box",
+            "PATH=/bin",
+            "STEP_VAR=a=b c",
+            "SVC_VAR=from service"
+        ]
+    );
+    let out = env
+        .exec("box", &req(&["sh", "-c", "id; pwd"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        text(&out.stdout),
+        "uid=0(root) gid=0(root) groups=0(root)\n/tmp\n"
+    );
+    env.release(true).await.expect("release");
+    finish(b, &run).await;
+}
+both!(the_process_context_is_the_containers);
+
+async fn exit_codes_signals_and_commands_that_cannot_start(t: StepTransport) {
+    let run = run_id(&format!("codes-{t:?}"));
+    let b = backend_for(&run, t).await;
+    let env = b
+        .acquire(&spec("codes", vec![svc("box")]))
+        .await
+        .expect("acquire")
+        .checked(t);
+    let code = |argv: &'static [&'static str]| {
+        let env = &env;
+        async move { env.exec("box", &req(argv)).await.unwrap().exit_code }
+    };
+    assert_eq!(code(&["sh", "-c", "exit 255"]).await, Some(255));
+    assert_eq!(code(&["sh", "-c", "kill -9 $$"]).await, Some(137));
+    assert_eq!(code(&["sh", "-c", "kill -TERM $$"]).await, Some(143));
+    assert_eq!(code(&["no-such-command"]).await, Some(126));
+    assert_eq!(code(&["/etc/passwd"]).await, Some(126));
+    env.release(true).await.expect("release");
+    finish(b, &run).await;
+}
+both!(exit_codes_signals_and_commands_that_cannot_start);
+
+async fn output_is_capped_per_stream(t: StepTransport) {
+    let run = run_id(&format!("cap-{t:?}"));
+    let b = backend_for(&run, t).await;
+    let env = b
+        .acquire(&spec("cap", vec![svc("box")]))
+        .await
+        .expect("acquire")
+        .checked(t);
+    let big = req(&[
+        "sh",
+        "-c",
+        "yes | head -c 3000000; printf END; echo tail >&2",
+    ]);
+    let out = env.exec("box", &big).await.unwrap();
+    assert_eq!(out.exit_code, Some(0));
+    // Head and tail are kept, the middle is counted: the same on both transports.
+    let kept = CAPTURE_HEAD + CAPTURE_TAIL;
+    assert_eq!(out.stdout.len(), kept);
+    assert_eq!(out.stdout_cut, 3_000_003 - kept as u64);
+    assert!(out.stdout.starts_with(b"y\ny\n"));
+    assert!(out.stdout.ends_with(b"y\nEND"));
+    assert_eq!((text(&out.stderr).as_str(), out.stderr_cut), ("tail\n", 0));
+    env.release(true).await.expect("release");
+    finish(b, &run).await;
+}
+both!(output_is_capped_per_stream);
+
+async fn background_processes_and_order_behave_like_exec(t: StepTransport) {
+    let run = run_id(&format!("bg-{t:?}"));
+    let b = backend_for(&run, t).await;
+    let env = b
+        .acquire(&spec("bg", vec![svc("box")]))
+        .await
+        .expect("acquire")
+        .checked(t);
+    // A detached background process does not hold the step, and outlives it.
+    let mut r = req(&["sh", "-c", "sleep 41 >/dev/null 2>&1 & echo started"]);
+    r.timeout = Duration::from_secs(5);
+    let out = env.exec("box", &r).await.unwrap();
+    assert_eq!((out.exit_code, out.timed_out), (Some(0), false));
+    assert_eq!(text(&out.stdout), "started\n");
+    let ps = env.exec("box", &req(&["ps", "-o", "args"])).await.unwrap();
+    assert!(
+        text(&ps.stdout).contains("sleep 41"),
+        "{}",
+        text(&ps.stdout)
+    );
+    // One that keeps the output open is waited for, as the exec's stream is.
+    let r = req(&["sh", "-c", "(sleep 1; echo late) & echo early"]);
+    let out = env.exec("box", &r).await.unwrap();
+    assert_eq!(text(&out.stdout), "early\nlate\n");
+    for i in 0..20 {
+        let r = req(&["sh", "-c", &format!("echo {i} >> /tmp/order")]);
+        assert_eq!(env.exec("box", &r).await.unwrap().exit_code, Some(0));
+    }
+    let out = env.exec("box", &req(&["cat", "/tmp/order"])).await.unwrap();
+    let want: String = (0..20).map(|i| format!("{i}\n")).collect();
+    assert_eq!(text(&out.stdout), want);
+    env.release(true).await.expect("release");
+    finish(b, &run).await;
+}
+both!(background_processes_and_order_behave_like_exec);
+
+async fn init_duties_zombies_reaped_and_sigterm_reaches_the_service(t: StepTransport) {
+    let run = run_id(&format!("init-{t:?}"));
+    let b = backend_for(&run, t).await;
+    let mut s = svc("svc");
+    let script = "trap 'exit 42' TERM; while :; do sleep 0.1; done";
+    s.cmd = Some(vec!["sh".into(), "-c".into(), script.into()]);
+    let env = b
+        .acquire(&spec("init", vec![s]))
+        .await
+        .expect("acquire")
+        .checked(t);
+    // Orphans of a step (re-parented to the init) are reaped once they exit.
+    let r = req(&["sh", "-c", "(sleep 0.2 &); (sleep 0.2 &); true"]);
+    assert_eq!(env.exec("svc", &r).await.unwrap().exit_code, Some(0));
+    let mut zombies = String::from("never checked");
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let ps = env
+            .exec("svc", &req(&["ps", "-o", "stat,args"]))
+            .await
+            .unwrap();
+        let listing = text(&ps.stdout);
+        zombies = listing
+            .lines()
+            .filter(|l| l.trim_start().starts_with('Z'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if zombies.is_empty() && !listing.contains("sleep 0.2") {
+            break;
+        }
+    }
+    assert_eq!(zombies, "", "zombies left");
+    // `docker stop` sends SIGTERM to the init, which must pass it to the service's shell.
+    let id = container_of(&run);
+    let st = Proc::new("docker")
+        .args(["stop", "-t", "20", &id])
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", text(&st.stderr));
+    let code = Proc::new("docker")
+        .args(["inspect", "--format", "{{.State.ExitCode}}", &id])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&code.stdout).trim(),
+        "42",
+        "the service's own exit code"
+    );
+    env.release(false).await.expect("release");
+    finish(b, &run).await;
+}
+both!(init_duties_zombies_reaped_and_sigterm_reaches_the_service);
+
+/// A dynamically linked executable of this host.
+fn dynamic_host_binary() -> PathBuf {
+    let sh = std::fs::canonicalize("/bin/sh").expect("/bin/sh");
+    let facts = clnrm::agent::binary::file_facts(&sh).expect("/bin/sh is an ELF");
+    assert!(facts.dynamic, "{} is static on this host", sh.display());
+    sh
+}
+
+/// Copy the test image's static busybox out: a static ELF that is not an agent.
+fn static_non_agent() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        ensure_test_image();
+        let dir = std::env::temp_dir().join(format!("clnrm-test-bb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let created = Proc::new("docker")
+            .args([
+                "create",
+                "--label",
+                "clnrm-test=busybox-copy",
+                IMAGE,
+                "true",
+            ])
+            .output()
+            .unwrap();
+        let id = text(&created.stdout).trim().to_string();
+        let dest = dir.join("busybox");
+        let cp = Proc::new("docker")
+            .args(["cp", &format!("{id}:/bin/busybox"), dest.to_str().unwrap()])
+            .status()
+            .unwrap();
+        Proc::new("docker").args(["rm", &id]).output().unwrap();
+        assert!(cp.success());
+        dest
+    })
+    .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_agents_fall_back_to_exec_with_the_reason() {
+    let run = run_id("fallback");
+    let b = backend(&run).await;
+    let note = |env: &dyn Env| env.transport().unwrap();
+    // Chosen explicitly.
+    b.set_step_transport(StepTransport::Exec);
+    let env = b.acquire(&spec("fb1", vec![svc("box")])).await.unwrap();
+    assert_eq!(
+        note(env.as_ref()),
+        (
+            Transport::Exec,
+            Some("chosen with `--step-transport exec`".into())
+        )
+    );
+    env.release(false).await.unwrap();
+    // A dynamically linked executable (the host's shell; the suite itself may be static).
+    b.set_step_transport(StepTransport::Auto);
+    b.set_agent_binary(&dynamic_host_binary());
+    let env = b.acquire(&spec("fb2", vec![svc("box")])).await.unwrap();
+    let (tr, why) = note(env.as_ref());
+    assert_eq!(tr, Transport::Exec);
+    assert!(why.unwrap().contains("dynamically linked"));
+    assert_eq!(
+        env.exec("box", &req(&["true"])).await.unwrap().exit_code,
+        Some(0)
+    );
+    env.release(false).await.unwrap();
+    // A static binary that does not start as an agent in the container.
+    b.set_agent_binary(&static_non_agent());
+    let env = b.acquire(&spec("fb3", vec![svc("box")])).await.unwrap();
+    let (tr, why) = note(env.as_ref());
+    assert_eq!(tr, Transport::Exec);
+    let why = why.unwrap();
+    assert!(why.contains("the agent could not start"), "{why}");
+    assert!(why.contains("exited with code"), "{why}");
+    assert_eq!(
+        env.exec("box", &req(&["true"])).await.unwrap().exit_code,
+        Some(0)
+    );
+    env.release(false).await.unwrap();
+    // Required explicitly: an error, not a silent fallback.
+    b.set_step_transport(StepTransport::Agent);
+    b.set_agent_binary(&static_non_agent());
+    match b.acquire(&spec("fb4", vec![svc("box")])).await {
+        Err(e) => assert!(e.to_string().contains("step agent could not start"), "{e}"),
+        Ok(_) => panic!("`agent` must not fall back"),
+    }
+    finish(b, &run).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_dies_fails_the_step_and_the_env_is_not_reused() {
+    let run = run_id("agentdies");
+    let b = backend_for(&run, StepTransport::Agent).await;
+    let mut s = svc("box");
+    s.reuse = true;
+    let t = spec("agentdies", vec![s]);
+    let env = b.acquire(&t).await.unwrap().checked(StepTransport::Agent);
+    env.exec("box", &req(&["touch", "/tmp/mark"]))
+        .await
+        .unwrap();
+    let id = container_of(&run);
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        Proc::new("docker").args(["kill", &id]).output().unwrap()
+    });
+    let r = env.exec("box", &req(&["sleep", "30"])).await;
+    killer.join().unwrap();
+    match r {
+        Err(e) => assert!(
+            e.to_string().contains("connection closed during a step"),
+            "{e}"
+        ),
+        Ok(o) => panic!("a killed container cannot answer: {o:?}"),
+    }
+    // The caller reports it healthy; the backend still does not hand it out again.
+    env.release(true).await.unwrap();
+    let env = b.acquire(&t).await.unwrap();
+    let out = env
+        .exec("box", &req(&["test", "-f", "/tmp/mark"]))
+        .await
+        .unwrap();
+    assert_eq!((env.reused(), out.exit_code), (false, Some(1)));
+    env.release(false).await.unwrap();
+    finish(b, &run).await;
+}
+
+#[test]
+fn killing_clnrm_leaves_no_container_running() {
+    ensure_test_image();
+    let name = format!("killed-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("k.clnrm.toml"),
+        format!(
+            "[meta]\nname = \"{name}\"\n\n[service.app]\nimage = \"{IMAGE}\"\n\n\
+             [[scenario]]\nname = \"s\"\n\n[[scenario.steps]]\ncmd = [\"sleep\", \"60\"]\n"
+        ),
+    )
+    .unwrap();
+    let mut clnrm = Proc::new(env!("CARGO_BIN_EXE_clnrm"))
+        .args(["run", "--step-transport", "agent", "--backend", "docker"])
+        .arg(dir.path())
+        .env("CLNRM_AGENT_BIN", agent_bin())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let filter = format!("label=clnrm.test={name}");
+    let running = || {
+        text(
+            &Proc::new("docker")
+                .args(["ps", "-q", "--filter", &filter])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+    };
+    let mut seen = false;
+    for _ in 0..300 {
+        if running().trim().lines().count() == 1 {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Give the step time to start inside the container.
+    std::thread::sleep(Duration::from_millis(500));
+    clnrm.kill().unwrap();
+    clnrm.wait().unwrap();
+    assert!(seen, "the scenario's container never ran");
+    let mut still = running();
+    for _ in 0..100 {
+        if still.trim().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        still = running();
+    }
+    let all = text(
+        &Proc::new("docker")
+            .args(["ps", "-aq", "--filter", &filter])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    for id in all.lines() {
+        Proc::new("docker").args(["rm", "-f", id]).output().unwrap();
+    }
+    assert_eq!(
+        still.trim(),
+        "",
+        "containers still running after clnrm was killed"
+    );
 }

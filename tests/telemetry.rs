@@ -13,14 +13,20 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/telemetry")
 }
 
-fn clnrm(dir: &Path, args: &[&str]) -> Output {
-    Command::new(cargo_bin("clnrm"))
-        .args(args)
-        .current_dir(dir)
+mod support;
+
+/// The clnrm binary in `dir`, without colour or Actions annotations.
+fn clnrm_cmd(dir: &Path) -> Command {
+    let mut c = Command::new(cargo_bin("clnrm"));
+    c.current_dir(dir)
         .env_remove("GITHUB_ACTIONS")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("clnrm runs")
+        .env_remove("CLNRM_STEP_TRANSPORT")
+        .env("NO_COLOR", "1");
+    c
+}
+
+fn clnrm(dir: &Path, args: &[&str]) -> Output {
+    clnrm_cmd(dir).args(args).output().expect("clnrm runs")
 }
 
 fn text(b: &[u8]) -> String {
@@ -461,27 +467,52 @@ fn ensure_test_image() {
     }
 }
 
-#[test]
-fn inside_docker_a_service_reaches_the_receiver_and_joins_the_trace() {
+/// Run a Docker telemetry test once per step transport: what a step gets from telemetry
+/// (`TRACEPARENT`, the `OTEL_*` variables) must not depend on how it reached the container.
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn exec() {
+                super::$name("exec")
+            }
+            #[test]
+            fn agent() {
+                super::$name("agent")
+            }
+        }
+    };
+}
+
+/// The service reaches the receiver over the run's internal network, and the span the step
+/// posts with its `TRACEPARENT` joins the scenario's trace under the step's span.
+fn inside_docker_a_service_reaches_the_receiver_and_joins_the_trace(transport: &str) {
     ensure_test_image();
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     place(dir, "docker.clnrm.toml");
-    let out = clnrm(
-        dir,
-        &[
-            "run",
-            "docker.clnrm.toml",
-            "--backend",
-            "docker",
-            "--json",
-            "out/results.json",
-        ],
-    );
+    let mut cmd = clnrm_cmd(dir);
+    cmd.args([
+        "run",
+        "docker.clnrm.toml",
+        "--backend",
+        "docker",
+        "--step-transport",
+        transport,
+        "--json",
+        "out/results.json",
+    ]);
+    if transport == "agent" {
+        cmd.env("CLNRM_AGENT_BIN", support::agent_bin());
+    }
+    let out = cmd.output().expect("clnrm runs");
     assert_eq!(out.status.code(), Some(0), "stderr:\n{}", text(&out.stderr));
     let sc = &results(dir)["tests"][0]["scenarios"][0];
-    // clnrm.scenario, two step spans, the container's span.
+    assert_eq!(sc["transport"], transport, "{sc}");
+    // clnrm.scenario, two step spans, the container's span (its parent is the step's span,
+    // checked by the test's `[[expect.span]]`).
     assert_eq!(sc["telemetry"]["spans"], 4, "{sc}");
+    assert_eq!(sc["telemetry"]["failed_expectations"], 0, "{sc}");
 }
 
 /// `--otel-endpoint`: clnrm's own spans of the run reach a collector (clnrm's own OTLP/HTTP
@@ -575,3 +606,4 @@ fn an_unreachable_or_unsupported_otel_endpoint_is_a_warning_or_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("scheme `https` is not supported"));
 }
+both!(inside_docker_a_service_reaches_the_receiver_and_joins_the_trace);

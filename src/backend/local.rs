@@ -353,6 +353,7 @@ mod tests {
             otel_endpoint: None,
             container_defaults: Default::default(),
             reuse_all: false,
+            step_transport: crate::backend::StepTransport::Auto,
         })
     }
 

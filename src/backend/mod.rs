@@ -43,6 +43,28 @@ pub struct BackendConfig {
     pub container_defaults: ContainerDefaults,
     /// Keep every healthy environment warm for reuse (watch mode), not only `reuse = true`.
     pub reuse_all: bool,
+    /// How steps reach Docker containers (`--step-transport`).
+    pub step_transport: StepTransport,
+}
+
+/// How steps should reach Docker containers (`--step-transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StepTransport {
+    /// The agent where it can run, else one exec per step, with the reason recorded.
+    #[default]
+    Auto,
+    /// The agent or an error.
+    Agent,
+    /// One exec per step.
+    Exec,
+}
+
+/// A line of diagnostics on stderr when `CLNRM_DEBUG` is set (e.g. why the step agent is
+/// not used).
+pub fn debug(msg: impl std::fmt::Display) {
+    if std::env::var_os("CLNRM_DEBUG").is_some_and(|v| !v.is_empty() && v != "0") {
+        eprintln!("debug: {msg}");
+    }
 }
 
 /// The one factory: open the backend of `kind`. Docker connects, negotiates the API and reaps
@@ -223,6 +245,12 @@ pub trait Env: Send + Sync {
     /// as variables ([`crate::suite::port_vars`]).
     fn ports(&self) -> Vec<crate::suite::PublishedPort> {
         Vec::new()
+    }
+
+    /// How steps reach its containers, and why not through the agent when they do not
+    /// (`None` for backends without containers).
+    fn transport(&self) -> Option<(crate::results::Transport, Option<String>)> {
+        None
     }
 
     /// Hand it back. `healthy = false` (a failure or timeout happened) destroys it; a reusable

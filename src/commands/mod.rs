@@ -25,6 +25,10 @@ mod telemetry;
 mod validate;
 mod watch;
 
+fn agent_exit(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
 pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
@@ -38,6 +42,10 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
             });
         }
     };
+    // The step agent inside a container: no project, no settings, its own exit code.
+    if let Command::Agent(a) = &cli.command {
+        return agent_exit(crate::agent::run_agent(&a.socket, a.service.clone()));
+    }
     let env = Environment::capture();
     let settings = match Settings::resolve(&cli, &env) {
         Ok(s) => s,
@@ -63,6 +71,7 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         Command::Baseline(c) => baseline::baseline(s, c),
         Command::Fmt(a) => fmt::fmt(s, a),
         Command::Lint(a) => fmt::lint(s, a),
+        Command::Agent(_) => exit::USAGE,
         Command::Spans(a) => telemetry::spans(s, a),
         Command::Analyze(a) => telemetry::analyze(s, a),
         Command::Diff(a) => telemetry::diff(s, a),

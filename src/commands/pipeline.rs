@@ -139,6 +139,7 @@ pub async fn open_with(
         pool_size: settings.pool_size,
         container_defaults: settings.container_defaults,
         reuse_all,
+        step_transport: settings.step_transport,
         otel_endpoint,
     };
     open_backend(kind, cfg).await.map_err(|e| {

@@ -116,6 +116,8 @@ pub(crate) mod fixtures {
             phases: BTreeMap::new(),
             steps: vec![],
             message: None,
+            transport: None,
+            transport_note: None,
             telemetry: None,
             previous_attempts: Vec::new(),
             environment: None,

@@ -155,6 +155,8 @@ pub fn build_results(
             phases: BTreeMap::new(),
             steps: vec![],
             message: None,
+            transport: None,
+            transport_note: None,
             telemetry: None,
             previous_attempts: Vec::new(),
             environment: None,

@@ -42,6 +42,8 @@ pub fn scenario(
         phases: BTreeMap::from([(Phase::Create, 12.0), (Phase::Start, 160.0)]),
         steps,
         message: None,
+        transport: None,
+        transport_note: None,
         telemetry: None,
         previous_attempts: Vec::new(),
         environment: None,

@@ -107,6 +107,8 @@ async fn run_attempt(
         phases: BTreeMap::new(),
         steps: Vec::new(),
         message: None,
+        transport: None,
+        transport_note: None,
         telemetry: None,
         previous_attempts: Vec::new(),
         environment: None,
@@ -160,6 +162,10 @@ async fn run_attempt(
         Some(Ok(env)) => env,
     };
     result.phases = env.phases();
+    if let Some((t, note)) = env.transport() {
+        result.transport = Some(t);
+        result.transport_note = note;
+    }
     result.environment = environment_use(&job.test, env.reused());
     let trace = job
         .telemetry

@@ -323,6 +323,8 @@ fn error_result(test: &TestSpec, si: usize, message: &str) -> ScenarioResult {
         phases: Default::default(),
         steps: Vec::new(),
         message: Some(message.to_string()),
+        transport: None,
+        transport_note: None,
         telemetry: None,
         previous_attempts: Vec::new(),
         environment: None,

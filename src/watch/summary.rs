@@ -162,6 +162,8 @@ mod tests {
                 .collect(),
             steps: Vec::new(),
             message: None,
+            transport: None,
+            transport_note: None,
             telemetry: None,
             previous_attempts: Vec::new(),
             environment: None,

@@ -90,3 +90,24 @@ pub fn leftovers(label: &str) -> (usize, usize) {
         count(&["network", "ls", "-q", "--filter", &format!("label={label}")]),
     )
 }
+
+/// A static clnrm for the agent: `CLNRM_AGENT_BIN` (scripts/test.sh builds one), else built
+/// here once into a target directory of its own (a running `cargo test` holds the lock of
+/// the main one; the first time takes a few minutes).
+pub fn agent_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("CLNRM_AGENT_BIN").filter(|p| !p.is_empty()) {
+            return PathBuf::from(p);
+        }
+        let root = repo();
+        let out = Command::new("bash")
+            .arg(root.join("scripts/agent-bin.sh"))
+            .env("CLNRM_AGENT_TARGET_DIR", root.join("target/agent-static"))
+            .output()
+            .expect("run scripts/agent-bin.sh");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        PathBuf::from(text(&out.stdout).trim())
+    })
+    .clone()
+}

@@ -2,6 +2,8 @@
 //! tearing it down again.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::models::{
@@ -11,13 +13,15 @@ use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOp
 use bollard::Docker;
 use futures_util::future::join_all;
 
+use super::agent::{agent_launch, container_dir, wait_agent, Choice, ImageFacts, WaitError};
 use super::error::api_error;
 use super::exec::exec_in;
 use super::publish::Published;
 use super::Shared;
+use crate::agent::AgentConn;
 use crate::backend::probe::{self, ProbeError};
-use crate::backend::BackendError;
-use crate::results::Phase;
+use crate::backend::{debug, BackendError, ExecOutput, ExecRequest};
+use crate::results::{Phase, Transport};
 use crate::suite::ServiceSpec;
 
 /// Main process of a service without `cmd`: the imported test image (and many minimal
@@ -42,6 +46,51 @@ pub(crate) struct EnvParts {
     /// `ports` of the services, published on 127.0.0.1 (boxed: most environments have none,
     /// and `EnvParts` moves through the pool by value).
     pub published: Box<Published>,
+    /// Service id -> connection to the agent in its container (agent transport only).
+    pub agents: BTreeMap<String, Arc<AgentConn>>,
+    pub transport: Transport,
+    /// Why steps do not go through the agent, when they do not.
+    pub transport_note: Option<String>,
+    /// Host directory of the agent sockets, removed with the environment.
+    pub agent_dir: Option<PathBuf>,
+}
+
+impl EnvParts {
+    pub(crate) fn new(key: u64, name: String, reusable: bool) -> EnvParts {
+        EnvParts {
+            key,
+            network_id: String::new(),
+            name,
+            containers: BTreeMap::new(),
+            phases: BTreeMap::new(),
+            reusable,
+            used: false,
+            agents: BTreeMap::new(),
+            transport: Transport::Exec,
+            transport_note: None,
+            agent_dir: None,
+            published: Box::default(),
+        }
+    }
+}
+
+/// Why building an environment failed.
+enum BuildError {
+    /// The agent could not be started (a fallback to exec may help).
+    Agent(String),
+    Other(BackendError),
+}
+
+impl From<BackendError> for BuildError {
+    fn from(e: BackendError) -> Self {
+        BuildError::Other(e)
+    }
+}
+
+/// The agent setup of one environment being built.
+struct AgentSetup {
+    bin: PathBuf,
+    dir: PathBuf,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -57,6 +106,7 @@ pub(crate) async fn create_env(
     key: u64,
     reusable: bool,
 ) -> Result<EnvParts, BackendError> {
+    let mut images = Vec::new();
     for svc in services.values() {
         match &svc.image {
             None => {
@@ -65,7 +115,7 @@ pub(crate) async fn create_env(
                     message: "no `image`; host services run only with `--backend local`".into(),
                 })
             }
-            Some(image) => shared.ensure_image(image).await?,
+            Some(image) => images.push(shared.ensure_image(image).await?),
         }
     }
     let seq = shared.next_seq();
@@ -76,22 +126,67 @@ pub(crate) async fn create_env(
         seq
     );
     let labels = shared.labels.for_test(test_name);
-    let mut parts = EnvParts {
-        key,
-        network_id: String::new(),
-        name: base.clone(),
-        containers: BTreeMap::new(),
-        phases: BTreeMap::new(),
-        reusable,
-        used: false,
-        published: Box::default(),
+    let choice = shared.agent.choose(key, &images.iter().collect::<Vec<_>>());
+    let note = match choice {
+        Choice::Agent { bin, strict } => {
+            let mut parts = EnvParts::new(key, base.clone(), reusable);
+            let r = match shared.agent.env_dir(&seq.to_string()) {
+                Ok(dir) => {
+                    parts.agent_dir = Some(dir.clone());
+                    let setup = AgentSetup { bin, dir };
+                    build(
+                        shared,
+                        &base,
+                        &labels,
+                        services,
+                        &images,
+                        Some(&setup),
+                        &mut parts,
+                    )
+                    .await
+                }
+                Err(e) => Err(BuildError::Agent(format!("socket directory: {e}"))),
+            };
+            match r {
+                Ok(()) => {
+                    parts.transport = Transport::Agent;
+                    return Ok(parts);
+                }
+                Err(e) => {
+                    remove_env(&shared.docker, &parts).await;
+                    match e {
+                        BuildError::Other(e) => return Err(e),
+                        BuildError::Agent(reason) if strict => {
+                            return Err(BackendError::Other(format!(
+                                "step agent could not start (`--step-transport agent`): {reason}"
+                            )))
+                        }
+                        BuildError::Agent(reason) => {
+                            let reason = format!("the agent could not start: {reason}");
+                            shared.agent.record_failure(key, &reason);
+                            reason
+                        }
+                    }
+                }
+            }
+        }
+        Choice::Exec(reason) => {
+            debug(format_args!("test `{test_name}`: steps use exec: {reason}"));
+            reason
+        }
     };
-    let result = build(shared, &base, &labels, services, &mut parts).await;
-    match result {
+    // Names of its own for a retry after a failed agent start.
+    let base = format!("{base}e");
+    let mut parts = EnvParts::new(key, base.clone(), reusable);
+    parts.transport_note = Some(note);
+    match build(shared, &base, &labels, services, &images, None, &mut parts).await {
         Ok(()) => Ok(parts),
         Err(e) => {
             remove_env(&shared.docker, &parts).await;
-            Err(e)
+            Err(match e {
+                BuildError::Other(e) => e,
+                BuildError::Agent(m) => BackendError::Other(m),
+            })
         }
     }
 }
@@ -101,8 +196,16 @@ async fn build(
     base: &str,
     labels: &HashMap<String, String>,
     services: &BTreeMap<String, ServiceSpec>,
+    images: &[ImageFacts],
+    agent: Option<&AgentSetup>,
     parts: &mut EnvParts,
-) -> Result<(), BackendError> {
+) -> Result<(), BuildError> {
+    // With the agent, a failure to create or start may come from it (its mount, its
+    // binary): reported as an agent failure so that `auto` falls back to exec.
+    let infra = |e: BackendError| match agent {
+        Some(_) => BuildError::Agent(e.to_string()),
+        None => BuildError::Other(e),
+    };
     let docker = &shared.docker;
     let t = Instant::now();
     // A lone service without network access has no peer to talk to: it gets no network at
@@ -125,14 +228,37 @@ async fn build(
     } else {
         None
     };
-    let created = join_all(services.values().map(|svc| {
-        let name = format!("{base}-{}", svc.id);
-        let mut body = container_body(svc, network, labels, &shared.cfg.container_defaults);
+    let mut bodies = Vec::new();
+    for (i, (svc, image)) in services.values().zip(images).enumerate() {
+        let launch = match agent {
+            Some(a) => {
+                let dir = container_dir(&a.dir, i)
+                    .map_err(|e| BuildError::Agent(format!("socket directory: {e}")))?;
+                Some((
+                    i,
+                    agent_launch(&a.bin, &dir, &image.entrypoint, svc.cmd.as_deref()),
+                ))
+            }
+            None => None,
+        };
+        let mut body = container_body(
+            svc,
+            network,
+            labels,
+            launch.map(|l| l.1),
+            &shared.cfg.container_defaults,
+        );
+        // The agent's steps inherit the container's environment, so OTEL_* reach them
+        // as they reach an exec.
         if let (Some(endpoint), Some(env)) = (otel, body.env.as_mut()) {
             env.extend(crate::telemetry::handle::service_otel_env(
                 svc, endpoint, base,
             ));
         }
+        bodies.push((svc, body));
+    }
+    let created = join_all(bodies.into_iter().map(|(svc, body)| {
+        let name = format!("{base}-{}", svc.id);
         async move {
             let opts = CreateContainerOptionsBuilder::default().name(&name).build();
             let r = docker.create_container(Some(opts), body).await;
@@ -155,7 +281,7 @@ async fn build(
         }
     }
     if let Some(e) = first_err {
-        return Err(e);
+        return Err(infra(e));
     }
     parts.phases.insert(Phase::Create, ms(t.elapsed()));
 
@@ -163,6 +289,11 @@ async fn build(
     // Without dependencies there is one wave: every service starts at once.
     let waves = crate::suite::start_waves(services)
         .unwrap_or_else(|| vec![services.keys().cloned().collect()]);
+    let index: HashMap<&str, usize> = services
+        .keys()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
     let (mut start_ms, mut ready_ms) = (0.0, 0.0);
     for wave in &waves {
         let t = Instant::now();
@@ -179,26 +310,64 @@ async fn build(
         .await;
         for (id, r) in started {
             if let Err(e) = r {
-                return Err(BackendError::Service {
+                return Err(infra(BackendError::Service {
                     service: id,
                     message: format!("start container: {e}"),
-                });
+                }));
+            }
+        }
+        if let Some(a) = agent {
+            // The agents greet while the environment warms, off the steps' critical path.
+            let greeted = join_all(
+                parts
+                    .containers
+                    .iter()
+                    .filter(|(id, _)| wave.contains(id))
+                    .map(|(id, cid)| {
+                        let i = index.get(id.as_str()).copied().unwrap_or_default();
+                        let dir = a.dir.join(i.to_string());
+                        async move { (id.clone(), wait_agent(docker, cid, &dir).await) }
+                    }),
+            )
+            .await;
+            for (id, r) in greeted {
+                match r {
+                    Ok(conn) => {
+                        parts.agents.insert(id, Arc::new(conn));
+                    }
+                    Err(WaitError::NotStarted(e)) => {
+                        return Err(BuildError::Agent(format!("service `{id}`: {e}")))
+                    }
+                    Err(WaitError::Exited(code)) => {
+                        return Err(BuildError::Other(BackendError::Service {
+                            service: id,
+                            message: format!(
+                                "container exited with code {code} before it was ready"
+                            ),
+                        }))
+                    }
+                }
             }
         }
         start_ms += ms(t.elapsed());
 
         let t = Instant::now();
-        let probes = join_all(
-            services
-                .values()
-                .filter(|svc| wave.contains(&svc.id))
-                .filter_map(|svc| {
-                    let probe = svc.ready.as_ref()?;
-                    let cid = parts.containers.get(&svc.id)?.clone();
-                    Some(async move { wait_ready(docker, &svc.id, &cid, probe).await })
-                }),
-        )
-        .await;
+        let agents = &parts.agents;
+        let probes =
+            join_all(
+                services
+                    .values()
+                    .filter(|svc| wave.contains(&svc.id))
+                    .filter_map(|svc| {
+                        let probe = svc.ready.as_ref()?;
+                        let cid = parts.containers.get(&svc.id)?.clone();
+                        let agent = agents.get(&svc.id).map(Arc::clone);
+                        Some(async move {
+                            wait_ready(docker, &svc.id, &cid, probe, agent.as_deref()).await
+                        })
+                    }),
+            )
+            .await;
         probes.into_iter().collect::<Result<Vec<()>, _>>()?;
         ready_ms += ms(t.elapsed());
     }
@@ -255,16 +424,28 @@ pub(crate) fn needs_network(services: &BTreeMap<String, ServiceSpec>) -> bool {
             .any(|s| s.network_access || !s.ports.is_empty())
 }
 
+/// `agent`: entrypoint, command and binds that make the agent the container's init.
 fn container_body(
     svc: &ServiceSpec,
     network: Option<&str>,
     labels: &HashMap<String, String>,
+    agent: Option<(Vec<String>, Vec<String>, Vec<String>)>,
     defaults: &crate::backend::ContainerDefaults,
 ) -> ContainerCreateBody {
-    let cmd = svc
-        .cmd
-        .clone()
-        .unwrap_or_else(|| KEEP_ALIVE.iter().map(|s| s.to_string()).collect());
+    let mut binds = svc.mounts.clone();
+    let (entrypoint, cmd) = match agent {
+        Some((entrypoint, child, agent_binds)) => {
+            binds.extend(agent_binds);
+            (Some(entrypoint), child)
+        }
+        None => (
+            None,
+            svc.cmd
+                .clone()
+                .unwrap_or_else(|| KEEP_ALIVE.iter().map(|s| s.to_string()).collect()),
+        ),
+    };
+    let init = entrypoint.is_none();
     let endpoint = EndpointSettings {
         aliases: Some(vec![svc.id.clone()]),
         ..Default::default()
@@ -272,13 +453,15 @@ fn container_body(
     ContainerCreateBody {
         image: svc.image.clone(),
         hostname: Some(svc.id.clone()),
+        entrypoint,
         cmd: Some(cmd),
         env: Some(svc.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         working_dir: svc.workdir.clone(),
         labels: Some(labels.clone()),
         tty: Some(false),
         host_config: Some(HostConfig {
-            init: Some(true),
+            // The agent is the init itself; otherwise docker-init reaps and forwards signals.
+            init: Some(init),
             privileged: Some(false),
             network_mode: Some(network.unwrap_or("none").to_string()),
             memory: svc
@@ -292,7 +475,7 @@ fn container_body(
                 .cpus_milli
                 .and_then(|c| i64::try_from(c.saturating_mul(1_000_000)).ok()),
             pids_limit: svc.limits.pids.or(defaults.pids),
-            binds: (!svc.mounts.is_empty()).then(|| svc.mounts.clone()),
+            binds: (!binds.is_empty()).then_some(binds),
             ..Default::default()
         }),
         networking_config: network.map(|n| NetworkingConfig {
@@ -309,10 +492,13 @@ async fn wait_ready(
     service: &str,
     container: &str,
     probe: &crate::suite::ReadyProbe,
+    agent: Option<&AgentConn>,
 ) -> Result<(), BackendError> {
     probe::wait_ready(service, probe, |left| async move {
-        match exec_in(docker, container, &probe.cmd, &BTreeMap::new(), None, left).await {
+        match probe_once(docker, container, &probe.cmd, left, agent).await {
             Ok((out, _)) => Ok(out),
+            // A main process that exited will never become ready: say so now instead of
+            // retrying until the timeout.
             Err(e) => match exited(docker, container).await {
                 Some(code) => Err(ProbeError::Fatal(BackendError::Service {
                     service: service.to_string(),
@@ -325,8 +511,30 @@ async fn wait_ready(
     .await
 }
 
+/// One probe attempt, through the agent when the environment has one.
+async fn probe_once(
+    docker: &Docker,
+    container: &str,
+    cmd: &[String],
+    timeout: Duration,
+    agent: Option<&AgentConn>,
+) -> Result<(ExecOutput, bool), BackendError> {
+    match agent {
+        Some(a) => {
+            let req = ExecRequest {
+                argv: cmd.to_vec(),
+                env: BTreeMap::new(),
+                workdir: None,
+                timeout,
+            };
+            a.run(&req).await.map(|o| (o, true))
+        }
+        None => exec_in(docker, container, cmd, &BTreeMap::new(), None, timeout).await,
+    }
+}
+
 /// The exit code of the container's main process, if it is no longer running.
-async fn exited(docker: &Docker, container: &str) -> Option<i64> {
+pub(crate) async fn exited(docker: &Docker, container: &str) -> Option<i64> {
     let info = docker.inspect_container(container, None).await.ok()?;
     let state = info.state?;
     if state.running == Some(true) {
@@ -354,6 +562,9 @@ pub(crate) async fn remove_env(docker: &Docker, parts: &EnvParts) {
     .await;
     if !parts.network_id.is_empty() {
         let _ = docker.remove_network(&parts.network_id).await;
+    }
+    if let Some(dir) = &parts.agent_dir {
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 

@@ -8,10 +8,12 @@ use std::time::Instant;
 use async_trait::async_trait;
 
 use super::create::EnvParts;
+use super::error::api_error;
 use super::exec::exec_in;
 use super::Shared;
 use crate::backend::{BackendError, Env, ExecOutput, ExecRequest};
 use crate::results::Phase;
+use crate::results::Transport;
 
 pub(crate) struct DockerEnv {
     shared: Arc<Shared>,
@@ -50,15 +52,31 @@ impl Env for DockerEnv {
                     service: service.to_string(),
                     message: "no such service in this test".to_string(),
                 })?;
-        let r = exec_in(
-            &self.shared.docker,
-            container,
-            &req.argv,
-            &req.env,
-            req.workdir.as_deref(),
-            req.timeout,
-        )
-        .await;
+        let r = match self.parts.agents.get(service) {
+            Some(agent) => match agent.run(req).await {
+                Ok(out) => Ok((out, true)),
+                // A daemon that stopped takes its containers, and so the agent, with it: that
+                // is a lost backend (exit 5), as it is for an exec, not a failing step.
+                Err(e) => Err(match self.shared.docker.ping().await {
+                    Err(p) => match api_error("ping after the step agent failed", p) {
+                        lost @ BackendError::Unavailable(_) => lost,
+                        _ => e,
+                    },
+                    Ok(_) => e,
+                }),
+            },
+            None => {
+                exec_in(
+                    &self.shared.docker,
+                    container,
+                    &req.argv,
+                    &req.env,
+                    req.workdir.as_deref(),
+                    req.timeout,
+                )
+                .await
+            }
+        };
         match r {
             Ok((out, clean)) => {
                 if out.timed_out || !clean {
@@ -93,6 +111,10 @@ impl Env for DockerEnv {
 
     fn ports(&self) -> Vec<crate::suite::PublishedPort> {
         self.parts.published.ports.clone()
+    }
+
+    fn transport(&self) -> Option<(Transport, Option<String>)> {
+        Some((self.parts.transport, self.parts.transport_note.clone()))
     }
 
     async fn release(self: Box<Self>, healthy: bool) -> Result<f64, BackendError> {

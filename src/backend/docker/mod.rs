@@ -5,6 +5,7 @@
 //! everything of this run (pool, background removals, then a sweep by run label), and
 //! [`clean_all`] removes every labelled object of any run.
 
+mod agent;
 mod create;
 mod env;
 mod error;
@@ -36,7 +37,7 @@ use error::{api_error, status_of};
 use labels::{is_dead_leftover, RunLabels};
 use pool::{key_of_test, Pending, Pool, Take};
 
-use super::{Backend, BackendConfig, BackendError, Env, LABEL_RUN};
+use super::{Backend, BackendConfig, BackendError, Env, StepTransport, LABEL_RUN};
 use crate::results::BackendKind;
 use crate::suite::TestSpec;
 
@@ -55,8 +56,11 @@ pub(crate) struct Shared {
     docker: Docker,
     cfg: BackendConfig,
     labels: RunLabels,
-    /// Image reference -> present locally (inspected once per image).
-    images: tokio::sync::Mutex<HashMap<String, bool>>,
+    /// Image reference -> what the image says, `None` when it is not present (inspected
+    /// once per image).
+    images: tokio::sync::Mutex<HashMap<String, Option<agent::ImageFacts>>>,
+    /// How steps reach containers (agent or exec, and why).
+    agent: agent::AgentState,
     seq: AtomicU64,
     reuse_all: AtomicBool,
     /// The daemon's version, asked once.
@@ -71,37 +75,38 @@ impl Shared {
         self.seq.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Fail with `ImageMissing` unless the image is present (or pulled with `--pull`).
-    async fn ensure_image(&self, image: &str) -> Result<(), BackendError> {
+    /// Fail with `ImageMissing` unless the image is present (or pulled with `--pull`);
+    /// what the agent needs to know about it otherwise.
+    async fn ensure_image(&self, image: &str) -> Result<agent::ImageFacts, BackendError> {
         let mut cache = self.images.lock().await;
-        if let Some(&present) = cache.get(image) {
-            return if present {
-                Ok(())
-            } else {
-                Err(BackendError::ImageMissing {
-                    image: image.to_string(),
-                })
-            };
-        }
-        let present = match self.docker.inspect_image(image).await {
-            Ok(_) => true,
-            Err(e) if status_of(&e) == Some(404) => {
-                if self.cfg.pull {
-                    self.pull(image).await?;
-                    true
-                } else {
-                    false
-                }
+        let facts = match cache.get(image) {
+            Some(f) => f.clone(),
+            None => {
+                let facts = match self.inspect_image(image).await? {
+                    Some(f) => Some(f),
+                    None if self.cfg.pull => {
+                        self.pull(image).await?;
+                        self.inspect_image(image).await?
+                    }
+                    None => None,
+                };
+                cache.insert(image.to_string(), facts.clone());
+                facts
             }
-            Err(e) => return Err(api_error("inspect image", e)),
         };
-        cache.insert(image.to_string(), present);
-        if present {
-            Ok(())
-        } else {
-            Err(BackendError::ImageMissing {
-                image: image.to_string(),
-            })
+        facts.ok_or_else(|| BackendError::ImageMissing {
+            image: image.to_string(),
+        })
+    }
+
+    async fn inspect_image(&self, image: &str) -> Result<Option<agent::ImageFacts>, BackendError> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(Some(agent::ImageFacts {
+                entrypoint: i.config.and_then(|c| c.entrypoint).unwrap_or_default(),
+                arch: i.architecture,
+            })),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(api_error("inspect image", e)),
         }
     }
 
@@ -165,12 +170,15 @@ impl DockerBackend {
         let reuse_all = cfg.reuse_all;
         let labels = RunLabels::for_this_process(&cfg.run_id);
         let reaped = remove_labelled(&docker, |l| is_dead_leftover(l, &labels.host)).await?;
+        agent::AgentState::reap_dead_roots();
+        let agent = agent::AgentState::new(cfg.step_transport, &cfg.run_id);
         Ok(DockerBackend {
             shared: Arc::new(Shared {
                 docker,
                 cfg,
                 labels,
                 images: tokio::sync::Mutex::new(HashMap::new()),
+                agent,
                 seq: AtomicU64::new(0),
                 reuse_all: AtomicBool::new(reuse_all),
                 version: tokio::sync::OnceCell::new(),
@@ -184,6 +192,17 @@ impl DockerBackend {
     /// Watch mode: reuse healthy environments across runs for every test.
     pub fn set_reuse_all(&self, on: bool) {
         self.shared.reuse_all.store(on, Ordering::Relaxed);
+    }
+
+    /// How steps reach containers in environments created from now on (`--step-transport`).
+    pub fn set_step_transport(&self, mode: StepTransport) {
+        self.shared.agent.set_mode(mode);
+    }
+
+    /// Use `path` as the agent binary (default: `CLNRM_AGENT_BIN`, else the running clnrm
+    /// when it is static).
+    pub fn set_agent_binary(&self, path: &std::path::Path) {
+        self.shared.agent.set_binary(path);
     }
 
     /// Leftovers of dead runs removed by `connect`.
@@ -278,6 +297,7 @@ impl Backend for DockerBackend {
             l.get(LABEL_RUN) == Some(&run) || is_dead_leftover(l, &host)
         })
         .await?;
+        self.shared.agent.remove_root();
         Ok(())
     }
 }
@@ -388,6 +408,8 @@ pub async fn docker_available() -> bool {
 pub async fn clean_all() -> Result<CleanReport, BackendError> {
     let docker = connect_docker().await?;
     let mut report = remove_labelled(&docker, |_| true).await?;
+    // The agent socket directories of killed runs go with their containers.
+    agent::AgentState::reap_dead_roots();
     if report.containers + report.networks > 0 {
         // A killed run's creates may still be in flight: sweep again once they settle.
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;

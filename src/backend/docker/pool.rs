@@ -106,6 +106,9 @@ impl Pool {
     }
 
     /// Put a released, reusable environment back; returns it if the pool is closed or full.
+    // The error hands the environment itself back to the caller (who removes it): boxing it
+    // would only add an allocation to the common path.
+    #[allow(clippy::result_large_err)]
     pub fn put_idle(&mut self, parts: EnvParts, limit: usize) -> Result<(), EnvParts> {
         if self.closed || self.warm_count() >= limit {
             return Err(parts);
@@ -156,16 +159,9 @@ mod tests {
     }
 
     fn parts(key: u64) -> EnvParts {
-        EnvParts {
-            key,
-            network_id: String::new(),
-            name: String::new(),
-            containers: BTreeMap::new(),
-            phases: BTreeMap::new(),
-            reusable: true,
-            used: true,
-            published: Default::default(),
-        }
+        let mut p = EnvParts::new(key, String::new(), true);
+        p.used = true;
+        p
     }
 
     #[test]
