@@ -17,4 +17,8 @@ export RUSTFLAGS="-C target-feature=+crt-static"
 export CARGO_BUILD_TARGET="x86_64-unknown-linux-gnu"
 export CARGO_PROFILE_DEV_DEBUG=0
 export CLNRM_AGENT_BIN="${CARGO_TARGET_DIR:-$PWD/target}/$CARGO_BUILD_TARGET/debug/clnrm"
+# Likewise the OpenTelemetry emitter the Docker telemetry tests put in a derived image: `cargo
+# test` builds the examples, so this static build already has it. (With a filter such as
+# `--test telemetry` cargo builds no examples; the tests then build it, see tests/support.)
+export CLNRM_OTEL_EMITTER="${CARGO_TARGET_DIR:-$PWD/target}/$CARGO_BUILD_TARGET/debug/examples/otel_emitter"
 cargo test "$@"

@@ -1,7 +1,9 @@
 //! Telemetry end to end through the real binary: a CLI instrumented with the real OpenTelemetry
 //! Python SDK (`opentelemetry-sdk` + OTLP/HTTP exporter, installed by `scripts/setup.sh`)
 //! emits to clnrm's embedded receiver on the local backend; expectations, artifacts, and the
-//! offline `spans` / `analyze` / `diff` commands run on what it emitted.
+//! offline `spans` / `analyze` / `diff` commands run on what it emitted. Inside Docker the
+//! instrumented program is `examples/otel_emitter.rs` (the Rust SDK with the OTLP exporters,
+//! static) in a test image derived from the busybox one.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -515,6 +517,119 @@ fn inside_docker_a_service_reaches_the_receiver_and_joins_the_trace(transport: &
     assert_eq!(sc["telemetry"]["failed_expectations"], 0, "{sc}");
 }
 
+/// The local test image with the static OpenTelemetry emitter added as `/bin/otel_emitter`
+/// (`docker build` FROM the local busybox image, no registry), built once per test binary; the
+/// layer cache makes it a no-op while the emitter is unchanged.
+fn emitter_image() -> &'static str {
+    const TAG: &str = "clnrm-test/otel-emitter:1";
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        ensure_test_image();
+        let ctx = tempfile::tempdir().expect("tmp");
+        std::fs::copy(support::otel_emitter(), ctx.path().join("otel_emitter")).expect("copy");
+        std::fs::write(
+            ctx.path().join("Dockerfile"),
+            format!(
+                "FROM {}\nCOPY otel_emitter /bin/otel_emitter\n",
+                support::IMAGE
+            ),
+        )
+        .expect("write");
+        // The classic builder uses the local base as is; nothing is pulled.
+        let out = Command::new("docker")
+            .args(["build", "--quiet", "--tag", TAG])
+            .arg(ctx.path())
+            .env("DOCKER_BUILDKIT", "0")
+            .output()
+            .expect("docker CLI runs");
+        assert!(out.status.success(), "docker build: {}", text(&out.stderr));
+    });
+    TAG
+}
+
+/// The real Rust OpenTelemetry SDK inside containers: the emitter exports over OTLP/HTTP
+/// (protobuf), over OTLP/gRPC selected on a step, and over OTLP/gRPC selected on a service;
+/// every span joins the scenario's trace under its step's span. A step that exits 0 and exports
+/// spans, but not the expected one, fails its scenario.
+fn inside_docker_the_rust_sdk_exports_over_http_and_grpc(transport: &str) {
+    let image = emitter_image();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let src = std::fs::read_to_string(fixtures().join("docker_sdk.clnrm.toml")).expect("fixture");
+    std::fs::write(
+        dir.join("docker_sdk.clnrm.toml"),
+        src.replace("EMITTER_IMAGE", image),
+    )
+    .expect("write");
+    let mut cmd = clnrm_cmd(dir);
+    cmd.args([
+        "run",
+        "docker_sdk.clnrm.toml",
+        "--backend",
+        "docker",
+        "--step-transport",
+        transport,
+        "--json",
+        "out/results.json",
+    ]);
+    if transport == "agent" {
+        cmd.env("CLNRM_AGENT_BIN", support::agent_bin());
+    }
+    let out = cmd.output().expect("clnrm runs");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
+    let r = results(dir);
+    let scs = r["tests"][0]["scenarios"].as_array().expect("scenarios");
+    let by = |name: &str| {
+        scs.iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("scenario {name}: {r}"))
+    };
+
+    let ok = by("sdk exports");
+    assert_eq!(ok["status"], "passed", "{ok}\n{stderr}");
+    assert_eq!(ok["transport"], transport, "{ok}");
+    // clnrm.scenario, 3 step spans, and 2 SDK spans per step (also `[expect.counts]`).
+    assert_eq!(ok["telemetry"]["spans"], 10, "{ok}");
+    assert_eq!(ok["telemetry"]["failed_expectations"], 0, "{ok}");
+    let saved = dir.join(ok["telemetry"]["file"].as_str().expect("spans file"));
+    let tree = clnrm(dir, &["spans", saved.to_str().expect("utf8")]);
+    let lines: Vec<String> = text(&tree.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| l.split(" [").next().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "clnrm.scenario",
+            "  clnrm.step:http",
+            "    work",
+            "      db.query",
+            "  clnrm.step:grpc-step",
+            "    rpc-work",
+            "      rpc.call",
+            "  clnrm.step:grpc-service",
+            "    svc-work",
+            "      svc.call",
+        ],
+        "{}",
+        text(&tree.stdout)
+    );
+
+    let fake = by("fake green");
+    assert_eq!(fake["status"], "failed", "{fake}");
+    assert_eq!(fake["steps"][0]["status"], "passed", "{fake}");
+    let t = &fake["steps"][1];
+    assert_eq!(t["name"], "telemetry", "{fake}");
+    assert_eq!(t["failures"][0]["expectation"], "expect.span (line 86)");
+    let actual = t["failures"][0]["actual"].as_str().expect("actual");
+    assert!(
+        actual.contains("no span named `work` among 3 spans"),
+        "{actual}"
+    );
+}
+
 /// `--otel-endpoint`: clnrm's own spans of the run reach a collector (clnrm's own OTLP/HTTP
 /// receiver, used here as a plain collector) as one trace: `clnrm.run` > one `clnrm.scenario`
 /// per scenario > one `clnrm.step:<name>` per step.
@@ -607,3 +722,4 @@ fn an_unreachable_or_unsupported_otel_endpoint_is_a_warning_or_a_usage_error() {
     assert!(text(&out.stderr).contains("scheme `https` is not supported"));
 }
 both!(inside_docker_a_service_reaches_the_receiver_and_joins_the_trace);
+both!(inside_docker_the_rust_sdk_exports_over_http_and_grpc);

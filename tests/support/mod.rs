@@ -111,3 +111,28 @@ pub fn agent_bin() -> PathBuf {
     })
     .clone()
 }
+
+/// The static OpenTelemetry emitter (examples/otel_emitter.rs) for the Docker telemetry tests:
+/// `CLNRM_OTEL_EMITTER` when that file exists (scripts/test.sh points it at the example its
+/// `cargo test` builds), else built here once beside the static agent
+/// (`scripts/otel-emitter.sh`, target/agent-static).
+pub fn otel_emitter() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("CLNRM_OTEL_EMITTER").filter(|p| !p.is_empty()) {
+            let p = PathBuf::from(p);
+            if p.is_file() {
+                return p;
+            }
+        }
+        let root = repo();
+        let out = Command::new("bash")
+            .arg(root.join("scripts/otel-emitter.sh"))
+            .env("CLNRM_AGENT_TARGET_DIR", root.join("target/agent-static"))
+            .output()
+            .expect("run scripts/otel-emitter.sh");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        PathBuf::from(text(&out.stdout).trim())
+    })
+    .clone()
+}
