@@ -255,6 +255,46 @@ fn includes_cannot_read_host_files() {
     }
 }
 
+#[test]
+fn generator_sizes_and_clock_offsets_are_bounded_and_located() {
+    let d = repo();
+    let huge = "9000000000000000000";
+    write(
+        d.path(),
+        "big.clnrm.toml.tera",
+        &format!(
+            "[meta]\nname = \"big\"\ndescription = \"{{{{ fake_paragraph(min={huge}, max={huge}) }}}}\"\n"
+        ),
+    );
+    write(
+        d.path(),
+        "late.clnrm.toml.tera",
+        "[meta]\nname = \"late\"\ndescription = \"{{ now_plus(seconds=9223372036854775807) }}\"\n",
+    );
+    let t = std::time::Instant::now();
+    let out = clnrm(d.path(), &["validate"], &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(
+        stderr.contains(&format!(
+            "fake_paragraph: `max` must be from 0 to 100, found {huge}"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("big.clnrm.toml.tera:3:19"), "{stderr}");
+    assert!(
+        stderr.contains("now_plus: `seconds` (9223372036854775807) moves the time out"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("late.clnrm.toml.tera:3:19"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 fn docker_ready() {
     let present = Command::new("docker")
         .args(["image", "inspect", IMAGE])
