@@ -24,10 +24,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# The real OpenTelemetry SDK the telemetry tests emit spans with (OTLP/HTTP protobuf).
-if ! python3 -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http' >/dev/null 2>&1; then
-  echo "setup: installing opentelemetry-sdk and the OTLP/HTTP exporter (PyPI)" >&2
-  python3 -m pip install -q opentelemetry-sdk opentelemetry-exporter-otlp-proto-http
+# The real OpenTelemetry SDK the telemetry tests emit spans with (OTLP/HTTP protobuf and
+# OTLP/gRPC; the gRPC exporter brings grpcio, which the tests also use to send bad messages).
+if ! python3 -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.exporter.otlp.proto.grpc' >/dev/null 2>&1; then
+  echo "setup: installing opentelemetry-sdk and the OTLP/HTTP and OTLP/gRPC exporters (PyPI)" >&2
+  python3 -m pip install -q opentelemetry-sdk opentelemetry-exporter-otlp-proto-http \
+    opentelemetry-exporter-otlp-proto-grpc
 fi
 scripts/ensure-docker.sh
 scripts/test-image.sh

@@ -313,6 +313,11 @@ pub struct BaselineRecordArgs {
     /// Also write what moved (markdown) to this file.
     #[arg(long, value_name = "PATH", help_heading = REPORTS)]
     pub diff_out: Option<PathBuf>,
+    /// Also collect spans and record each passing scenario's span tree (of the last run) as a
+    /// trace snapshot beside the baseline (`<baseline>.traces/`): the gate then reports
+    /// structural drift from it (a warning, or a failure under `[perf] trace_drift = "fail"`).
+    #[arg(long)]
+    pub traces: bool,
 }
 
 #[derive(Debug, Args)]
@@ -505,6 +510,10 @@ pub struct RunArgs {
     /// Collect OpenTelemetry spans even when no test declares telemetry expectations.
     #[arg(long, help_heading = REPORTS)]
     pub telemetry: bool,
+    /// Also send clnrm's own spans (a `clnrm.run` root, a child per scenario and per step) to
+    /// this collector over OTLP/HTTP protobuf at the end of the run (`http://host:4318`).
+    #[arg(long, value_name = "URL", help_heading = REPORTS)]
+    pub otel_endpoint: Option<String>,
     /// Save each scenario's spans (OTLP JSON lines) here (default: `spans/` beside `--json`).
     #[arg(long, value_name = "DIR", help_heading = REPORTS)]
     pub spans_dir: Option<PathBuf>,

@@ -349,6 +349,10 @@ pub struct PerfSummary {
     /// median over (0: nothing was compared).
     #[serde(default)]
     pub compared: usize,
+    /// Scenarios the speed factor is the median over: those with a full history when there
+    /// are any, else every compared one (0 in results written before this field existed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub speed_sample: usize,
     /// Speed factor above which the runner's speed warns, and above which it fails the gate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed_warn_above: Option<f64>,
@@ -691,12 +695,15 @@ pub fn clip_output(bytes: &[u8], cut_at_capture: u64, limit: usize) -> (String, 
     };
     let cut = cut_at_capture + dropped as u64;
     // Lossy decoding at the seams replaces a split character with U+FFFD, never panics.
-    let text = format!(
-        "{}\n[... {cut} bytes cut ...]\n{}",
-        String::from_utf8_lossy(head),
-        String::from_utf8_lossy(tail)
-    );
-    (text, true)
+    // Secrets are masked in each part and, where the cut split one, in what is left of it.
+    let mut head = crate::secrets::mask(&String::from_utf8_lossy(head)).into_owned();
+    let mut tail = crate::secrets::mask(&String::from_utf8_lossy(tail)).into_owned();
+    crate::secrets::mask_seam(&mut head, &mut tail);
+    (format!("{head}\n[... {cut} bytes cut ...]\n{tail}"), true)
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

@@ -135,36 +135,68 @@ fn mask_value(v: &mut serde_json::Value) {
     }
 }
 
-/// Untrusted text made safe for a log line: secrets masked; control characters other than
-/// newline and tab removed, and escape sequences with them unless `keep_ansi` (a terminal that
-/// asked for colour); under GitHub Actions, a line that would start with `::` (a workflow
-/// command) or hold `##[` gets a zero-width space that breaks the marker without changing
-/// what a reader sees.
-pub fn terminal(text: &str, keep_ansi: bool) -> Cow<'_, str> {
-    let masked = mask(text);
-    let needs_strip = !keep_ansi
-        && masked
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\t');
-    let actions = under_actions();
-    let needs_defuse = actions && (masked.contains("::") || masked.contains("##["));
-    if !needs_strip && !needs_defuse {
-        return masked;
-    }
-    let mut s = if needs_strip {
-        strip_controls(&masked)
+/// Untrusted text made safe for a log line: control characters other than newline and tab
+/// removed, and escape sequences with them, except colour (SGR, `ESC [ ... m`) when
+/// `keep_colour` (colour was asked for); secrets masked after that, so a secret split by
+/// escape codes is still caught (when it is, the colour goes too); under GitHub Actions, a
+/// line that would start with `::` (a workflow command) or hold `##[` gets a zero-width space
+/// that breaks the marker without changing what a reader sees.
+pub fn terminal(text: &str, keep_colour: bool) -> Cow<'_, str> {
+    let has_controls = text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t');
+    let mut s: Cow<'_, str> = if has_controls {
+        let plain = strip_controls(text, false);
+        if keep_colour && mask(&plain) == plain {
+            Cow::Owned(strip_controls(text, true))
+        } else {
+            Cow::Owned(plain)
+        }
     } else {
-        masked.into_owned()
+        Cow::Borrowed(text)
     };
-    if needs_defuse {
-        s = defuse(&s);
+    if let Cow::Owned(m) = mask(&s) {
+        s = Cow::Owned(m);
     }
-    Cow::Owned(s)
+    if under_actions() && (s.contains("::") || s.contains("##[")) {
+        s = Cow::Owned(defuse(&s));
+    }
+    s
 }
 
-/// Remove ESC sequences (CSI `ESC [ ... final`, OSC `ESC ] ... BEL|ST`, and two-byte ones)
-/// and every other control character except newline and tab.
-fn strip_controls(s: &str) -> String {
+/// Mask what is left of a secret at a cut between `head` and `tail` (text dropped between
+/// them): the end of `head` that is the start of a registered value, and the start of `tail`
+/// that is its end, when at least [`MIN_SECRET_LEN`] characters long. Whole values are masked
+/// by [`mask`]; this catches the pieces a cut leaves.
+pub fn mask_seam(head: &mut String, tail: &mut String) {
+    let list = SECRETS.read().unwrap_or_else(|e| e.into_inner());
+    for secret in list.iter() {
+        let starts: Vec<usize> = secret.char_indices().map(|(i, _)| i).collect();
+        // Longest piece first; a piece shorter than MIN_SECRET_LEN characters stays.
+        for &end in starts.iter().skip(MIN_SECRET_LEN).rev() {
+            if head.ends_with(&secret[..end]) {
+                head.truncate(head.len() - end);
+                head.push_str(MASK);
+                break;
+            }
+        }
+        for &start in starts.iter().skip(1) {
+            let piece = &secret[start..];
+            if piece.chars().count() < MIN_SECRET_LEN {
+                break;
+            }
+            if tail.starts_with(piece) {
+                tail.replace_range(..piece.len(), MASK);
+                break;
+            }
+        }
+    }
+}
+
+/// Remove ESC sequences (CSI `ESC [ ... final`, OSC `ESC ] ... BEL|ST`, and two-byte ones),
+/// except colour (SGR: a CSI ending in `m`) when `keep_sgr`, and every other control character
+/// except newline and tab.
+fn strip_controls(s: &str, keep_sgr: bool) -> String {
     let mut out = String::with_capacity(s.len());
     let mut it = s.chars().peekable();
     while let Some(c) = it.next() {
@@ -172,10 +204,20 @@ fn strip_controls(s: &str) -> String {
             match it.peek() {
                 Some('[') => {
                     it.next();
+                    let mut seq = String::from("\u{1b}[");
                     for d in it.by_ref() {
+                        seq.push(d);
                         if ('\u{40}'..='\u{7e}').contains(&d) {
                             break;
                         }
+                    }
+                    // Only parameters (digits and `;`) between `[` and `m`: plain colour.
+                    let params = &seq[2..seq.len() - 1];
+                    if keep_sgr
+                        && seq.ends_with('m')
+                        && params.chars().all(|p| p.is_ascii_digit() || p == ';')
+                    {
+                        out.push_str(&seq);
                     }
                 }
                 Some(']') => {
@@ -241,13 +283,39 @@ mod tests {
     #[test]
     fn controls_and_escapes_are_stripped_and_commands_defused() {
         assert_eq!(
-            strip_controls("a\u{1b}[31mred\u{1b}[0m\u{1b}]0;title\u{7}b\rc\u{0}d\n\te"),
+            strip_controls(
+                "a\u{1b}[31mred\u{1b}[0m\u{1b}]0;title\u{7}b\rc\u{0}d\n\te",
+                false
+            ),
             "aredbcd\n\te"
+        );
+        // Colour asked for: SGR stays, every other sequence and control goes.
+        assert_eq!(
+            strip_controls(
+                "a\u{1b}[1;31mred\u{1b}[0m\u{1b}[2Jx\u{1b}]0;t\u{7}\r::y",
+                true
+            ),
+            "a\u{1b}[1;31mred\u{1b}[0mx::y"
         );
         assert_eq!(
             defuse("ok\n  ::error::INJECTED\nx ##[set-env]"),
             "ok\n  :\u{200b}:error::INJECTED\nx ##\u{200b}[set-env]"
         );
         assert_eq!(terminal("plain", false), "plain");
+    }
+
+    #[test]
+    fn a_secret_split_by_escape_codes_or_a_cut_is_still_masked() {
+        register("tok-split-9f3k2");
+        // Colour between its characters would show it whole on a terminal.
+        assert_eq!(terminal("x tok-\u{1b}[0msplit-9f3k2 y", true), "x *** y");
+        assert_eq!(terminal("x tok-\u{1b}[0msplit-9f3k2 y", false), "x *** y");
+        let (mut head, mut tail) = ("out: tok-sp".to_string(), "it-9f3k2 rest".to_string());
+        mask_seam(&mut head, &mut tail);
+        assert_eq!((head.as_str(), tail.as_str()), ("out: ***", "*** rest"));
+        // Pieces shorter than MIN_SECRET_LEN are not told apart from ordinary text.
+        let (mut head, mut tail) = ("ends tok".to_string(), "k2 starts".to_string());
+        mask_seam(&mut head, &mut tail);
+        assert_eq!((head.as_str(), tail.as_str()), ("ends tok", "k2 starts"));
     }
 }

@@ -97,6 +97,8 @@ pub enum SettingsError {
     FreezeClock(String),
     #[error("`--runs` must be at least 1")]
     ZeroRuns,
+    #[error("{0}")]
+    OtelEndpoint(String),
     #[error("CLNRM_STEP_TRANSPORT={0:?} is not one of `auto`, `agent`, `exec`")]
     StepTransport(String),
     #[error(transparent)]
@@ -197,6 +199,8 @@ pub struct Settings {
     pub container_defaults: crate::backend::ContainerDefaults,
     /// Environment variables whose values are masked everywhere (`mask_env`, `--mask-env`).
     pub mask_env: Vec<String>,
+    /// `--otel-endpoint`: the collector that gets clnrm's own run, scenario and step spans.
+    pub otel_export: Option<hyper::Uri>,
     /// How steps reach Docker containers: `--step-transport`, else `CLNRM_STEP_TRANSPORT`,
     /// else `auto`.
     pub step_transport: StepTransport,
@@ -249,6 +253,7 @@ impl Settings {
                 config.container_pids,
             ),
             mask_env: config.mask_env.clone(),
+            otel_export: None,
             step_transport: StepTransport::Auto,
         };
         // Host paths test files may mount outside their repository: the config's (relative
@@ -311,6 +316,12 @@ impl Settings {
                     .or(p.slow_timeout)
                     .unwrap_or(DEFAULT_SLOW_TIMEOUT);
                 s.slow_timeout = (!slow.is_zero()).then_some(slow);
+                if let Some(url) = &a.otel_endpoint {
+                    s.otel_export = Some(
+                        crate::telemetry::export::check_endpoint(url)
+                            .map_err(SettingsError::OtelEndpoint)?,
+                    );
+                }
                 gate(&mut s, &a.gate);
                 // Report paths of the profile are relative to the project, like the config's.
                 s.outputs = outputs(

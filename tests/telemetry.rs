@@ -36,9 +36,13 @@ fn text(b: &[u8]) -> String {
 /// Copy a fixture test into `dir`, pointing it at the emitter script.
 fn place(dir: &Path, name: &str) -> PathBuf {
     let emit = fixtures().join("emit.py");
+    let bad = fixtures().join("bad_grpc.py");
     let src = std::fs::read_to_string(fixtures().join(name)).expect("fixture");
     let dst = dir.join(name);
-    std::fs::write(&dst, src.replace("EMIT", &emit.display().to_string())).expect("write");
+    let src = src
+        .replace("EMIT", &emit.display().to_string())
+        .replace("BAD_GRPC", &bad.display().to_string());
+    std::fs::write(&dst, src).expect("write");
     dst
 }
 
@@ -156,6 +160,55 @@ fn python_sdk_spans_are_received_checked_saved_and_analysed() {
     assert_eq!(same.status.code(), Some(0), "{}", text(&same.stdout));
 }
 
+/// The SDK's OTLP/gRPC exporter, selected by the test with `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`
+/// on a step and on a service: the spans arrive through the gRPC receiver (the gRPC exporter
+/// cannot talk to the HTTP one) and join the scenario's trace; a malformed message gets a gRPC
+/// error status and a run warning, and the receiver keeps serving.
+#[test]
+fn python_sdk_grpc_exporter_is_received_when_the_test_selects_grpc() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    place(dir, "grpc.clnrm.toml");
+    let out = clnrm(
+        dir,
+        &[
+            "run",
+            "grpc.clnrm.toml",
+            "--backend",
+            "local",
+            "--json",
+            "out/results.json",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(stderr.contains("(gRPC)"), "{stderr}");
+    assert!(
+        stderr.contains("rejected an OTLP/gRPC request (Internal)"),
+        "{stderr}"
+    );
+    let r = results(dir);
+    let scs = r["tests"][0]["scenarios"].as_array().expect("scenarios");
+    assert_eq!(scs.len(), 2);
+    for sc in scs {
+        assert_eq!(sc["status"], "passed", "{sc}");
+    }
+    // clnrm.scenario + 2 step spans + the SDK's work + db.query.
+    assert_eq!(scs[0]["telemetry"]["spans"], 5, "{}", scs[0]);
+    assert_eq!(scs[0]["steps"][1]["stdout"], "INTERNAL\n");
+    // clnrm.scenario + clnrm.step:svc-work + svc-root + svc.call.
+    assert_eq!(scs[1]["telemetry"]["spans"], 4, "{}", scs[1]);
+    let saved = dir.join(scs[1]["telemetry"]["file"].as_str().expect("file"));
+    let tree = clnrm(dir, &["spans", saved.to_str().expect("utf8")]);
+    let tree = text(&tree.stdout);
+    let svc_root = tree.lines().position(|l| l.contains("svc-root"));
+    let call = tree.lines().position(|l| l.contains("svc.call"));
+    assert!(
+        matches!((svc_root, call), (Some(a), Some(b)) if a < b),
+        "{tree}"
+    );
+}
+
 #[test]
 fn a_step_that_exits_zero_without_the_expected_span_fails() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -190,6 +243,174 @@ fn a_step_that_exits_zero_without_the_expected_span_fails() {
     assert!(
         msg.starts_with("telemetry (fake_green.clnrm.toml:18)"),
         "{msg}"
+    );
+}
+
+/// Run a fixture script of tests/fixtures/report (a real consumer: junitparser, cmarkgfm).
+fn consumer(script: &str, file: &Path) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/report")
+        .join(script);
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(file)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        file.display(),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// The span summary reaches the reports: JUnit (a suite property per scenario and a line of
+/// the testcase's system-out, read back with junitparser), markdown (a telemetry table and the
+/// failed expectation with the nearest spans, rendered with cmark-gfm), JSON (the saved spans).
+#[test]
+fn reports_summarise_the_spans_of_each_scenario() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    place(dir, "fake_green.clnrm.toml");
+    let out = clnrm(
+        dir,
+        &[
+            "run",
+            "fake_green.clnrm.toml",
+            "--backend",
+            "local",
+            "--json",
+            "out/results.json",
+            "--junit",
+            "out/junit.xml",
+            "--markdown",
+            "out/summary.md",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{}", text(&out.stderr));
+    let r = results(dir);
+    let file = r["tests"][0]["scenarios"][0]["telemetry"]["file"]
+        .as_str()
+        .expect("spans file in the JSON results")
+        .to_string();
+    assert!(dir.join(&file).is_file(), "{file}");
+    let summary = format!("2 spans, 0 errors, 1 failed expectation, saved to {file}");
+
+    let view: Value =
+        serde_json::from_str(&consumer("junit_summary.py", &dir.join("out/junit.xml")))
+            .expect("json");
+    let suite = &view[0];
+    assert_eq!(
+        suite["properties"]["clnrm.spans.claims success"], summary,
+        "{suite}"
+    );
+    let case = &suite["cases"][0];
+    assert_eq!(case["result"], "failure");
+    let system_out = case["system_out"].as_str().expect("system-out");
+    assert!(
+        system_out.starts_with(&format!("clnrm: telemetry: {summary}\n")),
+        "{system_out}"
+    );
+    assert!(
+        case["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no span named `work` among 2 spans")),
+        "{case}"
+    );
+
+    let html = consumer("render_gfm.py", &dir.join("out/summary.md"));
+    assert!(html.contains("<h4>Telemetry</h4>"), "{html}");
+    assert!(
+        html.contains("<td>otel-fake-green</td>\n<td>claims success</td>\n<td align=\"right\">2</td>\n<td align=\"right\">0</td>\n<td align=\"right\">❌ 1</td>"),
+        "{html}"
+    );
+    assert!(html.contains(&format!("Telemetry: {summary}.")), "{html}");
+    // The failed expectation, with what came nearest, in the scenario's details.
+    assert!(
+        html.contains("expect.span (line 18)\n  expected: a span named `work`"),
+        "{html}"
+    );
+    assert!(
+        html.contains("no span named `work` among 2 spans"),
+        "{html}"
+    );
+}
+
+/// `baseline record --traces` keeps a span tree per scenario beside the baseline; the gate
+/// compares each run with it: the same tree passes quietly, a renamed span is a warning, and
+/// under `[perf] trace_drift = "fail"` it fails the gate (exit 3).
+#[test]
+fn trace_snapshots_in_the_baseline_report_structural_drift() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    place(dir, "drift.clnrm.toml");
+    let base = ["--backend", "local", "--baseline", "base/perf.toml"];
+    let mut record = vec![
+        "baseline",
+        "record",
+        "drift.clnrm.toml",
+        "--runs",
+        "1",
+        "--traces",
+    ];
+    record.extend(base);
+    let out = clnrm(dir, &record);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", text(&out.stderr));
+    let toml = std::fs::read_to_string(dir.join("base/perf.toml")).expect("baseline");
+    let snapshot = "perf.traces/drift.clnrm.toml/emits.otlp.jsonl";
+    assert!(
+        toml.contains(&format!(
+            "[traces]\n\"drift.clnrm.toml#emits\" = \"{snapshot}\"\n"
+        )),
+        "{toml}"
+    );
+    let saved = std::fs::read_to_string(dir.join("base").join(snapshot)).expect("snapshot");
+    assert!(saved.contains("db.query"), "{saved}");
+
+    let gate = |vars: &[&str]| {
+        let mut args = vec!["run", "drift.clnrm.toml", "--gate", "--confirm-runs", "0"];
+        args.extend(base);
+        for v in vars {
+            args.extend(["--var", v]);
+        }
+        clnrm(dir, &args)
+    };
+    let same = gate(&[]);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same.stderr));
+    assert!(
+        !text(&same.stderr).contains("trace drift"),
+        "{}",
+        text(&same.stderr)
+    );
+
+    let warned = gate(&["child=db.other"]);
+    let stderr = text(&warned.stderr);
+    assert_eq!(warned.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("trace drift in `drift.clnrm.toml#emits` (warning): 1 added, 1 removed"),
+        "{stderr}"
+    );
+    // The same drift found again by gating the saved results (without the test files, a
+    // warning only).
+    let mut args = vec!["run", "drift.clnrm.toml", "--json", "out/w.json"];
+    args.extend(base);
+    args.extend(["--var", "child=db.other"]);
+    assert_eq!(clnrm(dir, &args).status.code(), Some(0));
+    let regate = clnrm(dir, &["gate", "out/w.json", "--baseline", "base/perf.toml"]);
+    let stderr = text(&regate.stderr);
+    assert_eq!(regate.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("trace drift in `drift.clnrm.toml#emits` (warning): 1 added, 1 removed"),
+        "{stderr}"
+    );
+
+    let failed = gate(&["child=db.other", "drift=fail"]);
+    let stderr = text(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("trace drift in `drift.clnrm.toml#emits` fails the gate"),
+        "{stderr}"
     );
 }
 
@@ -292,5 +513,97 @@ fn inside_docker_a_service_reaches_the_receiver_and_joins_the_trace(transport: &
     // checked by the test's `[[expect.span]]`).
     assert_eq!(sc["telemetry"]["spans"], 4, "{sc}");
     assert_eq!(sc["telemetry"]["failed_expectations"], 0, "{sc}");
+}
+
+/// `--otel-endpoint`: clnrm's own spans of the run reach a collector (clnrm's own OTLP/HTTP
+/// receiver, used here as a plain collector) as one trace: `clnrm.run` > one `clnrm.scenario`
+/// per scenario > one `clnrm.step:<name>` per step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otel_endpoint_receives_the_run_scenario_step_tree() {
+    use clnrm::telemetry::receiver::Receiver;
+    use clnrm::telemetry::{Collector, Limits};
+    let collector = Collector::new(Limits::default());
+    let receiver = Receiver::start(std::net::Ipv4Addr::LOCALHOST.into(), collector.clone())
+        .await
+        .expect("bind");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().to_path_buf();
+    place(&dir, "pass.clnrm.toml");
+    let url = format!("http://{}", receiver.addr());
+    let out = tokio::task::spawn_blocking(move || {
+        clnrm(
+            &dir,
+            &[
+                "run",
+                "pass.clnrm.toml",
+                "--backend",
+                "local",
+                "--otel-endpoint",
+                &url,
+            ],
+        )
+    })
+    .await
+    .expect("join");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("sent 3 clnrm span(s)"), "{stderr}");
+    let spans = collector.take_unattributed();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(spans.len(), 3, "{names:?}");
+    let by = |n: &str| spans.iter().find(|s| s.name == n).expect(n);
+    let run = by("clnrm.run");
+    let scenario = by("clnrm.scenario");
+    let step = by("clnrm.step:work");
+    assert_eq!(run.parent_span_id, None);
+    assert_eq!(scenario.parent_span_id, Some(run.span_id));
+    assert_eq!(step.parent_span_id, Some(scenario.span_id));
+    assert!(spans.iter().all(|s| s.trace_id == run.trace_id));
+    // Only clnrm's spans: the SDK's spans of the step stay with clnrm's receiver.
+    assert!(!names.contains(&"work") && !names.contains(&"db.query"));
+    drop(receiver);
+}
+
+#[test]
+fn an_unreachable_or_unsupported_otel_endpoint_is_a_warning_or_a_usage_error() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    place(dir, "pass.clnrm.toml");
+    // A port nobody listens on: bind one, then free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = clnrm(
+        dir,
+        &[
+            "run",
+            "pass.clnrm.toml",
+            "--backend",
+            "local",
+            "--otel-endpoint",
+            &url,
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("`--otel-endpoint`: cannot connect"),
+        "{stderr}"
+    );
+    let out = clnrm(
+        dir,
+        &[
+            "run",
+            "pass.clnrm.toml",
+            "--backend",
+            "local",
+            "--otel-endpoint",
+            "https://c:4318",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("scheme `https` is not supported"));
 }
 both!(inside_docker_a_service_reaches_the_receiver_and_joins_the_trace);

@@ -448,3 +448,98 @@ fn a_burst_over_several_files_is_one_cycle_even_with_gaps_above_the_base_window(
     );
     assert_eq!(s.exit_code(), Some(0));
 }
+
+/// A host test whose step emits spans with the real OpenTelemetry Python SDK and expects the
+/// span `expected` under it.
+fn span_test(expected: &str) -> String {
+    let emit = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/telemetry/emit.py");
+    format!(
+        "[meta]\nname = \"spans\"\n\n[service.app]\n\n[[scenario]]\nname = \"emits\"\n\n[[scenario.steps]]\nname = \"work\"\ncmd = [\"python3\", \"{}\", \"work\", \"db.query\"]\n\n[[expect.span]]\nname = \"{expected}\"\nparent = \"work\"\n\n[expect]\nflush_ms = 300\n",
+        emit.display()
+    )
+}
+
+/// Watch sessions collect spans too: the session's receiver checks each cycle's spans, so an
+/// edit that expects a span the step never emits fails the cycle, and the fix passes again.
+#[test]
+fn watch_cycles_collect_and_check_spans() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let file = write(d.path(), "spans.clnrm.toml", &span_test("db.query"));
+    let mut s = Session::start(
+        d.path(),
+        &[
+            "--backend",
+            "local",
+            "--debounce-ms",
+            "20",
+            "--max-cycles",
+            "2",
+        ],
+    );
+    let c0 = s.cycle(0);
+    assert!(last(&c0).ends_with("status=passed"), "{c0:#?}");
+    assert!(
+        c0.iter().any(|l| l.contains("telemetry: OTLP receiver on")),
+        "{c0:#?}"
+    );
+
+    std::fs::write(&file, span_test("db.missing")).expect("edit");
+    let c1 = s.cycle(1);
+    assert!(last(&c1).ends_with("status=failed"), "{c1:#?}");
+    let text = c1.join("\n");
+    assert!(text.contains("no span named `db.missing`"), "{text}");
+
+    std::fs::write(&file, span_test("db.query")).expect("edit");
+    let c2 = s.cycle(2);
+    assert!(last(&c2).ends_with("status=passed"), "{c2:#?}");
+    assert_eq!(s.exit_code(), Some(0));
+}
+
+/// `--otel-endpoint` in a watch session: each cycle reaches the collector (clnrm's own receiver,
+/// used as a plain collector) as a `clnrm.run` trace of its own, with the cycle's verdict.
+#[test]
+fn each_watch_cycle_is_exported_as_a_run() {
+    use clnrm::telemetry::model::SpanStatus;
+    use clnrm::telemetry::receiver::Receiver;
+    use clnrm::telemetry::{Collector, Limits};
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let collector = Collector::new(Limits::default());
+    let receiver = rt
+        .block_on(Receiver::start(
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            collector.clone(),
+        ))
+        .expect("bind");
+    let url = format!("http://{}", receiver.addr());
+    let d = tempfile::tempdir().expect("tempdir");
+    let file = write(d.path(), "host.clnrm.toml", &host_test("host", "hello"));
+    let mut s = Session::start(
+        d.path(),
+        &[
+            "--backend",
+            "local",
+            "--debounce-ms",
+            "20",
+            "--max-cycles",
+            "1",
+            "--otel-endpoint",
+            &url,
+        ],
+    );
+    let c0 = s.cycle(0);
+    assert!(last(&c0).ends_with("status=passed"), "{c0:#?}");
+    std::fs::write(&file, host_test("host", "bye")).expect("edit");
+    let c1 = s.cycle(1);
+    assert!(last(&c1).ends_with("status=failed"), "{c1:#?}");
+    assert_eq!(s.exit_code(), Some(1));
+    let spans = collector.take_unattributed();
+    let runs: Vec<_> = spans.iter().filter(|s| s.name == "clnrm.run").collect();
+    assert_eq!(runs.len(), 2, "{spans:#?}");
+    assert_ne!(runs[0].trace_id, runs[1].trace_id);
+    let mut statuses: Vec<SpanStatus> = runs.iter().map(|r| r.status).collect();
+    statuses.sort_by_key(|s| s.as_str());
+    assert_eq!(statuses, [SpanStatus::Error, SpanStatus::Ok]);
+    // Each run holds its scenario and step spans.
+    assert_eq!(spans.len(), 6, "{spans:#?}");
+    drop(receiver);
+}

@@ -38,7 +38,7 @@ pub struct BackendConfig {
     /// OTLP endpoint of the run's telemetry receiver, as containers reach it: every
     /// environment then gets a network (to reach the host) and every service the `OTEL_*`
     /// variables it does not set itself.
-    pub otel_endpoint: Option<String>,
+    pub otel_endpoint: Option<crate::telemetry::Endpoints>,
     /// Limits of containers whose service sets none ([`ContainerDefaults::standard`]).
     pub container_defaults: ContainerDefaults,
     /// Keep every healthy environment warm for reuse (watch mode), not only `reuse = true`.

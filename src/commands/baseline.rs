@@ -143,11 +143,56 @@ fn record(settings: &Settings, args: &BaselineRecordArgs) -> u8 {
         Err(code) => return code,
     };
     let header = pipeline::header();
+    // Spans of the recording runs go to a scratch folder; the snapshots are copied from it.
+    let scratch = match args.traces.then(tempfile::tempdir).transpose() {
+        Ok(d) => d,
+        Err(e) => {
+            printer.error(format!("cannot create a folder for the spans: {e}"), None);
+            return exit::USAGE;
+        }
+    };
     let runs: Result<Vec<RunResults>, u8> = rt.block_on(async {
-        let backend = pipeline::open(settings, plan.needs_image(), &header.run_id, false).await?;
+        let telemetry = match &scratch {
+            Some(dir) => {
+                let local = settings.backend.resolve(plan.needs_image())
+                    == crate::results::BackendKind::Local;
+                let t = super::telemetry::start(
+                    local,
+                    &header.run_id,
+                    Some(dir.path().to_path_buf()),
+                    printer,
+                )
+                .await?;
+                Some((t, local))
+            }
+            None => None,
+        };
+        let endpoints = telemetry
+            .as_ref()
+            .filter(|(_, local)| !local)
+            .map(|(t, _)| t.endpoints().clone());
+        let telemetry = telemetry.map(|(t, _)| t);
+        let backend = match pipeline::open_with(
+            settings,
+            plan.needs_image(),
+            &header.run_id,
+            false,
+            endpoints,
+        )
+        .await
+        {
+            Ok(b) => b,
+            Err(code) => {
+                if let Some(t) = &telemetry {
+                    t.finish().await;
+                }
+                return Err(code);
+            }
+        };
         let cancel = Cancel::new();
         let signals = Signals::watch(cancel.clone(), "cleaning up containers");
-        let opts = settings.run_options();
+        let mut opts = settings.run_options();
+        opts.telemetry = telemetry.clone();
         let mut runs = Vec::new();
         let mut plan = Some(plan);
         for i in 0..args.runs {
@@ -183,6 +228,12 @@ fn record(settings: &Settings, args: &BaselineRecordArgs) -> u8 {
             runs.push(r);
         }
         pipeline::shutdown(backend.as_ref(), printer).await;
+        if let Some(t) = &telemetry {
+            for w in t.take_warnings() {
+                printer.warn(w);
+            }
+            t.finish().await;
+        }
         signals.stop();
         Ok(runs)
     });
@@ -206,7 +257,73 @@ fn record(settings: &Settings, args: &BaselineRecordArgs) -> u8 {
     }
     let mut new = old.clone();
     new.record_runs(&runs);
+    if args.traces {
+        if let Some(last) = runs.last() {
+            if let Err(code) = record_traces(&mut new, path, last, printer) {
+                return code;
+            }
+        }
+    }
     commit(&old, &new, path, args.diff_out.as_ref(), printer)
+}
+
+/// Copy the span tree of every passing scenario of `run` into the baseline's trace folder
+/// (`<baseline file name>.traces/`, each file written atomically) and reference it from the
+/// baseline. Snapshots of scenarios that did not pass this time are kept as they were.
+fn record_traces(
+    baseline: &mut Baseline,
+    path: &Path,
+    run: &RunResults,
+    printer: Printer,
+) -> Result<(), u8> {
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let folder = traces_folder(path);
+    let mut recorded = 0;
+    for t in &run.tests {
+        for sc in &t.scenarios {
+            let Some(file) = sc
+                .telemetry
+                .as_ref()
+                .filter(|_| sc.status == crate::results::Status::Passed)
+                .and_then(|tel| tel.file.as_ref())
+            else {
+                continue;
+            };
+            let bytes = std::fs::read(file).map_err(|e| {
+                printer.error(format!("cannot read the spans of `{file}`: {e}"), None);
+                exit::USAGE
+            })?;
+            let target = crate::telemetry::handle::artifact_path(
+                &dir.join(&folder),
+                Path::new(&t.path),
+                &sc.name,
+            );
+            crate::atomic::write_atomic(&target, &bytes).map_err(|e| {
+                printer.error(e.to_string(), None);
+                exit::USAGE
+            })?;
+            let rel = target.strip_prefix(dir).unwrap_or(&target);
+            baseline.traces.insert(
+                perf::measure::scenario_key(&t.path, &sc.name),
+                rel.to_string_lossy().replace('\\', "/"),
+            );
+            recorded += 1;
+        }
+    }
+    printer.info(format!(
+        "baseline: recorded {recorded} trace snapshot{} under `{}`",
+        crate::report::plural(recorded),
+        dir.join(&folder).display()
+    ));
+    Ok(())
+}
+
+/// `perf-baseline.traces` for `perf-baseline.toml`.
+fn traces_folder(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "baseline".into(), |s| s.to_string_lossy());
+    format!("{stem}.traces")
 }
 
 fn update(settings: &Settings, args: &BaselineUpdateArgs) -> u8 {

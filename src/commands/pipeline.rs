@@ -113,23 +113,14 @@ pub(crate) fn shard_durations(settings: &Settings) -> BTreeMap<String, f64> {
 }
 
 /// Open the backend the settings ask for: auto picks local when no service needs an image.
-/// `reuse_all` keeps every healthy environment warm (watch mode).
-pub async fn open(
-    settings: &Settings,
-    needs_image: bool,
-    run_id: &str,
-    reuse_all: bool,
-) -> Result<Arc<dyn Backend>, u8> {
-    open_with(settings, needs_image, run_id, reuse_all, None).await
-}
-
-/// [`open`], with the telemetry receiver's endpoint for the service containers.
+/// `reuse_all` keeps every healthy environment warm (watch mode); `otel_endpoint` is the
+/// telemetry receiver as the service containers reach it, when spans are collected.
 pub async fn open_with(
     settings: &Settings,
     needs_image: bool,
     run_id: &str,
     reuse_all: bool,
-    otel_endpoint: Option<String>,
+    otel_endpoint: Option<crate::telemetry::Endpoints>,
 ) -> Result<Arc<dyn Backend>, u8> {
     let printer = settings.printer;
     let kind = settings.backend.resolve(needs_image);
@@ -281,7 +272,85 @@ pub async fn gate(
             }
         }
     }
-    Ok(perf::confirm(screening, &remeasured, &cfg))
+    let mut summary = perf::confirm(screening, &remeasured, &cfg);
+    trace_drift(settings, &plan.tests, results, &baseline, &mut summary);
+    Ok(summary)
+}
+
+/// Compare each scenario's spans with the trace snapshot the baseline holds for it (the
+/// telemetry diff engine: spans added, removed, moved, attribute and status changes; durations
+/// are not structure). Drift is a warning and a gate note, and fails the gate only for tests
+/// (of `tests`; none when gating saved results) that say `[perf] trace_drift = "fail"`.
+pub fn trace_drift(
+    settings: &Settings,
+    tests: &[Arc<TestSpec>],
+    results: &RunResults,
+    baseline: &Baseline,
+    summary: &mut PerfSummary,
+) {
+    use crate::telemetry::{diff, model::read_jsonl};
+    if baseline.traces.is_empty() {
+        return;
+    }
+    let printer = settings.printer;
+    let dir = settings
+        .baseline
+        .parent()
+        .unwrap_or(std::path::Path::new(""));
+    for t in &results.tests {
+        let fail = tests
+            .iter()
+            .find(|s| display_path(&s.path) == t.path)
+            .is_some_and(|s| s.perf.trace_drift == crate::suite::TraceDrift::Fail);
+        for sc in t.scenarios.iter().filter(|s| s.status == Status::Passed) {
+            let key = perf::measure::scenario_key(&t.path, &sc.name);
+            let Some(snapshot) = baseline.traces.get(&key) else {
+                continue;
+            };
+            let Some(file) = sc.telemetry.as_ref().and_then(|tel| tel.file.as_ref()) else {
+                continue;
+            };
+            let old_path = dir.join(snapshot);
+            let (old, new) = match (
+                read_jsonl(&old_path),
+                read_jsonl(std::path::Path::new(file)),
+            ) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(e), _) | (_, Err(e)) => {
+                    let note = format!("trace drift of `{key}` not checked: {e}");
+                    printer.warn(note.clone());
+                    summary.notes.push(note);
+                    continue;
+                }
+            };
+            let d = diff::diff(&old, &new, diff::DiffOptions::default());
+            if d.structurally_equal() {
+                continue;
+            }
+            let what = format!(
+                "{} added, {} removed, {} moved, {} attribute and {} status change(s)",
+                d.added.len(),
+                d.removed.len(),
+                d.moved.len(),
+                d.attrs.len(),
+                d.status.len()
+            );
+            let note = if fail {
+                summary.failed = true;
+                format!(
+                    "trace drift in `{key}` fails the gate (`[perf] trace_drift = \"fail\"`): {what}; `clnrm diff {} {file}` shows it",
+                    old_path.display()
+                )
+            } else {
+                format!(
+                    "trace drift in `{key}` (warning): {what}; `clnrm diff {} {file}` shows it",
+                    old_path.display()
+                )
+            };
+            printer.warn(note.clone());
+            summary.notes.push(note);
+        }
+    }
 }
 
 /// Reports, then the exit code of a finished (or refused) run.

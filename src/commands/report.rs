@@ -87,7 +87,10 @@ pub fn gate(settings: &Settings, args: &GateCmdArgs) -> u8 {
     let mut cfg = pipeline::gate_config(settings, &[], &results);
     cfg.unconfirmed_fails = true;
     let screening = perf::screen(&results, &baseline, &cfg);
-    results.perf = Some(perf::confirm(screening, &Default::default(), &cfg));
+    let mut summary = perf::confirm(screening, &Default::default(), &cfg);
+    // Without the test files, trace drift can only warn (`[perf] trace_drift` is unknown).
+    pipeline::trace_drift(settings, &[], &results, &baseline, &mut summary);
+    results.perf = Some(summary);
     if !settings.outputs.write(&results, printer) {
         return exit::USAGE;
     }

@@ -32,10 +32,32 @@ pub fn run(settings: &Settings, args: &RunArgs) -> u8 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
+    // A baseline with trace snapshots: the gate compares spans, so collect and keep them (in a
+    // scratch folder when no spans folder is asked for).
+    let drift = settings.gate.enabled
+        && matches!(crate::perf::Baseline::load(&settings.baseline), Ok(Some(b)) if !b.traces.is_empty());
+    let mut dir = super::telemetry::spans_dir(&args.spans_dir, &settings.outputs.json);
+    let scratch = if drift && dir.is_none() {
+        match tempfile::tempdir() {
+            Ok(d) => {
+                dir = Some(d.path().to_path_buf());
+                Some(d)
+            }
+            Err(e) => {
+                printer.error(format!("cannot create a folder for the spans: {e}"), None);
+                return exit::USAGE;
+            }
+        }
+    } else {
+        None
+    };
     let results = rt.block_on(async {
-        let telemetry = if super::telemetry::wanted(args.telemetry, &plan.tests) {
+        let run_start_ns = crate::telemetry::handle::now_ns();
+        let telemetry = if drift
+            || settings.otel_export.is_some()
+            || super::telemetry::wanted(args.telemetry, &plan.tests)
+        {
             let local = settings.backend.resolve(plan.needs_image()) == BackendKind::Local;
-            let dir = super::telemetry::spans_dir(&args.spans_dir, &settings.outputs.json);
             let t = super::telemetry::start(local, &header.run_id, dir, printer).await?;
             Some((t, local))
         } else {
@@ -44,7 +66,7 @@ pub fn run(settings: &Settings, args: &RunArgs) -> u8 {
         let endpoint = telemetry
             .as_ref()
             .filter(|(_, local)| !local)
-            .map(|(t, _)| t.endpoint().to_string());
+            .map(|(t, _)| t.endpoints().clone());
         let telemetry = telemetry.map(|(t, _)| t);
         let opened = pipeline::open_with(
             settings,
@@ -81,6 +103,13 @@ pub fn run(settings: &Settings, args: &RunArgs) -> u8 {
                 printer.warn(w);
             }
         }
+        if let (Some(t), Some(url)) = (&telemetry, &settings.otel_export) {
+            let ok = results.totals().failed == 0;
+            match t.export_run(url, run_start_ns, ok).await {
+                Ok(n) => printer.info(format!("telemetry: sent {n} clnrm span(s) to {url}")),
+                Err(e) => printer.warn(format!("telemetry: `--otel-endpoint`: {e}")),
+            }
+        }
         let mut gate_failed = None;
         if settings.gate.enabled && !cancel.is_cancelled() {
             let t = Instant::now();
@@ -102,10 +131,12 @@ pub fn run(settings: &Settings, args: &RunArgs) -> u8 {
             None => Ok(results),
         }
     });
-    match results {
+    let code = match results {
         Ok(results) => pipeline::finish(settings, &results),
         Err(code) => code,
-    }
+    };
+    drop(scratch);
+    code
 }
 
 /// The settings with the files' `[report]` paths filling the outputs the command line left

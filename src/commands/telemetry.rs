@@ -192,7 +192,11 @@ pub async fn start(
     };
     match Telemetry::start(ip, network.clone(), run_id, dir, Limits::default()).await {
         Ok(t) => {
-            printer.info(format!("telemetry: OTLP/HTTP receiver on {}", t.endpoint()));
+            printer.info(format!(
+                "telemetry: OTLP receiver on {} (HTTP) and {} (gRPC)",
+                t.endpoints().http,
+                t.endpoints().grpc
+            ));
             Ok(t)
         }
         Err(e) => {

@@ -20,6 +20,7 @@ use crate::results::{BackendKind, TestResult};
 use crate::runner::{Backend, Cancel, RunHeader, RunOptions};
 use crate::settings::{BackendChoice, Settings};
 use crate::suite::{discover, Loader};
+use crate::telemetry::Telemetry;
 use crate::watch::{
     describe, is_interesting, latency_line, Burst, Changes, Debounce, Timing, WatchSet,
 };
@@ -52,6 +53,7 @@ pub fn watch(settings: &Settings, args: &RunArgs) -> u8 {
         set: WatchSet::new(canonical),
         debounce: Debounce::new(Duration::from_millis(args.debounce_ms)),
         backend: None,
+        telemetry: None,
         header: pipeline::header(),
         cancel: Cancel::new(),
         extra_dirs: Vec::new(),
@@ -72,6 +74,9 @@ struct Session<'a> {
     /// Opened at the first cycle with something to run; kept for the whole session so that
     /// environments stay warm between cycles.
     backend: Option<Arc<dyn Backend>>,
+    /// The session's OTLP receiver, started at the first cycle whose tests check spans (or
+    /// with `--telemetry`) and kept, like the backend, for the rest of the session.
+    telemetry: Option<Arc<Telemetry>>,
     header: RunHeader,
     cancel: Cancel,
     /// Folders outside the roots holding included templates (watched non-recursively).
@@ -277,7 +282,7 @@ impl Session<'_> {
         let results = if plan.tests.is_empty() {
             Vec::new()
         } else {
-            let backend = self.backend().await?;
+            let backend = self.backend(&plan).await?;
             self.run_plan(&plan, &backend).await
         };
         let code = if !reloaded.errors.is_empty() {
@@ -315,8 +320,10 @@ impl Session<'_> {
             // Announcing environments ahead only helps a long queue; in a cycle of a few
             // tests it would start containers that the reused ones make unnecessary.
             lookahead: 0,
+            telemetry: self.telemetry.clone(),
             ..self.settings.run_options()
         };
+        let start_ns = crate::telemetry::handle::now_ns();
         let results = pipeline::execute(
             plan,
             backend,
@@ -329,6 +336,19 @@ impl Session<'_> {
             },
         )
         .await;
+        if let Some(t) = &self.telemetry {
+            for w in t.take_warnings() {
+                self.printer.warn(w);
+            }
+            // `--otel-endpoint`: each cycle is a run of its own in the user's collector.
+            if let Some(url) = &self.settings.otel_export {
+                let ok = results.totals().failed == 0;
+                if let Err(e) = t.export_run(url, start_ns, ok).await {
+                    self.printer
+                        .warn(format!("telemetry: `--otel-endpoint`: {e}"));
+                }
+            }
+        }
         // Files only: the table and the GitHub extras belong to batch runs.
         let files = Outputs {
             table: false,
@@ -342,20 +362,56 @@ impl Session<'_> {
     }
 
     /// The session's backend, opened on first use: Docker environments are kept warm and
-    /// reused across cycles while the services' configuration hash is unchanged.
-    async fn backend(&mut self) -> Result<Arc<dyn Backend>, u8> {
+    /// reused across cycles while the services' configuration hash is unchanged. The first
+    /// cycle whose tests check spans also starts the session's receiver (Docker environments
+    /// opened before it cannot reach it: the backend is then opened again).
+    async fn backend(&mut self, plan: &Plan) -> Result<Arc<dyn Backend>, u8> {
         let needs_image = self.set.needs_image();
+        let local = self.settings.backend.resolve(needs_image) == BackendKind::Local;
         if let Some(b) = &self.backend {
             // Auto picked local for a suite without images; a test with an image appeared.
             let outgrown =
                 self.settings.backend == BackendChoice::Auto && b.kind() == BackendKind::Local;
-            if !(outgrown && needs_image) {
-                return Ok(b.clone());
+            if outgrown && needs_image {
+                pipeline::shutdown(b.as_ref(), self.printer).await;
+                self.backend = None;
+                // A receiver on loopback is out of the containers' reach.
+                if let Some(t) = self.telemetry.take() {
+                    t.finish().await;
+                }
             }
-            pipeline::shutdown(b.as_ref(), self.printer).await;
-            self.backend = None;
         }
-        let backend = pipeline::open(self.settings, needs_image, &self.header.run_id, true).await?;
+        let wanted = self.settings.otel_export.is_some()
+            || super::telemetry::wanted(self.args.telemetry, &plan.tests);
+        if self.telemetry.is_none() && wanted {
+            let dir =
+                super::telemetry::spans_dir(&self.args.spans_dir, &self.settings.outputs.json);
+            let t = super::telemetry::start(local, &self.header.run_id, dir, self.printer).await?;
+            self.telemetry = Some(t);
+            if let Some(b) = self
+                .backend
+                .take()
+                .filter(|b| b.kind() != BackendKind::Local)
+            {
+                pipeline::shutdown(b.as_ref(), self.printer).await;
+            }
+        }
+        if let Some(b) = &self.backend {
+            return Ok(b.clone());
+        }
+        let endpoints = self
+            .telemetry
+            .as_ref()
+            .filter(|_| !local)
+            .map(|t| t.endpoints().clone());
+        let backend = pipeline::open_with(
+            self.settings,
+            needs_image,
+            &self.header.run_id,
+            true,
+            endpoints,
+        )
+        .await?;
         let how = if backend.kind() == BackendKind::Local {
             "steps run on this host, in a fresh temp folder per scenario"
         } else {
@@ -374,6 +430,9 @@ impl Session<'_> {
     async fn finish(self, code: u8, signals: Signals) -> u8 {
         if let Some(b) = &self.backend {
             pipeline::shutdown(b.as_ref(), self.printer).await;
+        }
+        if let Some(t) = &self.telemetry {
+            t.finish().await;
         }
         signals.stop();
         pipeline::interrupted_by().map_or(code, pipeline::interrupted_exit_code)

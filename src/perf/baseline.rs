@@ -38,6 +38,9 @@ pub struct Baseline {
     pub thresholds: BTreeMap<String, f64>,
     /// Per key (`path#scenario`, `phase:name`): history, budget, tolerance.
     pub keys: BTreeMap<String, Series>,
+    /// Trace snapshot per scenario key (`path#scenario`): an OTLP JSON lines file, relative to
+    /// the baseline's folder (`clnrm baseline record --traces`).
+    pub traces: BTreeMap<String, String>,
 }
 
 impl Default for Baseline {
@@ -50,6 +53,7 @@ impl Default for Baseline {
             baselines: BTreeMap::new(),
             thresholds: BTreeMap::new(),
             keys: BTreeMap::new(),
+            traces: BTreeMap::new(),
         }
     }
 }
@@ -121,6 +125,8 @@ struct RawBaseline {
     thresholds: BTreeMap<String, f64>,
     #[serde(default)]
     keys: BTreeMap<String, Series>,
+    #[serde(default)]
+    traces: BTreeMap<String, String>,
 }
 
 fn default_window() -> usize {
@@ -183,6 +189,7 @@ impl Baseline {
             baselines: raw.baselines,
             thresholds: raw.thresholds,
             keys: raw.keys,
+            traces: raw.traces,
         })
     }
 
@@ -372,6 +379,12 @@ impl Baseline {
                     }
                 }
                 _ => {}
+            }
+        }
+        if !self.traces.is_empty() {
+            o.push_str("\n# Trace snapshots (`clnrm baseline record --traces`), relative to this file.\n[traces]\n");
+            for (k, v) in &self.traces {
+                o.push_str(&format!("{} = {}\n", key(k), quote(v)));
             }
         }
         for (k, s) in &self.keys {

@@ -106,8 +106,10 @@ pub struct Screening {
     untimed: BTreeSet<String>,
     /// Whether the speed factor came from keys with a full history (else it is advisory).
     speed_mature: bool,
-    /// Scenario keys timed in the run and in the baseline (the speed factor's sample).
+    /// Scenario keys timed in the run and in the baseline.
     compared: usize,
+    /// How many of them the speed factor is the median over.
+    speed_sample: usize,
 }
 
 impl Screening {
@@ -251,6 +253,11 @@ pub fn screen(results: &RunResults, baseline: &Baseline, cfg: &GateConfig) -> Sc
         reference: baseline.baselines.clone(),
         speed_mature,
         compared: all_ratios.len(),
+        speed_sample: if speed_mature {
+            mature.len()
+        } else {
+            all_ratios.len()
+        },
         untimed: results
             .tests
             .iter()
@@ -442,13 +449,13 @@ pub fn confirm(
             "this runner's fingerprint is not in the baseline history: the speed factor may reflect different hardware".into(),
         );
     }
-    match screening.compared {
-        0 => notes.push(format!(
+    match (screening.compared, screening.speed_sample) {
+        (0, _) => notes.push(format!(
             "nothing compared: no scenario of this run has a timing in `{}`",
             cfg.baseline_path
         )),
-        n if n < MIN_SEPARABLE => notes.push(format!(
-            "only {n} scenario{} compared: too few to tell a slower runner from a regression (their common slowdown counts as runner speed)",
+        (_, n) if n < MIN_SEPARABLE => notes.push(format!(
+            "the runner's speed rests on {n} scenario{}: too few to tell a slower runner from a regression (their common slowdown counts as runner speed)",
             if n == 1 { "" } else { "s" }
         )),
         _ => {}
@@ -468,6 +475,7 @@ pub fn confirm(
         rows,
         notes,
         compared: screening.compared,
+        speed_sample: screening.speed_sample,
         speed_warn_above: Some(1.0 + cfg.speed_warn),
         speed_fail_above: Some(1.0 + cfg.speed_fail),
     }

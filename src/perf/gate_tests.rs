@@ -369,7 +369,7 @@ fn the_summary_counts_what_was_compared_and_says_when_it_is_too_little() {
     assert!(
         s.notes
             .iter()
-            .any(|n| n.starts_with("only 1 scenario compared: too few")),
+            .any(|n| n.starts_with("the runner's speed rests on 1 scenario: too few")),
         "{:?}",
         s.notes
     );

@@ -57,7 +57,9 @@ pub fn failed_steps_output(steps: &[StepResult], indent: &str) -> Vec<String> {
             if text.trim().is_empty() {
                 continue;
             }
-            let (tail, cut_lines) = tail(text, TAIL_LINES, TAIL_BYTES);
+            // Masked before the cut, so the cut can never leave part of a secret.
+            let text = crate::secrets::mask(text);
+            let (tail, cut_lines) = tail(&text, TAIL_LINES, TAIL_BYTES);
             let cut = match cut_lines {
                 0 => String::new(),
                 1 => ", last lines; 1 earlier line not shown".to_string(),

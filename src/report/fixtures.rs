@@ -226,6 +226,7 @@ pub fn with_perf() -> RunResults {
         ],
         notes: vec!["1 scenario re-measured".to_string()],
         compared: 4,
+        speed_sample: 4,
         speed_warn_above: Some(1.2),
         speed_fail_above: Some(1.35),
     });
@@ -257,4 +258,28 @@ pub fn hostile() -> RunResults {
     );
     t.name = "evil <script> @here".to_string();
     results(vec![t])
+}
+
+/// [`mixed`] with telemetry on: a passing scenario with spans, and a failing one whose
+/// span expectation did not hold (as `telemetry::handle::apply` records it).
+pub fn with_telemetry() -> RunResults {
+    use crate::results::ScenarioTelemetry;
+    let mut r = mixed();
+    let api = &mut r.tests[0];
+    api.scenarios[0].telemetry = Some(ScenarioTelemetry {
+        spans: 4,
+        errors: 0,
+        dropped: 0,
+        failed_expectations: 0,
+        file: Some("out/spans/api/health.otlp.jsonl".into()),
+    });
+    let sc = &mut api.scenarios[1];
+    sc.telemetry = Some(ScenarioTelemetry {
+        spans: 2,
+        errors: 1,
+        dropped: 3,
+        failed_expectations: 1,
+        file: Some("out/spans/api/create_user.otlp.jsonl".into()),
+    });
+    r
 }

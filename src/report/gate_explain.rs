@@ -52,8 +52,8 @@ pub fn gate_lines(perf: &PerfSummary) -> Vec<String> {
         };
         let sample = format!(
             "median current/baseline over {} scenario{}",
-            perf.compared,
-            plural(perf.compared)
+            perf.speed_sample,
+            plural(perf.speed_sample)
         );
         match perf.speed_verdict {
             SpeedVerdict::Fail => lines.push(format!(
@@ -74,11 +74,11 @@ pub fn gate_lines(perf: &PerfSummary) -> Vec<String> {
             "  hint: record one on the main branch with `clnrm baseline record`, and keep it in the repository"
                 .to_string(),
         );
-    } else if perf.compared < MIN_SEPARABLE {
+    } else if perf.speed_sample < MIN_SEPARABLE {
         lines.push(format!(
-            "  notice: only {} scenario{} compared: too few to tell a slower runner from a regression; a slowdown they share counts as runner speed{}",
-            perf.compared,
-            plural(perf.compared),
+            "  notice: the runner's speed rests on {} scenario{}: too few to tell a slower runner from a regression; a slowdown they share counts as runner speed{}",
+            perf.speed_sample,
+            plural(perf.speed_sample),
             perf.speed_factor
                 .map_or_else(String::new, |f| format!(" (factor {f:.2})"))
         ));
@@ -205,13 +205,19 @@ mod tests {
             ]
         );
         p.compared = 1;
+        p.speed_sample = 1;
         p.speed_factor = Some(1.3);
         let lines = gate_lines(&p);
         assert_eq!(
             lines[1],
-            "  notice: only 1 scenario compared: too few to tell a slower runner from a regression; a slowdown they share counts as runner speed (factor 1.30)"
+            "  notice: the runner's speed rests on 1 scenario: too few to tell a slower runner from a regression; a slowdown they share counts as runner speed (factor 1.30)"
         );
         p.compared = MIN_SEPARABLE;
+        p.speed_sample = MIN_SEPARABLE;
         assert_eq!(gate_lines(&p).len(), 1);
+        // Many compared, but the speed factor rests on the one with a full history.
+        p.compared = 5;
+        p.speed_sample = 1;
+        assert!(gate_lines(&p)[1].starts_with("  notice: the runner's speed rests on 1 scenario"));
     }
 }

@@ -15,7 +15,8 @@ use quick_junit::{
 };
 
 use crate::results::{
-    AttemptResult, PerfRow, RunResults, ScenarioResult, Status, StepResult, TestResult,
+    AttemptResult, PerfRow, RunResults, ScenarioResult, ScenarioTelemetry, Status, StepResult,
+    TestResult,
 };
 
 use super::error::ReportError;
@@ -50,6 +51,14 @@ pub fn junit(results: &RunResults) -> Result<Vec<u8>, ReportError> {
             .insert("file".into(), attr_text(&test.path).into());
         for sc in &test.scenarios {
             suite.add_test_case(testcase(test, sc));
+            // The Jenkins schema has no properties on a testcase: the per-scenario span
+            // summary is a suite property (and a line of the testcase's system-out).
+            if let Some(t) = &sc.telemetry {
+                suite.add_property(property(
+                    &format!("clnrm.spans.{}", sc.name),
+                    &telemetry_summary(t),
+                ));
+            }
         }
         suite.set_time(millis(test.scenarios.iter().map(|s| s.duration_ms).sum()));
         for row in results
@@ -205,6 +214,9 @@ fn testcase(test: &TestResult, sc: &ScenarioResult) -> TestCase {
             plural(failed, "attempt", "attempts")
         ));
     }
+    if let Some(t) = &sc.telemetry {
+        out.push_str(&format!("clnrm: telemetry: {}\n", telemetry_summary(t)));
+    }
     out.push_str(&step_streams(&sc.steps, |s| {
         (&s.stdout, s.stdout_truncated)
     }));
@@ -236,6 +248,26 @@ fn rerun(test: &TestResult, sc: &ScenarioResult, a: &AttemptResult) -> TestRerun
         r.set_system_err(body_text(&clip(&err, JUNIT_OUTPUT_LIMIT)));
     }
     r
+}
+
+/// `12 spans, 1 error, 0 failed expectations, saved to spans/a.otlp.jsonl`.
+pub(crate) fn telemetry_summary(t: &ScenarioTelemetry) -> String {
+    let mut out = format!(
+        "{} {}, {} {}, {} failed {}",
+        t.spans,
+        plural(t.spans, "span", "spans"),
+        t.errors,
+        plural(t.errors, "error", "errors"),
+        t.failed_expectations,
+        plural(t.failed_expectations, "expectation", "expectations"),
+    );
+    if t.dropped > 0 {
+        out.push_str(&format!(", {} dropped over the cap", t.dropped));
+    }
+    if let Some(f) = &t.file {
+        out.push_str(&format!(", saved to {f}"));
+    }
+    out
 }
 
 fn kind(status: Status) -> NonSuccessKind {

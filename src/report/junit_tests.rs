@@ -307,3 +307,29 @@ fn assert_valid_against_jenkins_schema(xml: &str) {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn span_summaries_are_suite_properties_and_system_out() {
+    let results = fixtures::with_telemetry();
+    let xml = xml_of(&results);
+    assert_valid_against_jenkins_schema(&xml);
+    let Some(view) = consumer_view(&xml) else {
+        return;
+    };
+    let props = &view[0]["properties"];
+    assert_eq!(
+        props["clnrm.spans.health"],
+        "4 spans, 0 errors, 0 failed expectations, saved to out/spans/api/health.otlp.jsonl"
+    );
+    assert_eq!(
+        props["clnrm.spans.create user"],
+        "2 spans, 1 error, 1 failed expectation, 3 dropped over the cap, saved to out/spans/api/create_user.otlp.jsonl"
+    );
+    let out = view[0]["cases"][0]["system_out"]
+        .as_str()
+        .expect("system-out");
+    assert!(
+        out.starts_with("clnrm: telemetry: 4 spans, 0 errors"),
+        "{out}"
+    );
+}

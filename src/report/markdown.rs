@@ -143,6 +143,8 @@ pub fn markdown(results: &RunResults, opts: &MarkdownOptions) -> String {
         perf_section(perf, &mut push);
     }
 
+    telemetry_section(&rows, &mut push);
+
     let failing: Vec<_> = rows.iter().filter(|(_, s)| s.status.is_failure()).collect();
     if !failing.is_empty() {
         push(1, "#### Failures\n\n".to_string());
@@ -152,6 +154,48 @@ pub fn markdown(results: &RunResults, opts: &MarkdownOptions) -> String {
     }
 
     assemble(blocks, opts.max_bytes)
+}
+
+/// Spans per scenario, when the run collected any: count, errors, failed expectations and the
+/// saved trace (the failed expectations themselves, with the nearest matching spans, are in
+/// the scenario's details under Failures).
+fn telemetry_section(rows: &[(&TestResult, &ScenarioResult)], push: &mut impl FnMut(u8, String)) {
+    let with: Vec<_> = rows
+        .iter()
+        .filter_map(|(t, s)| s.telemetry.as_ref().map(|tel| (t, s, tel)))
+        .collect();
+    if with.is_empty() {
+        return;
+    }
+    push(
+        1,
+        "#### Telemetry\n\n| Test | Scenario | Spans | Errors | Failed checks | Trace |\n|---|---|---:|---:|---:|---|\n"
+            .to_string(),
+    );
+    for (t, s, tel) in with {
+        let priority = if tel.failed_expectations > 0 { 1 } else { 3 };
+        let spans = if tel.dropped > 0 {
+            format!("{} (+{} dropped)", tel.spans, tel.dropped)
+        } else {
+            tel.spans.to_string()
+        };
+        push(
+            priority,
+            format!(
+                "| {} | {} | {spans} | {} | {} | {} |\n",
+                md_inline(&t.name),
+                md_inline(&s.name),
+                tel.errors,
+                if tel.failed_expectations > 0 {
+                    format!("❌ {}", tel.failed_expectations)
+                } else {
+                    "0".to_string()
+                },
+                tel.file.as_deref().map_or_else(|| "-".to_string(), md_code),
+            ),
+        );
+    }
+    push(1, "\n".to_string());
 }
 
 fn assemble(blocks: Vec<Block>, max_bytes: usize) -> String {
@@ -295,6 +339,12 @@ fn details(t: &TestResult, s: &ScenarioResult, opts: &MarkdownOptions) -> String
     );
     if let Some(m) = &s.message {
         out.push_str(&format!("{}\n\n", md_inline(m)));
+    }
+    if let Some(tel) = &s.telemetry {
+        out.push_str(&format!(
+            "Telemetry: {}.\n\n",
+            md_inline(&super::junit::telemetry_summary(tel))
+        ));
     }
     let Some(st) = step else {
         out.push_str("</details>\n\n");

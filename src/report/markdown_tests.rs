@@ -163,3 +163,38 @@ fn size_cap_keeps_failures_and_notes_the_cut() {
     assert!(full.contains("passing scenario number 4999"));
     assert!(!full.contains("left out"));
 }
+
+#[test]
+fn telemetry_table_lists_spans_errors_and_failed_checks() {
+    let md = markdown(&fixtures::with_telemetry(), &MarkdownOptions::default());
+    assert!(
+        md.contains(
+            "#### Telemetry\n\n| Test | Scenario | Spans | Errors | Failed checks | Trace |\n"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("| api | create user | 2 (+3 dropped) | 1 | ❌ 1 | `out/spans/api/create_user.otlp.jsonl` |\n"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| api | health | 4 | 0 | 0 | `out/spans/api/health.otlp.jsonl` |\n"),
+        "{md}"
+    );
+    // The failed scenario's details carry the summary next to its failed expectations.
+    assert!(
+        md.contains("Telemetry: 2 spans, 1 error, 1 failed expectation"),
+        "{md}"
+    );
+    let Some(html) = gfm_html(&md) else {
+        return;
+    };
+    assert!(html.contains("<h4>Telemetry</h4>"), "{html}");
+    assert!(
+        html.contains("<td><code>out/spans/api/create_user.otlp.jsonl</code></td>"),
+        "{html}"
+    );
+    // Without telemetry there is no such section.
+    let plain = markdown(&fixtures::mixed(), &MarkdownOptions::default());
+    assert!(!plain.contains("Telemetry"), "{plain}");
+}

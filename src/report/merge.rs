@@ -215,6 +215,11 @@ fn merge_perf(shards: &[(String, RunResults)]) -> Result<Option<PerfSummary>, Re
             });
         }
         merged.failed |= p.failed;
+        if !std::ptr::eq(*p, *first) {
+            // Shards run different scenarios: what each compared adds up.
+            merged.compared += p.compared;
+            merged.speed_sample += p.speed_sample;
+        }
         if p.speed_verdict > merged.speed_verdict {
             merged.speed_verdict = p.speed_verdict;
         }

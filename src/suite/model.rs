@@ -227,6 +227,19 @@ pub struct PerfSpec {
     pub step_max_ms: BTreeMap<String, f64>,
     /// Per-scenario gate tolerance override (fraction, 0.10 = 10 %).
     pub tolerance: Option<f64>,
+    /// What the gate does when a scenario's span tree drifts from the trace snapshot in the
+    /// baseline (`[perf] trace_drift = "warn" | "fail"`).
+    pub trace_drift: TraceDrift,
+}
+
+/// `[perf] trace_drift`: structural drift from the baseline's trace snapshot is a warning
+/// (default) or fails the gate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceDrift {
+    #[default]
+    Warn,
+    Fail,
 }
 
 /// `[report]`: where reports go when the command line names none (paths relative to the

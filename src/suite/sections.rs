@@ -5,7 +5,7 @@ use toml::de::DeValue;
 use super::model::*;
 use super::reader::{did_you_mean, quote_list, Ctx, Tbl};
 
-pub(crate) const PERF: &[&str] = &["max_ms", "tolerance", "scenario", "step"];
+pub(crate) const PERF: &[&str] = &["max_ms", "tolerance", "trace_drift", "scenario", "step"];
 pub(crate) const DETERMINISM: &[&str] = &["freeze_clock", "seed"];
 
 /// `[perf]` budgets; names must refer to scenarios and steps of this test.
@@ -28,6 +28,17 @@ pub(crate) fn read_perf(
                 v.span(),
                 "`tolerance` in `[perf]` must be a non-negative number (0.10 = 10 %)",
                 None,
+            ),
+        }
+    }
+    if let Some(v) = p.get("trace_drift") {
+        match v.get_ref().as_str() {
+            Some("warn") => perf.trace_drift = TraceDrift::Warn,
+            Some("fail") => perf.trace_drift = TraceDrift::Fail,
+            _ => ctx.error(
+                v.span(),
+                "`trace_drift` in `[perf]` must be `\"warn\"` or `\"fail\"`",
+                Some("`fail` makes structural drift from the baseline's trace snapshot fail the gate".into()),
             ),
         }
     }

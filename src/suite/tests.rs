@@ -635,3 +635,40 @@ fn rendered_toml_errors_point_at_the_rendered_line_and_say_so() {
     assert_eq!(d.source_line.as_deref(), Some("colour = 1"));
     assert_eq!(d.hint, Some(format!("allowed keys: `name`, `description`, `version`, `tags`, `timeout`, `retries`, `skip`; line numbers refer to the rendered TOML: see `clnrm render {}`", p.display())));
 }
+
+#[test]
+fn perf_trace_drift_is_warn_by_default_fail_when_asked_and_checked() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let base = "[meta]\nname = \"d\"\n\n[service.h]\n\n[[scenario]]\nname = \"s\"\n\n[[scenario.steps]]\ncmd = [\"true\"]\n";
+    let p = write(d.path(), "a.clnrm.toml", base);
+    assert_eq!(
+        loader().load(&p).expect("valid").spec.perf.trace_drift,
+        TraceDrift::Warn
+    );
+    let p = write(
+        d.path(),
+        "b.clnrm.toml",
+        &format!("{base}\n[perf]\ntrace_drift = \"fail\"\n"),
+    );
+    assert_eq!(
+        loader().load(&p).expect("valid").spec.perf.trace_drift,
+        TraceDrift::Fail
+    );
+    let p = write(
+        d.path(),
+        "c.clnrm.toml",
+        &format!("{base}\n[perf]\ntrace_drift = \"strict\"\n"),
+    );
+    let err = loader()
+        .load(&p)
+        .expect_err("invalid")
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        err.contains("`trace_drift` in `[perf]` must be `\"warn\"` or `\"fail\"`")
+            && err.contains("c.clnrm.toml:13:15"),
+        "{err}"
+    );
+}

@@ -210,6 +210,12 @@ impl Collector {
         out
     }
 
+    /// Take the spans no scenario claimed (a receiver used as a plain collector, as the tests of
+    /// `--otel-endpoint` do).
+    pub fn take_unattributed(&self) -> Vec<Span> {
+        std::mem::take(&mut self.lock().unattributed)
+    }
+
     /// Record a warning for the end of the run (bad requests, caps).
     pub fn warn(&self, msg: String) {
         let mut st = self.lock();

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::collector::{Collector, Limits, ScenarioKey, ENV_ATTR};
 use super::expect::{self, CheckContext, Expectations, SpanFailure, DEFAULT_FLUSH_MS};
+use super::grpc::GrpcReceiver;
 use super::model::{AttrValue, Attrs, Span, SpanKind, SpanStatus};
 use super::receiver::Receiver;
 use crate::suite::{ScenarioSpec, StepSpec, TestSpec};
@@ -26,6 +27,62 @@ pub const OTEL_VARS: &[&str] = &[
     "TRACEPARENT",
 ];
 
+/// The receiver's two addresses, as the code under test reaches them (`http://ip:port`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// OTLP/HTTP (`/v1/traces`, protobuf or JSON).
+    pub http: String,
+    /// OTLP/gRPC.
+    pub grpc: String,
+}
+
+/// The OTLP protocol an exporter will speak, as the OTel spec's variables say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    HttpProtobuf,
+    Grpc,
+}
+
+impl Protocol {
+    /// The value of `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::Grpc => "grpc",
+        }
+    }
+}
+
+impl Endpoints {
+    /// The endpoint for a process whose environment (the step's over its service's, in that
+    /// order of precedence) holds `vars`: a test selects gRPC by setting
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL` (or `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`) to `grpc`;
+    /// anything else, or nothing, is OTLP/HTTP.
+    pub fn for_protocol(&self, protocol: Protocol) -> &str {
+        match protocol {
+            Protocol::Grpc => &self.grpc,
+            Protocol::HttpProtobuf => &self.http,
+        }
+    }
+}
+
+/// The protocol chosen by the first of `layers` (most specific first) that sets one.
+pub fn protocol<'a>(layers: impl IntoIterator<Item = &'a BTreeMap<String, String>>) -> Protocol {
+    for env in layers {
+        let set = env
+            .get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            .or_else(|| env.get("OTEL_EXPORTER_OTLP_PROTOCOL"));
+        if let Some(p) = set {
+            return if p.trim().eq_ignore_ascii_case("grpc") {
+                Protocol::Grpc
+            } else {
+                Protocol::HttpProtobuf
+            };
+        }
+    }
+    Protocol::HttpProtobuf
+}
+
 /// Name of clnrm's root span per scenario, and prefix of its step spans.
 pub const SCENARIO_SPAN: &str = "clnrm.scenario";
 pub const STEP_SPAN_PREFIX: &str = "clnrm.step:";
@@ -34,18 +91,25 @@ pub const STEP_SPAN_PREFIX: &str = "clnrm.step:";
 pub struct Telemetry {
     collector: Collector,
     receiver: Receiver,
-    endpoint: String,
+    grpc: GrpcReceiver,
+    endpoints: Endpoints,
     run_id: String,
     artifacts: Option<PathBuf>,
     ids: IdGen,
     /// Docker network the receiver listens on (removed by [`Telemetry::finish`]).
     network: std::sync::Mutex<Option<String>>,
+    /// clnrm's own scenario and step spans of the run, for `--otel-endpoint`.
+    own: OwnSpans,
 }
+
+/// clnrm's own spans of finished scenarios (bounded: a few per scenario).
+type OwnSpans = Arc<std::sync::Mutex<Vec<Span>>>;
+const OWN_SPANS_CAP: usize = 100_000;
 
 impl std::fmt::Debug for Telemetry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Telemetry")
-            .field("endpoint", &self.endpoint)
+            .field("endpoints", &self.endpoints)
             .finish()
     }
 }
@@ -62,16 +126,43 @@ impl Telemetry {
     ) -> std::io::Result<Arc<Telemetry>> {
         let collector = Collector::new(limits);
         let receiver = Receiver::start(ip, collector.clone()).await?;
-        let endpoint = format!("http://{}", receiver.addr());
+        let grpc = GrpcReceiver::start(ip, collector.clone()).await?;
+        let endpoints = Endpoints {
+            http: format!("http://{}", receiver.addr()),
+            grpc: format!("http://{}", grpc.addr()),
+        };
         Ok(Arc::new(Telemetry {
             collector,
             receiver,
-            endpoint,
+            grpc,
+            endpoints,
             run_id: run_id.to_string(),
             artifacts,
             ids: IdGen::new(),
             network: std::sync::Mutex::new(network),
+            own: OwnSpans::default(),
         }))
+    }
+
+    /// Send clnrm's own spans of the run (under a `clnrm.run` root from `start_ns` to now) to
+    /// the user's collector at `endpoint` over OTLP/HTTP protobuf; the number of spans sent.
+    pub async fn export_run(
+        &self,
+        endpoint: &hyper::Uri,
+        start_ns: u64,
+        ok: bool,
+    ) -> Result<usize, String> {
+        let own = std::mem::take(&mut *self.own.lock().unwrap_or_else(|p| p.into_inner()));
+        let spans = super::export::run_tree(
+            own,
+            &self.run_id,
+            (self.ids.trace_id(), self.ids.span_id()),
+            start_ns,
+            now_ns(),
+            ok,
+        );
+        super::export::send(endpoint, &spans).await?;
+        Ok(spans.len())
     }
 
     /// End of the run: remove the receiver's Docker network, if any. Idempotent.
@@ -82,13 +173,20 @@ impl Telemetry {
         }
     }
 
-    /// `http://ip:port` of the receiver, the value of `OTEL_EXPORTER_OTLP_ENDPOINT`.
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
+    /// `http://ip:port` of the OTLP/HTTP and OTLP/gRPC receivers, the values of
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
     }
 
+    /// Address of the OTLP/HTTP receiver.
     pub fn addr(&self) -> std::net::SocketAddr {
         self.receiver.addr()
+    }
+
+    /// Address of the OTLP/gRPC receiver.
+    pub fn grpc_addr(&self) -> std::net::SocketAddr {
+        self.grpc.addr()
     }
 
     pub fn collector(&self) -> &Collector {
@@ -122,7 +220,7 @@ impl Telemetry {
             root,
             start_ns: now,
             env_id,
-            endpoint: self.endpoint.clone(),
+            endpoints: self.endpoints.clone(),
             resource: Arc::new(Attrs::from([
                 ("service.name".to_string(), AttrValue::Str("clnrm".into())),
                 ("clnrm.run".to_string(), AttrValue::Str(self.run_id.clone())),
@@ -136,10 +234,11 @@ impl Telemetry {
             service_env: test
                 .services
                 .iter()
-                .map(|(id, s)| (id.clone(), s.env.keys().cloned().collect()))
+                .map(|(id, s)| (id.clone(), s.env.clone()))
                 .collect(),
             artifacts: self.artifacts.clone(),
             ids: self.ids.clone(),
+            own: self.own.clone(),
         }
     }
 }
@@ -152,7 +251,7 @@ pub struct ScenarioTrace {
     root: u64,
     start_ns: u64,
     env_id: String,
-    endpoint: String,
+    endpoints: Endpoints,
     resource: Arc<Attrs>,
     test_name: String,
     test_path: PathBuf,
@@ -160,9 +259,10 @@ pub struct ScenarioTrace {
     attempt: u32,
     levels: Vec<Expectations>,
     services: Vec<String>,
-    service_env: BTreeMap<String, Vec<String>>,
+    service_env: BTreeMap<String, BTreeMap<String, String>>,
     artifacts: Option<PathBuf>,
     ids: IdGen,
+    own: OwnSpans,
 }
 
 /// A step span in flight.
@@ -196,14 +296,19 @@ impl ScenarioTrace {
     /// only when neither the step nor its service sets it).
     pub fn start_step(&self, step: &StepSpec, env: &mut BTreeMap<String, String>) -> StepSpan {
         let span_id = self.ids.span_id();
-        let service_sets = self.service_env.get(&step.service);
+        let none = BTreeMap::new();
+        let service_sets = self.service_env.get(&step.service).unwrap_or(&none);
+        let protocol = protocol([&*env, service_sets]);
         let mut set = |k: &str, v: String| {
-            if !env.contains_key(k) && !service_sets.is_some_and(|s| s.iter().any(|x| x == k)) {
+            if !env.contains_key(k) && !service_sets.contains_key(k) {
                 env.insert(k.to_string(), v);
             }
         };
-        set("OTEL_EXPORTER_OTLP_ENDPOINT", self.endpoint.clone());
-        set("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".into());
+        set(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            self.endpoints.for_protocol(protocol).to_string(),
+        );
+        set("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.as_str().into());
         set("OTEL_SERVICE_NAME", step.service.clone());
         set(
             "OTEL_RESOURCE_ATTRIBUTES",
@@ -322,6 +427,19 @@ impl ScenarioTrace {
             }
         }
         let (spans, dropped) = self.collector.close(self.key);
+        {
+            let mut own = self.own.lock().unwrap_or_else(|p| p.into_inner());
+            let room = OWN_SPANS_CAP.saturating_sub(own.len());
+            own.extend(
+                spans
+                    .iter()
+                    .filter(|s| {
+                        s.trace_id == self.trace_id && Arc::ptr_eq(&s.resource, &self.resource)
+                    })
+                    .take(room)
+                    .cloned(),
+            );
+        }
         let failures = expect::check(&self.levels, &spans, &cx);
         let mut out = ScenarioOutcome {
             spans: spans.len(),
@@ -345,17 +463,19 @@ impl ScenarioTrace {
     }
 }
 
-/// `KEY=VALUE` variables for a service container's main process: the receiver, the service id
-/// as service name, the environment id as resource attribute; each only when the service does
-/// not set it.
+/// `KEY=VALUE` variables for a service container's main process: the receiver (its gRPC
+/// endpoint when the service sets `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`), the service id as service
+/// name, the environment id as resource attribute; each only when the service does not set it.
 pub fn service_otel_env(
     svc: &crate::suite::ServiceSpec,
-    endpoint: &str,
+    endpoints: &Endpoints,
     env_id: &str,
 ) -> Vec<String> {
+    let protocol = protocol([&svc.env]);
+    let endpoint = endpoints.for_protocol(protocol);
     [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.to_string()),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_string()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.as_str().to_string()),
         ("OTEL_SERVICE_NAME", svc.id.clone()),
         ("OTEL_RESOURCE_ATTRIBUTES", format!("{ENV_ATTR}={env_id}")),
         ("OTEL_BSP_SCHEDULE_DELAY", "100".to_string()),
@@ -500,5 +620,61 @@ pub fn apply(
             test.path.display(),
             sc.name
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::ServiceSpec;
+
+    fn endpoints() -> Endpoints {
+        Endpoints {
+            http: "http://10.0.0.1:4318".into(),
+            grpc: "http://10.0.0.1:4317".into(),
+        }
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_most_specific_protocol_variable_chooses_the_endpoint() {
+        let none = env(&[]);
+        let grpc = env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
+        let http = env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]);
+        let traces = env(&[("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "GRPC")]);
+        assert_eq!(protocol([&none, &none]), Protocol::HttpProtobuf);
+        assert_eq!(protocol([&none, &grpc]), Protocol::Grpc);
+        // The step's own setting wins over its service's.
+        assert_eq!(protocol([&http, &grpc]), Protocol::HttpProtobuf);
+        assert_eq!(protocol([&traces, &http]), Protocol::Grpc);
+        assert_eq!(
+            endpoints().for_protocol(Protocol::Grpc),
+            "http://10.0.0.1:4317"
+        );
+    }
+
+    #[test]
+    fn a_service_that_selects_grpc_gets_the_grpc_endpoint() {
+        let mut svc = ServiceSpec::named("api");
+        let vars = service_otel_env(&svc, &endpoints(), "env-1");
+        assert!(vars.contains(&"OTEL_EXPORTER_OTLP_ENDPOINT=http://10.0.0.1:4318".to_string()));
+        assert!(vars.contains(&"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf".to_string()));
+        svc.env
+            .insert("OTEL_EXPORTER_OTLP_PROTOCOL".into(), "grpc".into());
+        let vars = service_otel_env(&svc, &endpoints(), "env-1");
+        assert!(vars.contains(&"OTEL_EXPORTER_OTLP_ENDPOINT=http://10.0.0.1:4317".to_string()));
+        assert!(
+            !vars
+                .iter()
+                .any(|v| v.starts_with("OTEL_EXPORTER_OTLP_PROTOCOL=")),
+            "the service's own setting is kept: {vars:?}"
+        );
+        assert!(vars.contains(&"OTEL_SERVICE_NAME=api".to_string()));
     }
 }

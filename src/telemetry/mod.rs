@@ -6,6 +6,8 @@
 pub mod collector;
 pub mod diff;
 pub mod expect;
+pub mod export;
+pub mod grpc;
 pub mod handle;
 pub mod model;
 pub mod receiver;
@@ -13,5 +15,5 @@ pub mod tree;
 
 pub use collector::{Collector, Limits};
 pub use expect::Expectations;
-pub use handle::{ScenarioOutcome, ScenarioTrace, Telemetry};
+pub use handle::{Endpoints, Protocol, ScenarioOutcome, ScenarioTrace, Telemetry};
 pub use model::Span;

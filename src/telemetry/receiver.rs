@@ -212,7 +212,28 @@ async fn handle(req: Request<Incoming>, collector: &Collector) -> Response<Full<
         Ok(r) => r,
         Err(msg) => return reject(StatusCode::BAD_REQUEST, msg, collector),
     };
-    let (spans, invalid) = from_request(&req);
+    let resp = store(&req, collector);
+    match enc {
+        Encoding::Protobuf => reply(
+            StatusCode::OK,
+            "application/x-protobuf",
+            resp.encode_to_vec(),
+        ),
+        Encoding::Json => reply(
+            StatusCode::OK,
+            "application/json",
+            serde_json::to_vec(&resp).unwrap_or_else(|_| b"{}".to_vec()),
+        ),
+    }
+}
+
+/// Attribute and store the spans of one export request (whatever transport brought it) and
+/// say which were rejected, as OTLP's partial success.
+pub(crate) fn store(
+    req: &ExportTraceServiceRequest,
+    collector: &Collector,
+) -> ExportTraceServiceResponse {
+    let (spans, invalid) = from_request(req);
     let got = collector.ingest(spans);
     let mut rejected = got.dropped;
     let mut reasons = Vec::new();
@@ -227,23 +248,11 @@ async fn handle(req: Request<Incoming>, collector: &Collector) -> Response<Full<
         collector.warn(format!("telemetry: {}", r.reason));
         reasons.push(r.reason);
     }
-    let resp = ExportTraceServiceResponse {
+    ExportTraceServiceResponse {
         partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
             rejected_spans: rejected as i64,
             error_message: reasons.join("; "),
         }),
-    };
-    match enc {
-        Encoding::Protobuf => reply(
-            StatusCode::OK,
-            "application/x-protobuf",
-            resp.encode_to_vec(),
-        ),
-        Encoding::Json => reply(
-            StatusCode::OK,
-            "application/json",
-            serde_json::to_vec(&resp).unwrap_or_else(|_| b"{}".to_vec()),
-        ),
     }
 }
 

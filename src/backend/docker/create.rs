@@ -211,7 +211,7 @@ async fn build(
     // A lone service without network access has no peer to talk to: it gets no network at
     // all (loopback only). That is as hermetic as an internal network and saves creating
     // and removing one per environment, about a third of an environment's daemon work.
-    let otel = shared.cfg.otel_endpoint.as_deref();
+    let otel = shared.cfg.otel_endpoint.as_ref();
     let network = if needs_network(services) || otel.is_some() {
         let net = docker
             .create_network(NetworkCreateRequest {
