@@ -25,25 +25,15 @@ fn large_run() -> RunResults {
             scenarios: (0..5)
                 .map(|s| {
                     let failed = (t * 5 + s) % 10 == 0;
+                    let status = if failed {
+                        Status::Failed
+                    } else {
+                        Status::Passed
+                    };
                     ScenarioResult {
-                        name: format!("scenario {s}"),
-                        line: 10 + s as u32 * 10,
-                        status: if failed {
-                            Status::Failed
-                        } else {
-                            Status::Passed
-                        },
                         duration_ms: 100.0 + s as f64,
                         step_ms: 90.0,
-                        attempts: 1,
                         phases: BTreeMap::from([(Phase::Start, 160.0)]),
-                        message: None,
-                        transport: None,
-                        transport_note: None,
-                        telemetry: None,
-                        previous_attempts: Vec::new(),
-                        environment: None,
-                        published: Vec::new(),
                         steps: (0..3)
                             .map(|k| StepResult {
                                 name: format!("step {k}"),
@@ -72,6 +62,7 @@ fn large_run() -> RunResults {
                                 },
                             })
                             .collect(),
+                        ..ScenarioResult::new(format!("scenario {s}"), 10 + s as u32 * 10, status)
                     }
                 })
                 .collect(),

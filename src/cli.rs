@@ -219,6 +219,10 @@ pub struct ReportArgs {
     /// Count flaky scenarios (failed, then passed on a retry) as failed.
     #[arg(long, help_heading = EXECUTION)]
     pub flaky_fail: bool,
+    /// Settings profile whose `flaky_fail` applies, as for the run that wrote the results
+    /// (default: `ci` when the `CI` variable is set).
+    #[arg(long, value_name = "NAME", help_heading = EXECUTION)]
+    pub profile: Option<String>,
     /// Fail (exit 2) when results of a shard of the run are missing, instead of warning.
     #[arg(long, help_heading = EXECUTION)]
     pub require_all_shards: bool,

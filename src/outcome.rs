@@ -50,23 +50,7 @@ mod tests {
                 duration_ms: 0.0,
                 scenarios: statuses
                     .iter()
-                    .map(|s| ScenarioResult {
-                        name: format!("{s:?}"),
-                        line: 1,
-                        status: *s,
-                        duration_ms: 0.0,
-                        step_ms: 0.0,
-                        attempts: 1,
-                        phases: BTreeMap::new(),
-                        steps: vec![],
-                        message: None,
-                        transport: None,
-                        transport_note: None,
-                        telemetry: None,
-                        previous_attempts: Vec::new(),
-                        environment: None,
-                        published: Vec::new(),
-                    })
+                    .map(|s| ScenarioResult::new(format!("{s:?}"), 1, *s))
                     .collect(),
             }],
             perf: None,

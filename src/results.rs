@@ -214,6 +214,30 @@ pub struct ScenarioResult {
     pub published: Vec<crate::suite::PublishedPort>,
 }
 
+impl ScenarioResult {
+    /// A result with nothing recorded yet: no time, one attempt, no steps, no message; the
+    /// rest is filled in as the scenario runs (or by struct update in tests and fixtures).
+    pub fn new(name: impl Into<String>, line: u32, status: Status) -> ScenarioResult {
+        ScenarioResult {
+            name: name.into(),
+            line,
+            status,
+            duration_ms: 0.0,
+            step_ms: 0.0,
+            attempts: 1,
+            phases: BTreeMap::new(),
+            steps: Vec::new(),
+            message: None,
+            transport: None,
+            transport_note: None,
+            telemetry: None,
+            previous_attempts: Vec::new(),
+            environment: None,
+            published: Vec::new(),
+        }
+    }
+}
+
 /// Reuse of a scenario's environment, shown in the results so a shared state is never a
 /// surprise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -323,19 +323,34 @@ impl Settings {
                     );
                 }
                 gate(&mut s, &a.gate);
-                // Report paths of the profile are relative to the project, like the config's.
+                // Report paths of the profile are relative to the project, like the config's;
+                // `-` stays stdout.
+                let report_path = |p: &PathBuf| {
+                    if p.as_os_str() == "-" {
+                        p.clone()
+                    } else {
+                        in_project(p)
+                    }
+                };
                 s.outputs = outputs(
-                    a.junit.clone().or_else(|| p.junit.as_ref().map(in_project)),
+                    a.junit
+                        .clone()
+                        .or_else(|| p.junit.as_ref().map(report_path)),
                     a.markdown
                         .clone()
-                        .or_else(|| p.markdown.as_ref().map(in_project)),
-                    a.json.clone().or_else(|| p.json.as_ref().map(in_project)),
+                        .or_else(|| p.markdown.as_ref().map(report_path)),
+                    a.json.clone().or_else(|| p.json.as_ref().map(report_path)),
                     true,
                     env,
                 );
             }
             Command::Report(a) => {
-                s.flaky_fail = a.flaky_fail;
+                // The profile's `flaky_fail` decides the merged exit code as it decided each
+                // shard's.
+                let (name, p) =
+                    crate::profile::select(a.profile.as_deref(), env.is_ci(), &config.profile)?;
+                s.profile = name;
+                s.flaky_fail = a.flaky_fail || p.flaky_fail.unwrap_or(false);
                 s.outputs = outputs(
                     a.junit.clone(),
                     a.markdown.clone(),
@@ -894,6 +909,28 @@ slow_timeout = "0s"
         )
         .unwrap();
         assert!(s.fail_fast);
+    }
+
+    #[test]
+    fn profile_stdout_paths_stay_stdout_and_report_follows_the_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".git")).unwrap();
+        write_config(
+            dir.path(),
+            "[profile.ci]\nflaky_fail = true\njson = \"-\"\njunit = \"out/j.xml\"\n",
+        );
+        let sub = dir.path().join("svc");
+        std::fs::create_dir_all(&sub).unwrap();
+        let s = settings(&sub, &["run"], &[("CI", "true")]).unwrap();
+        assert_eq!(s.outputs.json, Some(PathBuf::from("-")));
+        assert_eq!(s.outputs.junit, Some(PathBuf::from("../out/j.xml")));
+        // `report` over the shards of that run decides its exit code the same way.
+        let s = settings(&sub, &["report", "r.json"], &[("CI", "true")]).unwrap();
+        assert!(s.flaky_fail);
+        let s = settings(&sub, &["report", "r.json"], &[]).unwrap();
+        assert!(!s.flaky_fail);
+        let s = settings(&sub, &["report", "--profile", "ci", "r.json"], &[]).unwrap();
+        assert!(s.flaky_fail);
     }
 
     #[test]

@@ -85,7 +85,6 @@ pub fn tested_paths(results: &RunResults) -> BTreeSet<String> {
 #[cfg(test)]
 pub(crate) mod fixtures {
     //! Builders shared by the perf tests and the simulation.
-    use std::collections::BTreeMap;
 
     use crate::results::{Fingerprint, RunResults, ScenarioResult, Status, TestResult};
 
@@ -107,21 +106,9 @@ pub(crate) mod fixtures {
 
     pub fn scenario(name: &str, step_ms: f64, status: Status) -> ScenarioResult {
         ScenarioResult {
-            name: name.into(),
-            line: 1,
-            status,
             duration_ms: step_ms,
             step_ms,
-            attempts: 1,
-            phases: BTreeMap::new(),
-            steps: vec![],
-            message: None,
-            transport: None,
-            transport_note: None,
-            telemetry: None,
-            previous_attempts: Vec::new(),
-            environment: None,
-            published: Vec::new(),
+            ..ScenarioResult::new(name, 1, status)
         }
     }
 

@@ -146,21 +146,9 @@ pub fn build_results(
     let mut tests: BTreeMap<String, Vec<ScenarioResult>> = BTreeMap::new();
     for (path, name, ms) in scenarios {
         tests.entry(path).or_default().push(ScenarioResult {
-            name,
-            line: 1,
-            status: Status::Passed,
             duration_ms: ms,
             step_ms: ms,
-            attempts: 1,
-            phases: BTreeMap::new(),
-            steps: vec![],
-            message: None,
-            transport: None,
-            transport_note: None,
-            telemetry: None,
-            previous_attempts: Vec::new(),
-            environment: None,
-            published: Vec::new(),
+            ..ScenarioResult::new(name, 1, Status::Passed)
         });
     }
     RunResults {

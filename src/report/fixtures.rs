@@ -33,21 +33,11 @@ pub fn scenario(
     steps: Vec<StepResult>,
 ) -> ScenarioResult {
     ScenarioResult {
-        name: name.to_string(),
-        line,
-        status,
         duration_ms: ms,
         step_ms: steps.iter().map(|s| s.duration_ms).fold(0.0, |a, b| a + b),
-        attempts: 1,
         phases: BTreeMap::from([(Phase::Create, 12.0), (Phase::Start, 160.0)]),
         steps,
-        message: None,
-        transport: None,
-        transport_note: None,
-        telemetry: None,
-        previous_attempts: Vec::new(),
-        environment: None,
-        published: Vec::new(),
+        ..ScenarioResult::new(name, line, status)
     }
 }
 

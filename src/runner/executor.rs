@@ -1,6 +1,5 @@
 //! Runs one scenario (all its attempts) on a backend environment.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -97,23 +96,7 @@ async fn run_attempt(
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let mut result = ScenarioResult {
-        name: sc.name.clone(),
-        line: sc.line,
-        status: Status::Passed,
-        duration_ms: 0.0,
-        step_ms: 0.0,
-        attempts: 1,
-        phases: BTreeMap::new(),
-        steps: Vec::new(),
-        message: None,
-        transport: None,
-        transport_note: None,
-        telemetry: None,
-        previous_attempts: Vec::new(),
-        environment: None,
-        published: Vec::new(),
-    };
+    let mut result = ScenarioResult::new(sc.name.clone(), sc.line, Status::Passed);
     if let Some(why) = sc.skip.as_ref().or(job.test.skip.as_ref()) {
         result.status = Status::Skipped;
         result.message = Some(format!("skipped: {why}"));

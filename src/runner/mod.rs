@@ -20,7 +20,7 @@ pub use crate::backend::{clean_all, open as open_backend, Backend, BackendConfig
 pub use cancel::Cancel;
 pub use collect::{ms_since, now_rfc3339, results_without_run, run_plan, Collector, RunHeader};
 pub use event::RunEvent;
-use executor::{ms, run_scenario, ScenarioJob};
+use executor::{run_scenario, ScenarioJob};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -314,21 +314,8 @@ pub fn mark_backend_lost(tests: &mut [TestResult]) -> bool {
 fn error_result(test: &TestSpec, si: usize, message: &str) -> ScenarioResult {
     let sc = &test.scenarios[si];
     ScenarioResult {
-        name: sc.name.clone(),
-        line: sc.line,
-        status: Status::Error,
-        duration_ms: ms(std::time::Duration::ZERO),
-        step_ms: 0.0,
-        attempts: 1,
-        phases: Default::default(),
-        steps: Vec::new(),
         message: Some(message.to_string()),
-        transport: None,
-        transport_note: None,
-        telemetry: None,
-        previous_attempts: Vec::new(),
-        environment: None,
-        published: Vec::new(),
+        ..ScenarioResult::new(sc.name.clone(), sc.line, Status::Error)
     }
 }
 

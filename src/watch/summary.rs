@@ -150,24 +150,13 @@ mod tests {
 
     fn scenario(phases: &[(&str, f64)], step_ms: f64, status: Status) -> ScenarioResult {
         ScenarioResult {
-            name: "s".into(),
-            line: 1,
-            status,
             duration_ms: step_ms,
             step_ms,
-            attempts: 1,
             phases: phases
                 .iter()
                 .map(|(k, v)| (Phase::parse(k).expect("a phase name"), *v))
                 .collect(),
-            steps: Vec::new(),
-            message: None,
-            transport: None,
-            transport_note: None,
-            telemetry: None,
-            previous_attempts: Vec::new(),
-            environment: None,
-            published: Vec::new(),
+            ..ScenarioResult::new("s", 1, status)
         }
     }
 

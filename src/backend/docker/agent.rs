@@ -156,7 +156,7 @@ impl AgentState {
                 // its own directory is visible.
                 match std::fs::DirBuilder::new().mode(0o700).create(&r) {
                     Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => private_dir(&r)?,
                     Err(e) => return Err(e),
                 }
                 inner.root = Some(r.clone());
@@ -258,6 +258,32 @@ pub(crate) enum WaitError {
     Exited(i64),
 }
 
+/// An existing socket root is used only if it is a real directory (not a symlink) of this
+/// user that no one else can enter: anyone else could otherwise read or swap the sockets.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(dir)?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    if !m.file_type().is_dir() || m.uid() != uid || m.permissions().mode() & 0o077 != 0 {
+        return Err(std::io::Error::other(format!(
+            "{} exists but is not a private directory of this user",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The agent's socket, if it is one: the socket directory is writable from inside the
+/// container, so a process there could put a symlink (to another environment's socket) in
+/// its place, which connecting would follow.
+fn is_socket(path: &Path) -> Option<bool> {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| m.file_type().is_socket())
+}
+
 /// Wait for the agent of a started container to listen and greet.
 pub(crate) async fn wait_agent(
     docker: &Docker,
@@ -268,7 +294,13 @@ pub(crate) async fn wait_agent(
     let start = Instant::now();
     let mut polls = 0u32;
     loop {
-        if socket.exists() {
+        if let Some(is_socket) = is_socket(&socket) {
+            if !is_socket {
+                return Err(WaitError::NotStarted(format!(
+                    "{} is not a socket (replaced from inside the container?)",
+                    socket.display()
+                )));
+            }
             return match AgentConn::connect(&socket, GREETING_TIMEOUT).await {
                 Ok(conn) => Ok(conn),
                 Err(e) => {
@@ -321,5 +353,43 @@ async fn log_tail(docker: &Docker, container: &str) -> String {
         String::new()
     } else {
         format!(": {text}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_private_real_directory_serves_as_socket_root() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let private = tmp.path().join("private");
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&private)
+            .expect("mkdir");
+        assert!(private_dir(&private).is_ok());
+        let open = tmp.path().join("open");
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&open)
+            .expect("mkdir");
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        assert!(private_dir(&open).is_err());
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&private, &link).expect("symlink");
+        assert!(private_dir(&link).is_err());
+    }
+
+    #[test]
+    fn a_symlink_in_place_of_the_socket_is_not_followed() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let sock = tmp.path().join("real.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+        assert_eq!(is_socket(&sock), Some(true));
+        let link = tmp.path().join("agent.sock");
+        std::os::unix::fs::symlink(&sock, &link).expect("symlink");
+        assert_eq!(is_socket(&link), Some(false));
+        assert_eq!(is_socket(&tmp.path().join("missing")), None);
     }
 }

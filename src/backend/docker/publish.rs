@@ -64,7 +64,7 @@ impl Published {
                 })?
                 .port();
             let target = SocketAddr::new(ip, port);
-            let task = tokio::spawn(forward(listener, target));
+            let task = tokio::spawn(forward(listener, target, MAX_CONNECTIONS));
             self.tasks.lock().expect("publish lock poisoned").push(task);
             self.ports.push(PublishedPort {
                 service: service.to_string(),
@@ -99,13 +99,18 @@ impl Drop for Published {
     }
 }
 
-/// Accept on `listener` and copy bytes both ways between each client and `target`. The
-/// connections live in a set owned by this task, so aborting it ends them all.
-async fn forward(listener: TcpListener, target: SocketAddr) {
+/// Connections one published port forwards at once; more wait in the listen backlog, so a
+/// local process opening connections in a loop cannot exhaust clnrm's file descriptors.
+const MAX_CONNECTIONS: usize = 256;
+
+/// Accept on `listener` and copy bytes both ways between each client and `target`, at most
+/// `max` at once. The connections live in a set owned by this task, so aborting it ends them
+/// all.
+async fn forward(listener: TcpListener, target: SocketAddr, max: usize) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = listener.accept(), if conns.len() < max => match accepted {
                 Ok((mut client, _)) => {
                     conns.spawn(async move {
                         // The service may not listen yet (or any more): the client then sees
@@ -177,6 +182,46 @@ mod tests {
         let n = c.read_to_end(&mut rest).await.unwrap_or(0);
         assert_eq!(n, 0);
         assert!(TcpStream::connect(addr).await.is_err());
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn forwards_at_most_max_connections_at_once() {
+        const MAX: usize = 8;
+        let (target, server) = echo().await;
+        let listener = TcpListener::bind((BIND, 0)).await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let fwd = tokio::spawn(forward(
+            listener,
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), target),
+            MAX,
+        ));
+        async fn echoed(c: &mut TcpStream) -> bool {
+            let mut got = [0u8; 1];
+            c.write_all(b"x").await.is_ok()
+                && tokio::time::timeout(Duration::from_millis(500), c.read_exact(&mut got))
+                    .await
+                    .is_ok_and(|r| r.is_ok())
+        }
+        let mut open = Vec::new();
+        for _ in 0..MAX {
+            let mut c = TcpStream::connect(addr).await.expect("connect");
+            assert!(
+                echoed(&mut c).await,
+                "a connection under the cap is forwarded"
+            );
+            open.push(c);
+        }
+        // One more waits in the backlog, unserved, until a forwarded one ends.
+        let mut extra = TcpStream::connect(addr).await.expect("connect (backlog)");
+        assert!(!echoed(&mut extra).await, "the cap was not applied");
+        drop(open.pop());
+        let mut got = [0u8; 1];
+        tokio::time::timeout(Duration::from_secs(10), extra.read_exact(&mut got))
+            .await
+            .expect("served once a slot is free")
+            .expect("read");
+        fwd.abort();
         server.abort();
     }
 }
