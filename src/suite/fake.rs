@@ -14,7 +14,8 @@ use super::generators::{check_size, size, Draw, MAX_SIZE};
 
 type Args = HashMap<String, Value>;
 
-const FIRST: &[&str] = &[
+/// First names, shared with `fake_name` of the plain template functions.
+pub(super) const FIRST: &[&str] = &[
     "Ada",
     "Alan",
     "Barbara",
@@ -36,7 +37,7 @@ const FIRST: &[&str] = &[
     "Tim",
     "Yukihiro",
 ];
-const LAST: &[&str] = &[
+pub(super) const LAST: &[&str] = &[
     "Allen",
     "Backus",
     "Hamilton",
