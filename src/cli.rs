@@ -350,6 +350,10 @@ pub struct LoadArgs {
     /// (added to `allow_mounts` of `.clnrm/config.toml`); repeatable.
     #[arg(long = "allow-mount", value_name = "PATH")]
     pub allow_mounts: Vec<std::path::PathBuf>,
+    /// Let test files write through host mounts they mark `:rw` (as `allow_rw_mounts = true`
+    /// in `.clnrm/config.toml`); without it every host mount is read-only.
+    #[arg(long)]
+    pub allow_rw_mounts: bool,
     /// Mask the value of this environment variable as `***` in every report and log line
     /// (added to `mask_env` of `.clnrm/config.toml`); repeatable.
     #[arg(long = "mask-env", value_name = "NAME")]

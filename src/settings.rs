@@ -44,6 +44,10 @@ pub struct ProjectConfig {
     /// root); `--allow-mount` adds to them.
     #[serde(default)]
     pub allow_mounts: Vec<PathBuf>,
+    /// Whether test files may write through a mount they mark `:rw` (every other host mount
+    /// is read-only); `--allow-rw-mounts` sets it too.
+    #[serde(default)]
+    pub allow_rw_mounts: bool,
     /// Environment variables whose values are masked (`***`) in every report and log line;
     /// `--mask-env` adds to them.
     #[serde(default)]
@@ -417,7 +421,9 @@ impl Settings {
             _ => None,
         };
         s.load.allow_mounts = config_allow;
+        s.load.allow_rw_mounts = config.allow_rw_mounts;
         if let Some(l) = cli_load {
+            s.load.allow_rw_mounts |= l.allow_rw_mounts;
             s.load
                 .allow_mounts
                 .extend(l.allow_mounts.iter().map(|p| env.cwd.join(p)));
@@ -702,6 +708,26 @@ mod tests {
         let s = settings(dir.path(), &["run"], &[]).unwrap();
         assert_eq!(s.paths, vec![PathBuf::from("tests")]);
         assert_eq!(s.baseline, PathBuf::from("perf.toml"));
+    }
+
+    #[test]
+    fn read_write_mounts_need_the_config_or_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".git")).unwrap();
+        let rw = |args: &[&str]| {
+            settings(dir.path(), args, &[])
+                .unwrap()
+                .load
+                .allow_rw_mounts
+        };
+        assert!(!rw(&["validate"]));
+        assert!(rw(&["validate", "--allow-rw-mounts"]));
+        assert!(rw(&["run", "--allow-rw-mounts"]));
+        write_config(dir.path(), "allow_rw_mounts = true\n");
+        assert!(rw(&["validate"]));
+        assert!(rw(&["run"]));
+        write_config(dir.path(), "allow_rw_mounts = false\n");
+        assert!(!rw(&["run"]));
     }
 
     #[test]

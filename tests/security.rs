@@ -255,6 +255,46 @@ fn includes_cannot_read_host_files() {
     }
 }
 
+#[test]
+fn generator_sizes_and_clock_offsets_are_bounded_and_located() {
+    let d = repo();
+    let huge = "9000000000000000000";
+    write(
+        d.path(),
+        "big.clnrm.toml.tera",
+        &format!(
+            "[meta]\nname = \"big\"\ndescription = \"{{{{ fake_paragraph(min={huge}, max={huge}) }}}}\"\n"
+        ),
+    );
+    write(
+        d.path(),
+        "late.clnrm.toml.tera",
+        "[meta]\nname = \"late\"\ndescription = \"{{ now_plus(seconds=9223372036854775807) }}\"\n",
+    );
+    let t = std::time::Instant::now();
+    let out = clnrm(d.path(), &["validate"], &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(
+        stderr.contains(&format!(
+            "fake_paragraph: `max` must be from 0 to 100, found {huge}"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("big.clnrm.toml.tera:3:19"), "{stderr}");
+    assert!(
+        stderr.contains("now_plus: `seconds` (9223372036854775807) moves the time out"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("late.clnrm.toml.tera:3:19"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 fn docker_ready() {
     let present = Command::new("docker")
         .args(["image", "inspect", IMAGE])
@@ -306,6 +346,125 @@ exit_code = 1
     );
     let out = clnrm(d.path(), &["run", "--backend", "docker", "suite"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// A test file with one service mounting `mount`, whose step runs `sh` and expects `exit`.
+fn mount_suite(dir: &Path, mount: &str, sh: &str, exit: i32) {
+    write(
+        dir,
+        "suite/write.clnrm.toml",
+        &format!(
+            r#"[meta]
+name = "write"
+
+[service.app]
+image = "{IMAGE}"
+mounts = ["{mount}"]
+
+[[scenario]]
+name = "writes"
+
+[[scenario.steps]]
+sh = "{sh}"
+exit_code = {exit}
+"#
+        ),
+    );
+}
+
+#[test]
+fn a_test_file_cannot_write_through_a_mount_unless_the_project_allows_it() {
+    docker_ready();
+    let d = repo();
+    let data = d.path().join("suite/fixtures/data");
+    write(d.path(), "suite/fixtures/data/keep.txt", "keep\n");
+    // No mode: read-only. The step's write fails, and the checkout is untouched.
+    mount_suite(
+        d.path(),
+        "./fixtures/data:/w",
+        "cat /w/keep.txt && ! touch /w/new && ! rm /w/keep.txt",
+        0,
+    );
+    let out = clnrm(d.path(), &["run", "--backend", "docker", "suite"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!data.join("new").exists());
+    assert!(data.join("keep.txt").exists());
+    // `:rw` without the opt-in: refused at load, located, with the config key and flag.
+    mount_suite(d.path(), "./fixtures/data:/w:rw", "touch /w/new", 0);
+    for args in [
+        &["validate", "suite"][..],
+        &["run", "--backend", "docker", "suite"],
+    ] {
+        let out = clnrm(d.path(), args, &[]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("read-write mount of `./fixtures/data`"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("write.clnrm.toml:6:11"), "{stderr}");
+        assert!(stderr.contains("allow_rw_mounts = true"), "{stderr}");
+        assert!(stderr.contains("--allow-rw-mounts"), "{stderr}");
+    }
+    assert!(!data.join("new").exists(), "nothing ran");
+    // With the flag, or with the config key, the test may write.
+    let out = clnrm(
+        d.path(),
+        &["run", "--backend", "docker", "--allow-rw-mounts", "suite"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(data.join("new").exists());
+    std::fs::remove_file(data.join("new")).expect("rm");
+    write(d.path(), ".clnrm/config.toml", "allow_rw_mounts = true\n");
+    let out = clnrm(d.path(), &["run", "--backend", "docker", "suite"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(data.join("new").exists());
+}
+
+#[test]
+fn a_mount_source_swapped_for_a_symlink_after_loading_is_not_mounted() {
+    docker_ready();
+    let d = repo();
+    write(d.path(), ".clnrm/config.toml", "allow_rw_mounts = true\n");
+    write(d.path(), "suite/fixtures/data/sub/inside.txt", "inside\n");
+    // Each scenario gets its own environment. With `-j 1` the runner warms at most three
+    // environments ahead, so the last scenarios' containers are created after the first
+    // scenario has replaced `sub` (checked at load) by a symlink to the host's root.
+    write(
+        d.path(),
+        "suite/swap.clnrm.toml",
+        &format!(
+            r#"[meta]
+name = "swap"
+
+[service.app]
+image = "{IMAGE}"
+mounts = ["./fixtures/data:/w:rw", "./fixtures/data/sub:/host"]
+
+[[scenario]]
+name = "swaps"
+
+[[scenario.steps]]
+sh = "rm -r /w/sub && ln -s / /w/sub"
+
+{later}"#,
+            later = (1..=5)
+                .map(|i| format!(
+                    "\n[[scenario]]\nname = \"mounts the swapped folder {i}\"\n\n[[scenario.steps]]\nsh = \"ls /host\"\n"
+                ))
+                .collect::<String>()
+        ),
+    );
+    let out = clnrm(
+        d.path(),
+        &["run", "--backend", "docker", "-j", "1", "suite"],
+        &[],
+    );
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("now resolves to `/`"), "{all}");
+    assert!(!all.contains("docker.sock"), "{all}");
 }
 
 /// Peak RSS (KiB) of the largest waited-for descendant of this process.

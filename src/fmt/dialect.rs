@@ -171,7 +171,8 @@ fn rewrite_service(svc: &mut Table) -> Result<bool, FmtError> {
     Ok(changed)
 }
 
-/// `[{ host_path, container_path, read_only }]` -> `["host:container[:ro]"]`.
+/// `[{ host_path, container_path, read_only }]` -> `["host:container[:ro|rw]"]` (as the
+/// loader reads them: only an explicit `read_only = false` asks for `:rw`).
 fn volumes(item: Item) -> Item {
     let mut out = Vec::new();
     let entries: Vec<Item> = match &item {
@@ -191,8 +192,12 @@ fn volumes(item: Item) -> Item {
         let (Some(h), Some(c)) = (get("host_path"), get("container_path")) else {
             return item;
         };
-        let ro = t.get("read_only").and_then(Item::as_bool).unwrap_or(false);
-        out.push(format!("{h}:{c}{}", if ro { ":ro" } else { "" }));
+        let mode = match t.get("read_only").and_then(Item::as_bool) {
+            Some(true) => ":ro",
+            Some(false) => ":rw",
+            None => "",
+        };
+        out.push(format!("{h}:{c}{mode}"));
     }
     Item::Value(strings(&out))
 }

@@ -10,11 +10,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tera::{Error, Result, Tera, Value};
 
-use super::generators::Draw;
+use super::generators::{check_size, size, Draw, MAX_SIZE};
 
 type Args = HashMap<String, Value>;
 
-const FIRST: &[&str] = &[
+/// First names, shared with `fake_name` of the plain template functions.
+pub(super) const FIRST: &[&str] = &[
     "Ada",
     "Alan",
     "Barbara",
@@ -36,7 +37,7 @@ const FIRST: &[&str] = &[
     "Tim",
     "Yukihiro",
 ];
-const LAST: &[&str] = &[
+pub(super) const LAST: &[&str] = &[
     "Allen",
     "Backus",
     "Hamilton",
@@ -214,6 +215,18 @@ fn bounds(a: &Args, func: &str, lo: i64, hi: i64) -> Result<(i64, i64)> {
     Ok((min, max))
 }
 
+/// Most words `fake_words` and `fake_sentence` produce.
+const MAX_WORDS: i64 = 1000;
+/// Most sentences of one `fake_paragraph`.
+const MAX_SENTENCES: i64 = 100;
+
+/// `bounds` whose `max` is a size: at most `cap` (min is checked against max already).
+fn size_bounds(a: &Args, func: &str, lo: i64, hi: i64, cap: i64) -> Result<(i64, i64)> {
+    let (min, max) = bounds(a, func, lo, hi)?;
+    check_size(func, "max", max, cap)?;
+    Ok((min, max))
+}
+
 fn words(d: &mut Draw, n: usize) -> Vec<&'static str> {
     (0..n).map(|_| d.pick(WORDS)).collect()
 }
@@ -271,7 +284,7 @@ const GENERATORS: &[(&str, Gen)] = &[
         ))
     }),
     ("fake_password", |d, a, _| {
-        let (min, max) = bounds(a, "fake_password", 8, 20)?;
+        let (min, max) = size_bounds(a, "fake_password", 8, 20, MAX_SIZE)?;
         let n = d.range(min.max(1), max.max(1)) as usize;
         s((0..n)
             .map(|_| ALNUM[d.below(ALNUM.len() as u64) as usize] as char)
@@ -352,15 +365,15 @@ const GENERATORS: &[(&str, Gen)] = &[
     ("fake_buzzword", |d, _, _| s(d.pick(BUZZWORDS))),
     ("fake_profession", |d, _, _| s(d.pick(PROFESSIONS))),
     ("fake_words", |d, a, _| {
-        let n = int(a, "fake_words", "count", 3)?.clamp(0, 1000) as usize;
+        let n = size(a, "fake_words", "count", 3, MAX_WORDS)?;
         s(words(d, n).join(" "))
     }),
     ("fake_sentence", |d, a, _| {
-        let (min, max) = bounds(a, "fake_sentence", 4, 10)?;
+        let (min, max) = size_bounds(a, "fake_sentence", 4, 10, MAX_WORDS)?;
         s(sentence(d, min, max))
     }),
     ("fake_paragraph", |d, a, _| {
-        let (min, max) = bounds(a, "fake_paragraph", 3, 7)?;
+        let (min, max) = size_bounds(a, "fake_paragraph", 3, 7, MAX_SENTENCES)?;
         let n = d.range(min.max(1), max.max(1));
         s((0..n)
             .map(|_| sentence(d, 4, 10))
@@ -373,7 +386,8 @@ const GENERATORS: &[(&str, Gen)] = &[
     }),
     ("fake_float", |d, a, _| {
         let (min, max) = bounds(a, "fake_float", 0, 1)?;
-        let x = min as f64 + d.unit() * (max - min) as f64;
+        // In f64: `max - min` overflows i64 for the widest bounds.
+        let x = min as f64 + d.unit() * (max as f64 - min as f64);
         Ok(Value::from((x * 1e6).round() / 1e6))
     }),
     ("fake_bool", |d, a, _| {
@@ -439,7 +453,7 @@ const GENERATORS: &[(&str, Gen)] = &[
         s(format!("rgb({}, {}, {})", b[0], b[1], b[2]))
     }),
     ("fake_string", |d, a, _| {
-        let n = int(a, "fake_string", "len", 10)?.clamp(0, 4096) as usize;
+        let n = size(a, "fake_string", "len", 10, MAX_SIZE)?;
         s((0..n)
             .map(|_| ALNUM[d.below(ALNUM.len() as u64) as usize] as char)
             .collect::<String>())
@@ -584,6 +598,8 @@ fn fake(a: &Args, seed: u64, frozen: Option<DateTime<Utc>>, used: &AtomicBool) -
     let mut args = a.clone();
     (0..n)
         .map(|i| {
+            // n values of a long kind add up: stop with the render deadline.
+            super::render_guard::check_deadline()?;
             if i > 0 {
                 args.insert("seed".into(), Value::String(format!("{base}#{i}")));
             }
@@ -770,6 +786,62 @@ stdout_regex = "@example.com [0-9a-f-]{36}"
             kinds.contains(",city,") && kinds.contains(",uuid,"),
             "{kinds}"
         );
+    }
+
+    #[test]
+    fn size_arguments_above_their_cap_are_errors() {
+        let huge = 9_000_000_000_000_000_000i64;
+        for (src, want) in [
+            (
+                format!("{{{{ fake_paragraph(min={huge}, max={huge}) }}}}"),
+                format!("fake_paragraph: `max` must be from 0 to 100, found {huge}"),
+            ),
+            (
+                format!("{{{{ fake_sentence(min=1, max={huge}) }}}}"),
+                format!("fake_sentence: `max` must be from 0 to 1000, found {huge}"),
+            ),
+            (
+                format!("{{{{ fake_password(min=1, max={huge}) }}}}"),
+                format!("fake_password: `max` must be from 0 to 4096, found {huge}"),
+            ),
+            (
+                "{{ fake_words(count=1001) }}".to_string(),
+                "fake_words: `count` must be from 0 to 1000, found 1001".to_string(),
+            ),
+            (
+                "{{ fake_words(count=-1) }}".to_string(),
+                "fake_words: `count` must be from 0 to 1000, found -1".to_string(),
+            ),
+            (
+                "{{ fake_string(len=4097) }}".to_string(),
+                "fake_string: `len` must be from 0 to 4096, found 4097".to_string(),
+            ),
+            (
+                format!("{{{{ fake(kind=\"lorem.paragraph\", n=2, max={huge}) }}}}"),
+                format!("fake_paragraph: `max` must be from 0 to 100, found {huge}"),
+            ),
+        ] {
+            let mut tera = Tera::default();
+            tera.add_raw_template("t", &src).expect("template compiles");
+            register(&mut tera, 0, None, Arc::default());
+            let e = tera.render("t", &tera::Context::new()).expect_err(&src);
+            let chain = format!("{e:?}");
+            assert!(chain.contains(&want), "{src}: {chain}");
+        }
+        // The caps themselves are accepted.
+        let p = render("{{ fake_paragraph(min=100, max=100, seed=1) }}", 0);
+        assert_eq!(p.matches('.').count(), 100, "{p}");
+        assert_eq!(
+            render("{{ fake_password(min=4096, max=4096) }}", 0).len(),
+            4096
+        );
+        let w = render("{{ fake_sentence(min=1000, max=1000) }}", 0);
+        assert_eq!(w.split(' ').count(), 1000);
+        let f = render(
+            "{{ fake_float(min=-9223372036854775808, max=9223372036854775807, seed=2) }}",
+            0,
+        );
+        assert!(f.parse::<f64>().is_ok(), "{f}");
     }
 
     #[test]

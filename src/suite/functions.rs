@@ -10,6 +10,8 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tera::{Error, Result, Tera, Value};
 
+use super::fake;
+
 /// State the functions of one compiled template share.
 pub(crate) struct FnState {
     /// `--freeze-clock` or `[determinism] freeze_clock`.
@@ -181,53 +183,13 @@ fn pick<'a>(list: &[&'a str], a: u8, b: u8) -> &'a str {
 }
 
 fn name(h: &[u8; 32]) -> String {
-    format!("{} {}", pick(FIRST, h[0], h[1]), pick(LAST, h[2], h[3]))
+    format!(
+        "{} {}",
+        pick(fake::FIRST, h[0], h[1]),
+        pick(fake::LAST, h[2], h[3])
+    )
 }
 
-const FIRST: &[&str] = &[
-    "Ada",
-    "Alan",
-    "Barbara",
-    "Dennis",
-    "Edsger",
-    "Frances",
-    "Grace",
-    "Guido",
-    "Hedy",
-    "John",
-    "Katherine",
-    "Ken",
-    "Linus",
-    "Margaret",
-    "Niklaus",
-    "Radia",
-    "Rich",
-    "Sophie",
-    "Tim",
-    "Yukihiro",
-];
-const LAST: &[&str] = &[
-    "Allen",
-    "Backus",
-    "Hamilton",
-    "Hopper",
-    "Johnson",
-    "Kernighan",
-    "Knuth",
-    "Lamarr",
-    "Liskov",
-    "Lovelace",
-    "McCarthy",
-    "Perlman",
-    "Pike",
-    "Ritchie",
-    "Stroustrup",
-    "Thompson",
-    "Torvalds",
-    "Turing",
-    "Wilson",
-    "Wirth",
-];
 const WORDS: &[&str] = &[
     "amber", "basil", "cedar", "delta", "ember", "fjord", "garnet", "harbor", "iris", "juniper",
     "kestrel", "lagoon", "maple", "nectar", "onyx", "pebble", "quartz", "raven", "sierra",

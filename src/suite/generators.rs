@@ -107,6 +107,28 @@ fn int(args: &Args, func: &str, name: &str, default: i64) -> Result<i64> {
     }
 }
 
+/// Largest length or count any generator argument accepts (characters, words).
+pub(crate) const MAX_SIZE: i64 = 4096;
+
+/// A size argument (a length or a count) from 0 to `max`; anything else is an error, never a
+/// silent clamp, so `n=9000000000000000000` cannot make a render allocate without bound.
+pub(crate) fn size(args: &Args, func: &str, name: &str, default: i64, max: i64) -> Result<usize> {
+    let n = int(args, func, name, default)?;
+    check_size(func, name, n, max)?;
+    Ok(n as usize)
+}
+
+/// `n` from 0 to `max`, else the error every generator gives for a size argument.
+pub(crate) fn check_size(func: &str, name: &str, n: i64, max: i64) -> Result<()> {
+    if (0..=max).contains(&n) {
+        Ok(())
+    } else {
+        Err(Error::msg(format!(
+            "{func}: `{name}` must be from 0 to {max}, found {n}"
+        )))
+    }
+}
+
 fn text(args: &Args, func: &str, name: &str) -> Result<String> {
     match args.get(name) {
         Some(Value::String(s)) => Ok(s.clone()),
@@ -339,7 +361,7 @@ pub(crate) fn register(
         })
     });
     tera.register_function("rand_hex", move |a: &Args| {
-        let n = int(a, "rand_hex", "n", 16)?.clamp(0, 4096) as usize;
+        let n = size(a, "rand_hex", "n", 16, MAX_SIZE)?;
         let mut s = hex::encode(Draw::new("rand_hex", a, seed).bytes(n.div_ceil(2)));
         s.truncate(n);
         Ok(Value::String(s))
@@ -358,7 +380,14 @@ pub(crate) fn register(
         let c = clock.clone();
         tera.register_function(name, move |a: &Args| {
             let secs = int(a, name, key, 0)?;
-            let t = c.now() + chrono::Duration::seconds(secs);
+            // Large offsets overflow chrono's range: an error, not a panic.
+            let t = chrono::TimeDelta::try_seconds(secs)
+                .and_then(|d| c.now().checked_add_signed(d))
+                .ok_or_else(|| {
+                    Error::msg(format!(
+                        "{name}: `{key}` ({secs}) moves the time out of the range of dates"
+                    ))
+                })?;
             Ok(Value::String(
                 t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             ))
@@ -586,6 +615,26 @@ mod tests {
             (
                 "{{ seq(name=\"a\", start=9223372036854775807) }}{{ seq(name=\"a\") }}",
                 "overflowed",
+            ),
+            (
+                "{{ now_plus(seconds=9223372036854775807) }}",
+                "now_plus: `seconds` (9223372036854775807) moves the time out of the range",
+            ),
+            (
+                "{{ date_rfc3339(offset_seconds=-9223372036854775807) }}",
+                "date_rfc3339: `offset_seconds` (-9223372036854775807) moves the time",
+            ),
+            (
+                "{{ now_plus(seconds=9000000000000) }}",
+                "`seconds` (9000000000000) moves the time out of the range",
+            ),
+            (
+                "{{ rand_hex(n=4097) }}",
+                "rand_hex: `n` must be from 0 to 4096",
+            ),
+            (
+                "{{ rand_hex(n=-1) }}",
+                "rand_hex: `n` must be from 0 to 4096",
             ),
         ] {
             reset_seq();

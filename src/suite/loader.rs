@@ -41,6 +41,9 @@ pub struct LoadOptions {
     /// Host paths mounts may reach outside the repository (`allow_mounts` in
     /// `.clnrm/config.toml`, `--allow-mount`), absolute.
     pub allow_mounts: Vec<PathBuf>,
+    /// Host mounts marked `:rw` are allowed (`allow_rw_mounts`, `--allow-rw-mounts`); else a
+    /// test file's host mounts are all read-only and `:rw` is refused.
+    pub allow_rw_mounts: bool,
     /// Image of the default service that runs steps naming no service (`--default-image`,
     /// else `default_image` in `.clnrm/config.toml`).
     pub default_image: Option<String>,
@@ -139,6 +142,7 @@ impl Loader {
             h.update(b"\0");
             h.update(p.as_os_str().as_encoded_bytes());
         }
+        h.update(if opts.allow_rw_mounts { "\0rw" } else { "\0ro" });
         h.update(b"\0");
         h.update(opts.default_image.as_deref().unwrap_or("-"));
         Loader {
@@ -420,6 +424,7 @@ impl Loader {
             .iter()
             .map(|p| trust::canonical(p))
             .collect();
+        ctx.allow_rw_mounts = self.opts.allow_rw_mounts;
         ctx.default_image = self.opts.default_image.clone();
         if is_template(path) || rendered != text {
             ctx.rendered_note = Some(format!(

@@ -27,6 +27,8 @@ pub(crate) struct Ctx<'a> {
     pub repo_root: Option<std::path::PathBuf>,
     /// Host paths mounts may reach outside the repository (`allow_mounts`, `--allow-mount`).
     pub allow_mounts: Vec<std::path::PathBuf>,
+    /// Host mounts may be `:rw` (`allow_rw_mounts`, `--allow-rw-mounts`).
+    pub allow_rw_mounts: bool,
     /// Line starts of `src`, built on first use.
     index: std::sync::OnceLock<LineIndex>,
     /// Image of the default service that runs steps naming no service (`default_image` in
@@ -45,6 +47,7 @@ impl<'a> Ctx<'a> {
             rendered_note: None,
             repo_root: None,
             allow_mounts: Vec::new(),
+            allow_rw_mounts: false,
             index: std::sync::OnceLock::new(),
             default_image: None,
             upstream: false,

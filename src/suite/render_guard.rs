@@ -107,6 +107,15 @@ fn over_time() -> Option<Tripped> {
     })
 }
 
+/// An error once the render is past its deadline (or cancelled): for loops inside template
+/// functions, so a worker told to stop does stop.
+pub(crate) fn check_deadline() -> tera::Result<()> {
+    match over_time() {
+        Some(t) => Err(trip(t)),
+        None => Ok(()),
+    }
+}
+
 /// Tera's `range` (same arguments) drawing from the render's item budget.
 pub(crate) fn range(args: &HashMap<String, Value>) -> tera::Result<Value> {
     let num = |k: &str, default: Option<u64>| -> tera::Result<u64> {

@@ -450,7 +450,10 @@ pub(crate) fn check_mount(ctx: &mut Ctx<'_>, m: &str, span: Span) -> Option<Stri
         ctx.error(
             span,
             format!("invalid mount `{m}`"),
-            Some("write `host_path:/container/path` or `host_path:/container/path:ro`".into()),
+            Some(
+                "write `host_path:/container/path` (read-only) or `host_path:/container/path:rw`"
+                    .into(),
+            ),
         );
         return None;
     }
@@ -458,7 +461,11 @@ pub(crate) fn check_mount(ctx: &mut Ctx<'_>, m: &str, span: Span) -> Option<Stri
         .repo_root
         .clone()
         .unwrap_or_else(|| trust::repo_root(ctx.path, None));
-    match trust::resolve_mount(ctx.path, &root, &ctx.allow_mounts, m) {
+    let allow = trust::MountAllow {
+        paths: &ctx.allow_mounts,
+        rw: ctx.allow_rw_mounts,
+    };
+    match trust::resolve_mount(ctx.path, &root, &allow, m) {
         Ok(r) => Some(r),
         Err(r) => {
             ctx.error(span, r.message, Some(r.hint));

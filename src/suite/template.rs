@@ -649,10 +649,13 @@ fn render_error(path: &Path, src: &str, e: &tera::Error) -> Diagnostic {
         }
         None => {
             let m = WHILE_RE.replace_all(&root, "").into_owned();
-            let needle = msgs
-                .iter()
-                .find_map(|s| NAME_RE.captures(s).map(|c| c[1].to_string()))
-                .filter(|n| !n.ends_with(".tera"));
+            // The first quoted name that is not a template (`Function call 'f' failed`).
+            let needle = msgs.iter().find_map(|s| {
+                NAME_RE
+                    .captures_iter(s)
+                    .map(|c| c[1].to_string())
+                    .find(|n| !n.ends_with(".tera") && !n.ends_with(".toml"))
+            });
             (format!("template error: {m}"), needle, None)
         }
     };

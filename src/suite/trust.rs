@@ -1,6 +1,9 @@
 //! The trust boundary of a test file: which host paths it may bind-mount and which files it
 //! may include. A test file alone reaches only the repository it lives in; anything else needs
-//! the project config (`allow_mounts`) or `--allow-mount`.
+//! the project config (`allow_mounts`) or `--allow-mount`. Host mounts are read-only: a test
+//! file that could write through one could change the checkout later CI steps run, or swap a
+//! folder for a symlink that a later mount follows out of the repository. `:rw` needs
+//! `allow_rw_mounts` or `--allow-rw-mounts`.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -94,8 +97,17 @@ fn refuse(message: String, hint: impl Into<String>) -> Refusal {
     }
 }
 
+/// What the project allows a test file's mounts beyond its repository: more host paths, and
+/// writing (`:rw`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct MountAllow<'a> {
+    pub paths: &'a [PathBuf],
+    pub rw: bool,
+}
+
 /// A mount as written (`source:/target[:ro|rw]`), syntax already checked. Returns the mount
-/// with its source made absolute (what Docker receives), or why it is refused.
+/// with its source made absolute and its mode explicit (what Docker receives; a host mount
+/// without a mode is read-only), or why it is refused.
 ///
 /// A source starting with `/`, `.` or `~`, or holding a `/`, is a host path (relative ones
 /// resolve against the test file's folder); a bare name (`data`) is a Docker named volume,
@@ -103,7 +115,7 @@ fn refuse(message: String, hint: impl Into<String>) -> Refusal {
 pub(crate) fn resolve_mount(
     file: &Path,
     root: &Path,
-    allow: &[PathBuf],
+    allow: &MountAllow<'_>,
     mount: &str,
 ) -> Result<String, Refusal> {
     let (source, rest) = mount.split_once(':').unwrap_or((mount, ""));
@@ -138,13 +150,23 @@ pub(crate) fn resolve_mount(
     } else {
         format!("`{source}` (`{resolved_text}`)")
     };
-    let with_rest = if rest.is_empty() {
-        resolved_text.clone()
-    } else {
-        format!("{resolved_text}:{rest}")
+    let (target, mode) = match rest.rsplit_once(':') {
+        Some((t, m)) if m == "ro" || m == "rw" => (t, m),
+        _ => (rest, "ro"),
     };
-    if allow.iter().any(|a| resolved.starts_with(a)) {
-        return Ok(with_rest);
+    let with_rest = format!("{resolved_text}:{target}:{mode}");
+    let writable = |with_rest: String| {
+        if mode == "rw" && !allow.rw {
+            Err(refuse(
+                format!("read-write mount of {shown} refused: test files may not write to the host"),
+                "host mounts are read-only; if the tests really must write there, allow it with `allow_rw_mounts = true` in `.clnrm/config.toml` or `--allow-rw-mounts`",
+            ))
+        } else {
+            Ok(with_rest)
+        }
+    };
+    if allow.paths.iter().any(|a| resolved.starts_with(a)) {
+        return writable(with_rest);
     }
     let allow_hint = format!(
         "if the test really needs it, allow it in `.clnrm/config.toml` (`allow_mounts = [\"{resolved_text}\"]`) or with `--allow-mount {resolved_text}`"
@@ -184,7 +206,29 @@ pub(crate) fn resolve_mount(
             "relative sources resolve against the test file's folder; Docker would create a missing one, owned by root",
         ));
     }
-    Ok(with_rest)
+    writable(with_rest)
+}
+
+/// Checked again just before Docker resolves a bind (`source:/target:mode` as
+/// [`resolve_mount`] returned it): the source must still resolve to itself. Between loading
+/// and container creation an earlier test may have swapped a folder on the way for a symlink
+/// (to `/`, say) that Docker would follow.
+pub(crate) fn recheck_mount(mount: &str) -> Result<(), String> {
+    let source = mount.split_once(':').map_or(mount, |m| m.0);
+    if !source.starts_with('/') {
+        // A named volume: no host path.
+        return Ok(());
+    }
+    match std::fs::canonicalize(source) {
+        Ok(now) if now == Path::new(source) => Ok(()),
+        Ok(now) => Err(format!(
+            "mount source `{source}` now resolves to `{}`: a symlink appeared after the test files were checked; refusing to mount it",
+            now.display()
+        )),
+        Err(e) => Err(format!(
+            "mount source `{source}` cannot be resolved any more ({e}); refusing to mount it"
+        )),
+    }
 }
 
 fn is_socket(p: &Path) -> bool {
@@ -232,6 +276,11 @@ pub(crate) fn check_include_path(name: &str, found: &Path, root: &Path) -> Resul
 mod tests {
     use super::*;
 
+    const NONE: MountAllow<'static> = MountAllow {
+        paths: &[],
+        rw: false,
+    };
+
     fn repo() -> (tempfile::TempDir, PathBuf, PathBuf) {
         let d = tempfile::tempdir().expect("tempdir");
         let root = canonical(d.path());
@@ -245,17 +294,17 @@ mod tests {
     #[test]
     fn relative_sources_resolve_against_the_test_file_folder() {
         let (_d, root, file) = repo();
-        let got = resolve_mount(&file, &repo_root(&file, None), &[], "./fixtures:/f:ro");
+        let got = resolve_mount(&file, &repo_root(&file, None), &NONE, "./fixtures:/f:ro");
         assert_eq!(
             got,
             Ok(format!("{}:/f:ro", root.join("tests/fixtures").display()))
         );
         assert_eq!(
-            resolve_mount(&file, &root, &[], "fixtures/:/f"),
-            Ok(format!("{}:/f", root.join("tests/fixtures").display()))
+            resolve_mount(&file, &root, &NONE, "fixtures/:/f"),
+            Ok(format!("{}:/f:ro", root.join("tests/fixtures").display()))
         );
         assert_eq!(
-            resolve_mount(&file, &root, &[], "data:/data"),
+            resolve_mount(&file, &root, &NONE, "data:/data"),
             Ok("data:/data".into())
         );
     }
@@ -263,20 +312,28 @@ mod tests {
     #[test]
     fn host_paths_outside_the_repository_are_refused_unless_allowed() {
         let (_d, root, file) = repo();
-        let e = resolve_mount(&file, &root, &[], "../../:/up").expect_err("escapes");
+        let e = resolve_mount(&file, &root, &NONE, "../../:/up").expect_err("escapes");
         assert!(e.message.contains("outside the repository"), "{e:?}");
-        let e = resolve_mount(&file, &root, &[], "/:/host:ro").expect_err("root");
+        let e = resolve_mount(&file, &root, &NONE, "/:/host:ro").expect_err("root");
         assert_eq!(
             e.message,
             "mount of `/` refused: it is a system path of the host"
         );
-        let e = resolve_mount(&file, &root, &[], "/etc:/e").expect_err("etc");
+        let e = resolve_mount(&file, &root, &NONE, "/etc:/e").expect_err("etc");
         assert!(e.hint.contains("--allow-mount /etc"), "{e:?}");
         assert_eq!(
-            resolve_mount(&file, &root, &[PathBuf::from("/etc")], "/etc:/e:ro"),
+            resolve_mount(
+                &file,
+                &root,
+                &MountAllow {
+                    paths: &[PathBuf::from("/etc")],
+                    rw: false
+                },
+                "/etc:/e:ro"
+            ),
             Ok("/etc:/e:ro".into())
         );
-        let e = resolve_mount(&file, &root, &[], "./missing:/m").expect_err("missing");
+        let e = resolve_mount(&file, &root, &NONE, "./missing:/m").expect_err("missing");
         assert!(e.message.contains("does not exist"), "{e:?}");
     }
 
@@ -285,7 +342,7 @@ mod tests {
         let (_d, root, file) = repo();
         let sock = root.join("tests/docker.sock");
         let _l = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
-        let e = resolve_mount(&file, &root, &[], "./docker.sock:/var/run/docker.sock")
+        let e = resolve_mount(&file, &root, &NONE, "./docker.sock:/var/run/docker.sock")
             .expect_err("socket");
         assert!(e.message.contains("Docker daemon socket"), "{e:?}");
     }
@@ -294,12 +351,74 @@ mod tests {
     fn symlinks_out_of_the_repository_are_followed_and_refused() {
         let (_d, root, file) = repo();
         std::os::unix::fs::symlink("/etc", root.join("tests/etc")).expect("symlink");
-        let e = resolve_mount(&file, &root, &[], "./etc:/e").expect_err("symlink");
+        let e = resolve_mount(&file, &root, &NONE, "./etc:/e").expect_err("symlink");
         assert_eq!(
             e.message,
             "mount of `./etc` (`/etc`) refused: it is a system path of the host"
         );
         assert!(check_include_path("etc/passwd", &root.join("tests/etc/passwd"), &root).is_err());
+    }
+
+    #[test]
+    fn host_mounts_are_read_only_and_rw_needs_the_project_opt_in() {
+        let (_d, root, file) = repo();
+        let fixtures = root.join("tests/fixtures").display().to_string();
+        // No mode: read-only, written out so Docker cannot default to read-write.
+        assert_eq!(
+            resolve_mount(&file, &root, &NONE, "./fixtures:/w"),
+            Ok(format!("{fixtures}:/w:ro"))
+        );
+        let e = resolve_mount(&file, &root, &NONE, "./fixtures:/w:rw").expect_err("rw");
+        assert_eq!(
+            e.message,
+            format!("read-write mount of `./fixtures` (`{fixtures}`) refused: test files may not write to the host")
+        );
+        assert!(e.hint.contains("`allow_rw_mounts = true`"), "{e:?}");
+        assert!(e.hint.contains("`--allow-rw-mounts`"), "{e:?}");
+        // An allowlisted path is not writable either without the opt-in.
+        let etc = [PathBuf::from("/etc")];
+        let paths_only = MountAllow {
+            paths: &etc,
+            rw: false,
+        };
+        assert!(resolve_mount(&file, &root, &paths_only, "/etc:/e:rw").is_err());
+        let rw = MountAllow {
+            paths: &[],
+            rw: true,
+        };
+        assert_eq!(
+            resolve_mount(&file, &root, &rw, "./fixtures:/w:rw"),
+            Ok(format!("{fixtures}:/w:rw"))
+        );
+        assert_eq!(
+            resolve_mount(&file, &root, &rw, "./fixtures:/w"),
+            Ok(format!("{fixtures}:/w:ro"))
+        );
+        // The opt-in does not lift the path rules.
+        assert!(resolve_mount(&file, &root, &rw, "/:/host:rw").is_err());
+        // Named volumes hold no host path and keep Docker's default.
+        assert_eq!(
+            resolve_mount(&file, &root, &NONE, "data:/data"),
+            Ok("data:/data".into())
+        );
+    }
+
+    #[test]
+    fn a_mount_whose_folder_became_a_symlink_is_refused_at_creation() {
+        let (_d, root, file) = repo();
+        let sub = root.join("tests/fixtures/sub");
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        let m = resolve_mount(&file, &root, &NONE, "./fixtures/sub:/host").expect("ok");
+        assert_eq!(recheck_mount(&m), Ok(()));
+        assert_eq!(recheck_mount("data:/data"), Ok(()));
+        // What a test with a writable mount of `fixtures` could do before a later test runs.
+        std::fs::remove_dir(&sub).expect("rmdir");
+        std::os::unix::fs::symlink("/", &sub).expect("symlink");
+        let e = recheck_mount(&m).expect_err("swapped");
+        assert!(e.contains("now resolves to `/`"), "{e}");
+        std::fs::remove_file(&sub).expect("rm");
+        let e = recheck_mount(&m).expect_err("gone");
+        assert!(e.contains("cannot be resolved any more"), "{e}");
     }
 
     #[test]

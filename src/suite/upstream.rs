@@ -404,7 +404,9 @@ pub(crate) fn health_check(r: &mut DeTable<'_>, span: Span) {
 }
 
 /// Upstream volumes (`{ host_path, container_path, read_only }` tables, or strings) ->
-/// `mounts = ["host:container[:ro]"]`.
+/// `mounts = ["host:container[:ro|rw]"]`. Upstream mounts are writable unless `read_only`;
+/// here a mount without a mode is read-only, so only an explicit `read_only = false` becomes
+/// `:rw` (which needs `allow_rw_mounts`).
 fn volumes(n: &mut Norm<'_, '_>, mounts: &mut Val<'_>) {
     let span = mounts.span();
     let DeValue::Array(a) = mounts.get_ref() else {
@@ -425,11 +427,12 @@ fn volumes(n: &mut Norm<'_, '_>, mounts: &mut Val<'_>) {
                     );
                     return;
                 };
-                let ro = t
-                    .get("read_only")
-                    .and_then(|v| v.get_ref().as_bool())
-                    .unwrap_or(false);
-                out.push((e.span(), format!("{h}:{c}{}", if ro { ":ro" } else { "" })));
+                let mode = match t.get("read_only").and_then(|v| v.get_ref().as_bool()) {
+                    Some(true) => ":ro",
+                    Some(false) => ":rw",
+                    None => "",
+                };
+                out.push((e.span(), format!("{h}:{c}{mode}")));
             }
             _ => return,
         }

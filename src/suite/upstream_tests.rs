@@ -27,6 +27,35 @@ fn messages(d: &[Diagnostic]) -> Vec<&str> {
 }
 
 #[test]
+fn upstream_volumes_are_read_only_unless_read_only_is_false() {
+    let file = |vol: &str| {
+        format!(
+            "[test.metadata]\nname = \"v\"\n[services.db]\nimage = \"img:1\"\nvolumes = [{vol}]\n[[steps]]\nname = \"a\"\nservice = \"db\"\ncommand = \"true\"\n"
+        )
+    };
+    let l = load(
+        &file("{ host_path = \".\", container_path = \"/d\" }"),
+        None,
+    )
+    .expect("valid");
+    assert!(
+        l.spec.services["db"].mounts[0].ends_with(":/d:ro"),
+        "{:?}",
+        l.spec.services["db"].mounts
+    );
+    let e = load(
+        &file("{ host_path = \".\", container_path = \"/d\", read_only = false }"),
+        None,
+    )
+    .expect_err("writable without the opt-in");
+    assert!(
+        messages(&e)[0].starts_with("read-write mount of `.`"),
+        "{:?}",
+        messages(&e)
+    );
+}
+
+#[test]
 fn v1_form_maps_onto_the_model() {
     let l = load(
         r#"[meta]

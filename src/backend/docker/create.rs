@@ -230,6 +230,15 @@ async fn build(
     };
     let mut bodies = Vec::new();
     for (i, (svc, image)) in services.values().zip(images).enumerate() {
+        // Docker resolves a bind source only now: it must still be the path checked at load.
+        for m in &svc.mounts {
+            crate::suite::trust::recheck_mount(m).map_err(|message| {
+                BuildError::Other(BackendError::Service {
+                    service: svc.id.clone(),
+                    message,
+                })
+            })?;
+        }
         let launch = match agent {
             Some(a) => {
                 let dir = container_dir(&a.dir, i)
