@@ -2,25 +2,12 @@
 //! untrusted output cannot forge a workflow command, hostile mounts are refused before
 //! anything runs, relative mounts work in Docker, and a step's output does not grow memory.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-use assert_cmd::cargo::cargo_bin;
+mod support;
 
-const IMAGE: &str = "clnrm-test/busybox:1";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let p = dir.join(name);
-    if let Some(parent) = p.parent() {
-        std::fs::create_dir_all(parent).expect("mkdir");
-    }
-    std::fs::write(&p, body).expect("write");
-    p
-}
+use support::{leftovers, text, write, IMAGE};
 
 /// A scratch repository (its own `.clnrm`, so the boundary is the temp folder).
 fn repo() -> tempfile::TempDir {
@@ -30,16 +17,11 @@ fn repo() -> tempfile::TempDir {
 }
 
 fn clnrm(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(cargo_bin("clnrm"));
-    c.args(args)
-        .current_dir(dir)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .env("NO_COLOR", "1");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("clnrm runs")
+    support::clnrm_cmd(dir)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("clnrm runs")
 }
 
 const SECRET: &str = "hunter2-9f3b7c1e-very-secret";
@@ -295,26 +277,9 @@ fn generator_sizes_and_clock_offsets_are_bounded_and_located() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-fn docker_ready() {
-    let present = Command::new("docker")
-        .args(["image", "inspect", IMAGE])
-        .output()
-        .expect("docker CLI runs")
-        .status
-        .success();
-    if !present {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-image.sh");
-        assert!(Command::new("bash")
-            .arg(script)
-            .status()
-            .expect("bash")
-            .success());
-    }
-}
-
 #[test]
 fn a_relative_mount_resolves_against_the_test_file_in_docker() {
-    docker_ready();
+    support::ensure_test_image();
     let d = repo();
     write(
         d.path(),
@@ -374,7 +339,7 @@ exit_code = {exit}
 
 #[test]
 fn a_test_file_cannot_write_through_a_mount_unless_the_project_allows_it() {
-    docker_ready();
+    support::ensure_test_image();
     let d = repo();
     let data = d.path().join("suite/fixtures/data");
     write(d.path(), "suite/fixtures/data/keep.txt", "keep\n");
@@ -424,7 +389,7 @@ fn a_test_file_cannot_write_through_a_mount_unless_the_project_allows_it() {
 
 #[test]
 fn a_mount_source_swapped_for_a_symlink_after_loading_is_not_mounted() {
-    docker_ready();
+    support::ensure_test_image();
     let d = repo();
     write(d.path(), ".clnrm/config.toml", "allow_rw_mounts = true\n");
     write(d.path(), "suite/fixtures/data/sub/inside.txt", "inside\n");
@@ -510,18 +475,6 @@ stdout_contains = "THE-END"
     assert!(rss_mib < 100, "peak RSS {rss_mib} MiB");
 }
 
-/// Containers and networks carrying `label`.
-fn leftovers(label: &str) -> (usize, usize) {
-    let count = |args: &[&str]| {
-        let out = Command::new("docker").args(args).output().expect("docker");
-        text(&out.stdout).lines().filter(|l| !l.is_empty()).count()
-    };
-    (
-        count(&["ps", "-aq", "--filter", &format!("label={label}")]),
-        count(&["network", "ls", "-q", "--filter", &format!("label={label}")]),
-    )
-}
-
 /// A test of three services (a network and three creates in flight at once) whose step sleeps.
 fn slow_suite(dir: &Path, sleep_s: u32) {
     write(
@@ -550,10 +503,8 @@ cmd = ["sleep", "{sleep_s}"]
 }
 
 fn spawn_run(dir: &Path) -> std::process::Child {
-    Command::new(cargo_bin("clnrm"))
+    support::clnrm_cmd(dir)
         .args(["run", "--backend", "docker"])
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -570,7 +521,7 @@ fn wait_for_first_object(label: &str) {
 
 #[test]
 fn kill_9_during_creation_leaves_nothing_after_the_next_run() {
-    docker_ready();
+    support::ensure_test_image();
     let d = repo();
     slow_suite(d.path(), 30);
     let mut child = spawn_run(d.path());
@@ -593,7 +544,7 @@ fn kill_9_during_creation_leaves_nothing_after_the_next_run() {
 
 #[test]
 fn a_second_signal_keeps_the_exit_code_of_the_first() {
-    docker_ready();
+    support::ensure_test_image();
     let d = repo();
     slow_suite(d.path(), 30);
     let mut child = spawn_run(d.path());
@@ -620,7 +571,7 @@ fn a_second_signal_keeps_the_exit_code_of_the_first() {
 
 #[test]
 fn two_concurrent_runs_neither_disturbs_the_other() {
-    docker_ready();
+    support::ensure_test_image();
     let (a, b) = (repo(), repo());
     slow_suite(a.path(), 2);
     slow_suite(b.path(), 2);

@@ -452,23 +452,6 @@ spans_total = { gte = "two" }
     assert!(err.contains("bad.clnrm.toml:16"), "{err}");
 }
 
-fn ensure_test_image() {
-    let present = Command::new("docker")
-        .args(["image", "inspect", "clnrm-test/busybox:1"])
-        .output()
-        .expect("docker CLI runs")
-        .status
-        .success();
-    if !present {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-image.sh");
-        assert!(Command::new("bash")
-            .arg(script)
-            .status()
-            .expect("bash")
-            .success());
-    }
-}
-
 /// Run a Docker telemetry test once per step transport: what a step gets from telemetry
 /// (`TRACEPARENT`, the `OTEL_*` variables) must not depend on how it reached the container.
 macro_rules! both {
@@ -489,7 +472,7 @@ macro_rules! both {
 /// The service reaches the receiver over the run's internal network, and the span the step
 /// posts with its `TRACEPARENT` joins the scenario's trace under the step's span.
 fn inside_docker_a_service_reaches_the_receiver_and_joins_the_trace(transport: &str) {
-    ensure_test_image();
+    support::ensure_test_image();
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     place(dir, "docker.clnrm.toml");
@@ -524,7 +507,7 @@ fn emitter_image() -> &'static str {
     const TAG: &str = "clnrm-test/otel-emitter:1";
     static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     DONE.get_or_init(|| {
-        ensure_test_image();
+        support::ensure_test_image();
         let ctx = tempfile::tempdir().expect("tmp");
         std::fs::copy(support::otel_emitter(), ctx.path().join("otel_emitter")).expect("copy");
         std::fs::write(
